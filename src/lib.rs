@@ -1,6 +1,11 @@
 //! scrapetop: scrape Prometheus targets the way Prometheus does and show what happens underneath.
 #![forbid(unsafe_code)]
 
+pub mod cli;
+pub mod dnsserver;
+pub mod duration;
 pub mod engine;
 pub mod event;
+pub mod exporter;
+pub mod headless;
 pub mod model;

@@ -1,6 +1,533 @@
 //! The scrape engine: persistent connections per target, watched and steered.
 //!
-//! It never imports a UI crate. It emits [`crate::event::Event`]s on a channel and takes
-//! [`crate::event::Command`]s on another.
+//! It never imports a UI crate. It emits [`Event`]s on a channel and takes [`Command`]s on
+//! another. Per scrape it takes no engine-wide lock: each target has its own task, each
+//! `scheme://host:port` its own pool, and events go through a bounded channel whose overflow
+//! is counted and reported (`dropped`), never blocking a scrape.
 
+pub mod body;
+pub mod conn;
+pub mod dns;
+pub mod fds;
+pub mod pool;
 pub mod spec;
+pub mod target;
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Notify, mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::event::{CloseReason, Command, DnsCause, Event, EventKind, TargetRef};
+
+use self::dns::Dns;
+use self::pool::Pool;
+use self::spec::TargetSpec;
+use self::target::TargetShared;
+
+/// What to do with connections on reload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ReloadPolicy {
+    /// As Prometheus: unchanged jobs keep their connections, changed jobs reconnect.
+    #[default]
+    Prometheus,
+    /// Only removed targets lose their connections.
+    Keep,
+    /// Every connection is closed.
+    Reconnect,
+}
+
+/// Engine-wide settings.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Use this DNS server instead of the system configuration.
+    pub dns_server: Option<SocketAddr>,
+    /// Idle connections close after this long.
+    pub idle_timeout: Duration,
+    /// Close a connection after its current scrape once it is this old.
+    pub max_conn_age: Option<Duration>,
+    /// Re-resolve names in the background at TTL expiry (≥ 30 s apart) to flag stale peers.
+    pub recheck_dns: bool,
+    /// Probe every target on a fresh connection this often.
+    pub probe_every: Option<Duration>,
+    /// Reload semantics.
+    pub reload_policy: ReloadPolicy,
+    /// Event channel capacity; overflow is counted, not blocking.
+    pub channel_capacity: usize,
+    /// Raise RLIMIT_NOFILE's soft limit to the hard limit at start.
+    pub raise_fd_limit: bool,
+    /// How often the descriptor census runs (it also runs soon after connections change).
+    pub census_every: Duration,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            dns_server: None,
+            idle_timeout: Duration::from_secs(300),
+            max_conn_age: None,
+            recheck_dns: true,
+            probe_every: None,
+            reload_policy: ReloadPolicy::Prometheus,
+            channel_capacity: 1 << 16,
+            raise_fd_limit: true,
+            census_every: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Sends events without ever blocking; counts what it could not send.
+#[derive(Clone)]
+pub struct Emitter {
+    tx: mpsc::Sender<Event>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl Emitter {
+    /// Emit an event about `target` (or the engine).
+    pub fn emit(&self, target: Option<&Arc<TargetRef>>, kind: EventKind) {
+        if self.tx.try_send(Event::now(target.cloned(), kind)).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Report drops since the last report, if any.
+    fn report_dropped(&self) {
+        let n = self.dropped.swap(0, Ordering::Relaxed);
+        if n > 0
+            && self
+                .tx
+                .try_send(Event::now(None, EventKind::Dropped { count: n }))
+                .is_err()
+        {
+            self.dropped.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Engine-wide shared state, read by every task.
+pub struct Ctx {
+    /// Event output.
+    pub emit: Emitter,
+    /// Resolver.
+    pub dns: Dns,
+    /// Settings.
+    pub opts: EngineOptions,
+    /// Connection id counter.
+    pub conn_ids: AtomicU64,
+    /// Start of the engine; atomics store milliseconds since it.
+    pub epoch: Instant,
+    /// True while paused.
+    pub paused: watch::Receiver<bool>,
+    /// Poked when connections open or close, so the census runs soon.
+    pub fd_poke: Notify,
+}
+
+/// A future that yields a fresh list of targets (the reload of the current sources, or a file
+/// to load). Errors are user-facing messages naming the file and line.
+pub type TargetsFuture = Pin<Box<dyn Future<Output = Result<Vec<TargetSpec>, String>> + Send>>;
+
+/// Where targets come from, so the engine can reload them.
+pub trait Sources: Send + Sync + 'static {
+    /// Read the current sources again.
+    fn reload(&self) -> TargetsFuture;
+    /// Read a target list file; with `replace` it becomes the only source, otherwise it is
+    /// added to the current ones. Returns the complete new target list.
+    fn load(&self, path: String, replace: bool) -> TargetsFuture;
+}
+
+/// Sources fixed at start (command-line targets): reload yields the same list.
+pub struct FixedSources(pub Vec<TargetSpec>);
+
+impl Sources for FixedSources {
+    fn reload(&self) -> TargetsFuture {
+        let t = self.0.clone();
+        Box::pin(async move { Ok(t) })
+    }
+
+    fn load(&self, path: String, _replace: bool) -> TargetsFuture {
+        Box::pin(async move {
+            Err(format!(
+                "{path}: loading target lists needs a target source"
+            ))
+        })
+    }
+}
+
+/// What the caller holds: commands in, events out.
+pub struct EngineHandle {
+    /// Send commands here.
+    pub commands: mpsc::UnboundedSender<Command>,
+    /// Events arrive here.
+    pub events: mpsc::Receiver<Event>,
+    /// Resolves when the engine has shut down.
+    pub done: JoinHandle<()>,
+}
+
+struct Running {
+    shared: Arc<TargetShared>,
+    task: JoinHandle<()>,
+}
+
+/// Identity of a target across reloads.
+type Key = (Arc<str>, String, String);
+
+fn key_of(s: &TargetSpec) -> Key {
+    (s.job.name.clone(), s.instance.clone(), s.url())
+}
+
+/// The command loop's state. Only this loop touches the target table, so it needs no lock.
+struct Engine {
+    ctx: Arc<Ctx>,
+    paused_tx: watch::Sender<bool>,
+    targets: HashMap<Key, Running>,
+    pools: HashMap<(Arc<str>, String), Arc<Pool>>,
+    next_id: u64,
+    sources: Arc<dyn Sources>,
+}
+
+/// Start the engine on the current tokio runtime.
+pub fn start(
+    opts: EngineOptions,
+    targets: Vec<TargetSpec>,
+    sources: Arc<dyn Sources>,
+) -> Result<EngineHandle, String> {
+    if opts.raise_fd_limit {
+        fds::raise_soft_limit();
+    }
+    let dns = match opts.dns_server {
+        Some(a) => Dns::server(a)?,
+        None => Dns::system()?,
+    };
+    let (tx, events) = mpsc::channel(opts.channel_capacity.max(16));
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+    let (paused_tx, paused) = watch::channel(false);
+    let ctx = Arc::new(Ctx {
+        emit: Emitter {
+            tx,
+            dropped: Arc::new(AtomicU64::new(0)),
+        },
+        dns,
+        opts,
+        conn_ids: AtomicU64::new(0),
+        epoch: Instant::now(),
+        paused,
+        fd_poke: Notify::new(),
+    });
+    let mut engine = Engine {
+        ctx,
+        paused_tx,
+        targets: HashMap::new(),
+        pools: HashMap::new(),
+        next_id: 0,
+        sources,
+    };
+    let done = tokio::spawn(async move {
+        engine.apply(targets, ReloadPolicy::Keep, false);
+        engine.run(cmd_rx).await;
+    });
+    Ok(EngineHandle {
+        commands: cmd_tx,
+        events,
+        done,
+    })
+}
+
+impl Engine {
+    async fn run(&mut self, mut cmds: mpsc::UnboundedReceiver<Command>) {
+        let census = tokio::spawn(census_loop(self.ctx.clone()));
+        let mut pending_reload: Option<(TargetsFuture, &'static str)> = None;
+        loop {
+            tokio::select! {
+                cmd = cmds.recv() => {
+                    let Some(cmd) = cmd else { break };
+                    match cmd {
+                        Command::Quit => break,
+                        Command::Reload => pending_reload = Some((self.sources.reload(), "reload")),
+                        Command::Load { path, replace } => {
+                            pending_reload = Some((self.sources.load(path, replace), "load"))
+                        }
+                        other => self.command(other),
+                    }
+                }
+                res = async { match pending_reload.as_mut() { Some((f, _)) => f.await, None => std::future::pending().await } } => {
+                    let what = pending_reload.take().map_or("reload", |(_, w)| w);
+                    match res {
+                        Ok(list) => {
+                            let policy = self.ctx.opts.reload_policy;
+                            self.apply(list, policy, true);
+                        }
+                        Err(e) => self.ctx.emit.emit(None, EventKind::Reload {
+                            added: 0, removed: 0, changed: 0, conns_kept: self.live_conns() as u64, conns_closed: 0,
+                            error: Some(format!("{what} failed, running configuration kept: {e}")),
+                        }),
+                    }
+                }
+            }
+        }
+        census.abort();
+        self.shutdown().await;
+    }
+
+    fn live_conns(&self) -> usize {
+        self.pools.values().map(|p| p.live_count()).sum()
+    }
+
+    fn selected(&self, cmd: &Command) -> Vec<Arc<TargetShared>> {
+        let Some(sel) = cmd.selector() else {
+            return Vec::new();
+        };
+        self.targets
+            .values()
+            .filter(|r| sel.matches(&r.shared.tref))
+            .map(|r| r.shared.clone())
+            .collect()
+    }
+
+    fn command(&mut self, cmd: Command) {
+        let name = cmd.name().to_owned();
+        let mut count = 0u64;
+        match &cmd {
+            Command::Pause | Command::Resume => {
+                let p = matches!(cmd, Command::Pause);
+                self.paused_tx.send_replace(p);
+                self.ctx.emit.emit(None, EventKind::Paused { paused: p });
+            }
+            Command::Reconnect { .. } => {
+                let sel = self.selected(&cmd);
+                count = sel.len() as u64;
+                // A pool shared by several selected targets is closed once.
+                let mut seen = HashSet::new();
+                for t in sel {
+                    if seen.insert(Arc::as_ptr(&t.pool)) {
+                        t.pool.close_all(CloseReason::Forced);
+                    }
+                }
+            }
+            Command::ReResolve { .. } => {
+                let sel = self.selected(&cmd);
+                count = sel.len() as u64;
+                for t in sel {
+                    let ctx = self.ctx.clone();
+                    tokio::spawn(
+                        async move { target::re_resolve(&ctx, &t, DnsCause::ReResolve).await },
+                    );
+                }
+            }
+            Command::Probe { .. } => {
+                let sel = self.selected(&cmd);
+                count = sel.len() as u64;
+                for t in sel {
+                    let ctx = self.ctx.clone();
+                    tokio::spawn(async move { target::probe(&ctx, &t).await });
+                }
+            }
+            Command::Reload | Command::Load { .. } | Command::Quit => {}
+        }
+        self.ctx.emit.emit(
+            None,
+            EventKind::CommandAck {
+                cmd: name,
+                targets: count,
+            },
+        );
+    }
+
+    fn pool_for(&mut self, spec: &TargetSpec) -> Arc<Pool> {
+        let key = (spec.job.name.clone(), spec.pool_key());
+        self.pools
+            .entry(key)
+            .or_insert_with(|| {
+                Arc::new(Pool::new(
+                    format!("{}/{}", spec.job.name, spec.pool_key()),
+                    spec.host.clone(),
+                    spec.port,
+                ))
+            })
+            .clone()
+    }
+
+    fn add(&mut self, spec: TargetSpec) {
+        self.next_id += 1;
+        let tref = Arc::new(TargetRef {
+            id: self.next_id,
+            job: spec.job.name.clone(),
+            instance: Arc::from(spec.instance.as_str()),
+        });
+        self.ctx.emit.emit(
+            Some(&tref),
+            EventKind::TargetAdded {
+                url: spec.url(),
+                pool: format!("{}/{}", spec.job.name, spec.pool_key()),
+                interval_s: spec.job.interval.as_secs_f64(),
+                timeout_s: spec.job.timeout.as_secs_f64(),
+            },
+        );
+        let pool = self.pool_for(&spec);
+        let key = key_of(&spec);
+        let shared = TargetShared::new(tref, spec, pool);
+        let task = tokio::spawn(target::run(self.ctx.clone(), shared.clone()));
+        self.targets.insert(key, Running { shared, task });
+    }
+
+    fn remove(&mut self, key: &Key) {
+        if let Some(r) = self.targets.remove(key) {
+            r.shared.removed.store(true, Ordering::Release);
+            r.task.abort();
+            self.ctx
+                .emit
+                .emit(Some(&r.shared.tref), EventKind::TargetRemoved {});
+        }
+    }
+
+    /// Make the running target set equal to `list` under `policy`.
+    fn apply(&mut self, list: Vec<TargetSpec>, policy: ReloadPolicy, report: bool) {
+        let before = self.live_conns();
+        let mut new: HashMap<Key, TargetSpec> = HashMap::new();
+        for s in list {
+            new.entry(key_of(&s)).or_insert(s);
+        }
+        // Jobs whose settings changed get fresh pools, as Prometheus builds a new client.
+        let mut changed_jobs: HashSet<Arc<str>> = HashSet::new();
+        for (k, s) in &new {
+            if let Some(r) = self.targets.get(k)
+                && *r.shared.spec.job != *s.job
+            {
+                changed_jobs.insert(k.0.clone());
+            }
+        }
+        let removed: Vec<Key> = self
+            .targets
+            .keys()
+            .filter(|k| !new.contains_key(*k) || changed_jobs.contains(&k.0))
+            .cloned()
+            .collect();
+        let mut n_removed = 0u64;
+        let mut n_changed = 0u64;
+        for k in &removed {
+            let really_removed = !new.contains_key(k);
+            if really_removed {
+                n_removed += 1;
+                if let Some(r) = self.targets.get(k) {
+                    let pool = r.shared.pool.clone();
+                    let shared_with_others = self.targets.iter().any(|(k2, r2)| {
+                        k2 != k && Arc::ptr_eq(&r2.shared.pool, &pool) && new.contains_key(k2)
+                    });
+                    // Prometheus keeps a departed target's idle connection until the idle
+                    // timeout; the other policies close it now.
+                    if policy != ReloadPolicy::Prometheus && !shared_with_others {
+                        pool.close_all(CloseReason::TargetRemoved);
+                    }
+                }
+            } else {
+                n_changed += 1;
+            }
+            self.remove(k);
+        }
+        for job in &changed_jobs {
+            let keys: Vec<_> = self
+                .pools
+                .keys()
+                .filter(|(j, _)| j == job)
+                .cloned()
+                .collect();
+            for key in keys {
+                if let Some(p) = self.pools.remove(&key)
+                    && policy != ReloadPolicy::Keep
+                {
+                    p.close_all(CloseReason::Reload);
+                }
+            }
+        }
+        if policy == ReloadPolicy::Reconnect && report {
+            for p in self.pools.values() {
+                p.close_all(CloseReason::Reload);
+            }
+        }
+        let mut added = 0u64;
+        for (k, s) in new {
+            if !self.targets.contains_key(&k) {
+                if !changed_jobs.contains(&k.0) {
+                    added += 1;
+                }
+                self.add(s);
+            }
+        }
+        // Forget pools nobody uses and that hold no connection.
+        let used: HashSet<*const Pool> = self
+            .targets
+            .values()
+            .map(|r| Arc::as_ptr(&r.shared.pool))
+            .collect();
+        self.pools
+            .retain(|_, p| used.contains(&Arc::as_ptr(p)) || p.live_count() > 0);
+        if report {
+            let after_closing = self.pools.values().flat_map(|p| p.live()).count();
+            let closed = before.saturating_sub(after_closing.min(before));
+            let closed = match policy {
+                ReloadPolicy::Reconnect => before as u64,
+                _ => closed as u64,
+            };
+            self.ctx.emit.emit(
+                None,
+                EventKind::Reload {
+                    added,
+                    removed: n_removed,
+                    changed: n_changed,
+                    conns_kept: (before as u64).saturating_sub(closed),
+                    conns_closed: closed,
+                    error: None,
+                },
+            );
+        }
+    }
+
+    async fn shutdown(&mut self) {
+        for (_, r) in self.targets.drain() {
+            r.task.abort();
+        }
+        for p in self.pools.values() {
+            p.close_all(CloseReason::Shutdown);
+        }
+        // Give drivers a moment to report their closes (bounded).
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
+        while self.pools.values().any(|p| p.live_count() > 0)
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.ctx.emit.report_dropped();
+    }
+}
+
+/// Take a census every `census_every`, and soon after connections change; emit it when it
+/// differs from the last one. Also reports dropped events.
+async fn census_loop(ctx: Arc<Ctx>) {
+    let mut last = None;
+    let mut tick = tokio::time::interval(ctx.opts.census_every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = ctx.fd_poke.notified() => {
+                // Let a burst of opens/closes settle before counting.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        ctx.emit.report_dropped();
+        let Ok(c) = tokio::task::spawn_blocking(fds::census).await else {
+            continue;
+        };
+        let Ok(c) = c else { continue }; // EMFILE: try again next time
+        if last != Some(c) {
+            last = Some(c);
+            ctx.emit.emit(None, c.event());
+        }
+    }
+}

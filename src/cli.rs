@@ -1,0 +1,103 @@
+//! Command-line interface.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::engine::ReloadPolicy;
+
+fn duration(s: &str) -> Result<Duration, String> {
+    crate::duration::parse(s)
+}
+
+/// Scrape Prometheus targets the way Prometheus does and watch every connection live.
+///
+/// With no target source, runs the built-in demo.
+#[derive(Debug, Parser)]
+#[command(name = "scrapetop", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do (default: watch targets, or the demo when none are given).
+    #[command(subcommand)]
+    pub command: Option<Sub>,
+
+    /// Prometheus configuration file (prometheus.yml).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+    /// A target list: one host:port or URL per line, or a file_sd JSON/YAML file. Repeatable.
+    #[arg(long = "targets", value_name = "FILE", global = true)]
+    pub targets_files: Vec<PathBuf>,
+    /// A target, host:port or URL. Repeatable.
+    #[arg(long = "target", value_name = "TARGET", global = true)]
+    pub targets: Vec<String>,
+    /// Scrape interval for --target/--targets (Prometheus default 1m).
+    #[arg(long, value_name = "DUR", value_parser = duration, global = true)]
+    pub interval: Option<Duration>,
+    /// Scrape timeout for --target/--targets (Prometheus default 10s; at most the interval).
+    #[arg(long, value_name = "DUR", value_parser = duration, global = true)]
+    pub timeout: Option<Duration>,
+
+    /// No terminal UI: JSON events on stdout, JSON commands on stdin.
+    #[arg(long, global = true)]
+    pub headless: bool,
+    /// In headless mode, quit when stdin ends.
+    #[arg(long, global = true)]
+    pub exit_on_eof: bool,
+
+    /// Resolve names with this DNS server (IP:PORT) instead of /etc/resolv.conf.
+    #[arg(long, value_name = "IP:PORT", global = true)]
+    pub dns_server: Option<SocketAddr>,
+    /// Close connections idle this long (Prometheus: 5m).
+    #[arg(long, value_name = "DUR", value_parser = duration, default_value = "5m", global = true)]
+    pub idle_timeout: Duration,
+    /// Close a connection after its current scrape once it is this old (off by default).
+    #[arg(long, value_name = "DUR", value_parser = duration, global = true)]
+    pub max_conn_age: Option<Duration>,
+    /// Re-resolve names in the background at TTL expiry (≥ 30 s apart) and flag stale peers.
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub recheck_dns: bool,
+    /// Probe every target on a fresh connection this often (off by default).
+    #[arg(long, value_name = "DUR", value_parser = duration, global = true)]
+    pub probe_every: Option<Duration>,
+    /// What a reload does to connections.
+    #[arg(long, value_enum, default_value_t = ReloadPolicy::Prometheus, global = true)]
+    pub reload_policy: ReloadPolicy,
+
+    /// Log file (default: $XDG_STATE_HOME/scrapetop/scrapetop.log). Headless mode logs to
+    /// stderr unless this is given.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub log_file: Option<PathBuf>,
+    /// Maximum frames per second of the UI.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=60), global = true)]
+    pub fps: u32,
+    /// Enable mouse (scroll, click to select); it disables the terminal's copy and paste.
+    #[arg(long, global = true)]
+    pub mouse: bool,
+    /// Key bindings file (YAML: action: key).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub keys: Option<PathBuf>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Sub {
+    /// Run the built-in demo fleet (the default with no target source).
+    Demo,
+    /// Validate configuration files and list the targets they would scrape.
+    Check {
+        /// Files to check.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_parser = ["text", "json"], default_value = "text")]
+        output: String,
+    },
+}
+
+impl Cli {
+    /// Whether any target source was given.
+    pub fn has_sources(&self) -> bool {
+        self.config.is_some() || !self.targets_files.is_empty() || !self.targets.is_empty()
+    }
+}

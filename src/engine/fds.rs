@@ -1,0 +1,134 @@
+//! The process's own descriptors: a census from /proc/self/fd and RLIMIT_NOFILE.
+
+use rustix::process::{Resource, getrlimit, setrlimit};
+
+use crate::event::EventKind;
+
+/// Counts of open descriptors by kind, plus the limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Census {
+    /// All.
+    pub total: u64,
+    /// `socket:[…]`.
+    pub sockets: u64,
+    /// Paths (files, directories, devices).
+    pub files: u64,
+    /// `pipe:[…]`.
+    pub pipes: u64,
+    /// Everything else (`anon_inode:…`).
+    pub other: u64,
+    /// Soft limit.
+    pub soft_limit: u64,
+    /// Hard limit.
+    pub hard_limit: u64,
+}
+
+impl Census {
+    /// As an event.
+    pub fn event(&self) -> EventKind {
+        EventKind::Fds {
+            total: self.total,
+            sockets: self.sockets,
+            files: self.files,
+            pipes: self.pipes,
+            other: self.other,
+            soft_limit: self.soft_limit,
+            hard_limit: self.hard_limit,
+        }
+    }
+}
+
+/// Soft and hard RLIMIT_NOFILE (`u64::MAX` for unlimited).
+pub fn limits() -> (u64, u64) {
+    let l = getrlimit(Resource::Nofile);
+    (l.current.unwrap_or(u64::MAX), l.maximum.unwrap_or(u64::MAX))
+}
+
+/// Raise the soft limit to the hard limit, as Go's runtime does for Prometheus. Returns the
+/// limits in force afterwards.
+pub fn raise_soft_limit() -> (u64, u64) {
+    let mut l = getrlimit(Resource::Nofile);
+    if l.current != l.maximum {
+        l.current = l.maximum;
+        let _ = setrlimit(Resource::Nofile, l);
+    }
+    limits()
+}
+
+/// Classify one `/proc/<pid>/fd` link target.
+pub fn classify(link: &str) -> Kind {
+    if link.starts_with("socket:") {
+        Kind::Socket
+    } else if link.starts_with("pipe:") {
+        Kind::Pipe
+    } else if link.starts_with('/') {
+        Kind::File
+    } else {
+        Kind::Other
+    }
+}
+
+/// Kind of descriptor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Socket.
+    Socket,
+    /// Pipe.
+    Pipe,
+    /// Path.
+    File,
+    /// Other.
+    Other,
+}
+
+/// Take a census of this process's descriptors. The directory handle used to read
+/// /proc/self/fd is not counted. Fails (e.g. with EMFILE) without side effects.
+pub fn census() -> std::io::Result<Census> {
+    let (soft_limit, hard_limit) = limits();
+    let mut c = Census {
+        soft_limit,
+        hard_limit,
+        ..Default::default()
+    };
+    let own = std::fs::read_link("/proc/self/fd").ok();
+    for entry in std::fs::read_dir("/proc/self/fd")? {
+        let Ok(entry) = entry else { continue };
+        let Ok(link) = std::fs::read_link(entry.path()) else {
+            continue; // closed while we looked
+        };
+        if own.as_deref() == Some(link.as_path()) {
+            continue;
+        }
+        c.total += 1;
+        match classify(&link.to_string_lossy()) {
+            Kind::Socket => c.sockets += 1,
+            Kind::Pipe => c.pipes += 1,
+            Kind::File => c.files += 1,
+            Kind::Other => c.other += 1,
+        }
+    }
+    Ok(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_links() {
+        assert_eq!(classify("socket:[123]"), Kind::Socket);
+        assert_eq!(classify("pipe:[9]"), Kind::Pipe);
+        assert_eq!(classify("/dev/null"), Kind::File);
+        assert_eq!(classify("anon_inode:[eventpoll]"), Kind::Other);
+    }
+
+    #[test]
+    fn census_sees_a_new_socket() {
+        let before = census().unwrap();
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let after = census().unwrap();
+        assert!(after.sockets > before.sockets || after.sockets >= 1);
+        drop(l);
+        assert!(before.soft_limit > 0 && before.hard_limit >= before.soft_limit);
+    }
+}

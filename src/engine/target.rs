@@ -1,0 +1,629 @@
+//! One target: its scrape loop, and the per-target operations commands call (re-resolve, probe).
+
+use std::hash::{Hash, Hasher};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, header};
+use http_body_util::{BodyExt, Empty};
+use hyper::client::conn::http1::SendRequest;
+
+use crate::event::{CloseReason, ConnFailKind, DnsCause, EventKind, TargetRef};
+
+use super::Ctx;
+use super::body::{Counter, Sink};
+use super::conn::{self, DialError, InUse, SockInfo};
+use super::dns::{Answer, ms, resolve};
+use super::pool::Pool;
+use super::spec::{Auth, Scheme, TargetSpec};
+
+/// Accept header Prometheus sends (OpenMetrics first, then the text format).
+const ACCEPT: &str = "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+
+/// State of a target shared between its task and the command loop.
+pub struct TargetShared {
+    /// Identity.
+    pub tref: Arc<TargetRef>,
+    /// What to scrape.
+    pub spec: TargetSpec,
+    /// Its pool.
+    pub pool: Arc<Pool>,
+    /// Last scrape succeeded.
+    pub last_up: AtomicBool,
+    /// Removed: an in-flight connection closes with reason `target_removed`.
+    pub removed: AtomicBool,
+    /// Precomputed request headers (auth included).
+    headers: http::HeaderMap,
+    authority: HeaderValue,
+}
+
+impl TargetShared {
+    /// Build the shared state of a target.
+    pub fn new(tref: Arc<TargetRef>, spec: TargetSpec, pool: Arc<Pool>) -> Arc<Self> {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(header::ACCEPT, HeaderValue::from_static(ACCEPT));
+        headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
+        headers.insert(
+            header::USER_AGENT,
+            HeaderValue::from_static(concat!("scrapetop/", env!("CARGO_PKG_VERSION"))),
+        );
+        let t = spec.job.timeout.as_secs_f64();
+        if let Ok(v) = HeaderValue::from_str(&format!("{t}")) {
+            headers.insert("x-prometheus-scrape-timeout-seconds", v);
+        }
+        match &spec.job.auth {
+            Auth::None => {}
+            Auth::Basic { username, password } => {
+                let raw = format!("{username}:{}", password.expose());
+                let v = format!("Basic {}", base64(raw.as_bytes()));
+                if let Ok(mut v) = HeaderValue::from_str(&v) {
+                    v.set_sensitive(true);
+                    headers.insert(header::AUTHORIZATION, v);
+                }
+            }
+            Auth::Authorization { kind, credentials } => {
+                if let Ok(mut v) =
+                    HeaderValue::from_str(&format!("{kind} {}", credentials.expose()))
+                {
+                    v.set_sensitive(true);
+                    headers.insert(header::AUTHORIZATION, v);
+                }
+            }
+        }
+        let authority = HeaderValue::from_str(&spec.host_port())
+            .unwrap_or_else(|_| HeaderValue::from_static("localhost"));
+        Arc::new(TargetShared {
+            tref,
+            spec,
+            pool,
+            last_up: AtomicBool::new(false),
+            removed: AtomicBool::new(false),
+            headers,
+            authority,
+        })
+    }
+
+    fn request(&self) -> Result<Request<Empty<Bytes>>, String> {
+        let mut req = Request::get(self.spec.path_and_query.as_str())
+            .body(Empty::new())
+            .map_err(|e| format!("building request: {e}"))?;
+        *req.headers_mut() = self.headers.clone();
+        req.headers_mut()
+            .insert(header::HOST, self.authority.clone());
+        Ok(req)
+    }
+}
+
+fn base64(input: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
+    for c in input.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        out.push(T[(n >> 18) as usize & 63] as char);
+        out.push(T[(n >> 12) as usize & 63] as char);
+        out.push(if c.len() > 1 {
+            T[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        out.push(if c.len() > 2 {
+            T[n as usize & 63] as char
+        } else {
+            '='
+        });
+    }
+    out
+}
+
+/// The stable offset of a target inside its interval (hash of job and URL), so scrapes
+/// spread evenly and a restart keeps the phase.
+pub fn offset(job: &str, url: &str, interval: Duration) -> Duration {
+    let mut h = std::hash::DefaultHasher::new();
+    job.hash(&mut h);
+    url.hash(&mut h);
+    let n = interval.as_nanos().max(1) as u64;
+    Duration::from_nanos(h.finish() % n)
+}
+
+/// When the first scrape happens: the next time whose phase in the interval equals the offset.
+fn first_tick(off: Duration, interval: Duration) -> tokio::time::Instant {
+    let now_ns = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let iv = interval.as_nanos().max(1);
+    let phase = now_ns % iv;
+    let off = off.as_nanos() % iv;
+    let wait = if off >= phase {
+        off - phase
+    } else {
+        iv - phase + off
+    };
+    tokio::time::Instant::now() + Duration::from_nanos(wait as u64)
+}
+
+/// The scrape loop of one target: one scrape at a time, missed ticks skipped.
+pub async fn run(ctx: Arc<Ctx>, t: Arc<TargetShared>) {
+    let interval = t.spec.job.interval;
+    let off = offset(&t.spec.job.name, &t.spec.url(), interval);
+    let mut tick = tokio::time::interval_at(first_tick(off, interval), interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut paused = ctx.paused.clone();
+    let mut next_probe = ctx.opts.probe_every.map(|p| Instant::now() + p);
+    loop {
+        tick.tick().await;
+        if *paused.borrow_and_update() {
+            continue;
+        }
+        scrape(&ctx, &t).await;
+        if ctx.opts.recheck_dns {
+            maybe_recheck(&ctx, &t);
+        }
+        if let Some(at) = next_probe
+            && Instant::now() >= at
+        {
+            next_probe = ctx.opts.probe_every.map(|p| Instant::now() + p);
+            let (c, t) = (ctx.clone(), t.clone());
+            tokio::spawn(async move { probe(&c, &t).await });
+        }
+    }
+}
+
+struct Outcome {
+    conn_id: Option<u64>,
+    reused: bool,
+    status: Option<u16>,
+    bytes: u64,
+    samples: u64,
+}
+
+/// Scrape once and report it.
+pub async fn scrape(ctx: &Arc<Ctx>, t: &Arc<TargetShared>) {
+    let start = Instant::now();
+    let deadline = tokio::time::Instant::now() + t.spec.job.timeout;
+    let mut out = Outcome {
+        conn_id: None,
+        reused: false,
+        status: None,
+        bytes: 0,
+        samples: 0,
+    };
+    let res = scrape_inner(ctx, t, deadline, &mut out).await;
+    let up = res.is_ok();
+    t.last_up.store(up, Ordering::Release);
+    ctx.emit.emit(
+        Some(&t.tref),
+        EventKind::Scrape {
+            conn_id: out.conn_id,
+            reused: out.reused,
+            status: out.status,
+            duration_ms: ms(start.elapsed()),
+            bytes: out.bytes,
+            samples: out.samples,
+            up,
+            error: res.err(),
+        },
+    );
+}
+
+fn deadline_msg(t: &TargetShared) -> String {
+    format!("Get \"{}\": context deadline exceeded", t.spec.url())
+}
+
+/// Whether a failed request on a reused connection may be retried on a fresh one: the server
+/// had closed (or reset) it before answering, as Go's transport retries.
+fn retryable(e: &hyper::Error) -> bool {
+    if e.is_canceled() || e.is_incomplete_message() {
+        return true;
+    }
+    matches!(
+        conn::io_source(e).map(|io| io.kind()),
+        Some(
+            std::io::ErrorKind::ConnectionReset
+                | std::io::ErrorKind::BrokenPipe
+                | std::io::ErrorKind::ConnectionAborted
+                | std::io::ErrorKind::UnexpectedEof
+        )
+    )
+}
+
+async fn scrape_inner(
+    ctx: &Arc<Ctx>,
+    t: &Arc<TargetShared>,
+    deadline: tokio::time::Instant,
+    out: &mut Outcome,
+) -> Result<(), String> {
+    let (mut guard, reused) = match t.pool.take_idle() {
+        Some(c) => (InUse::new(c, &t.tref), true),
+        None => (dial(ctx, t, deadline).await?, false),
+    };
+    out.reused = reused;
+    let mut attempt = 0;
+    let resp = loop {
+        attempt += 1;
+        let Some(shared) = guard.shared().cloned() else {
+            return Err("internal: connection vanished".to_owned());
+        };
+        out.conn_id = Some(shared.id);
+        if t.removed.load(Ordering::Acquire) {
+            guard.drop_reason = CloseReason::TargetRemoved;
+        }
+        let req = t.request()?;
+        shared.requests.fetch_add(1, Ordering::AcqRel);
+        let sent = send(&mut guard, req, deadline).await;
+        match sent {
+            Some(Ok(resp)) => break resp,
+            None => return Err(deadline_msg(t)),
+            Some(Err(e)) if out.reused && attempt == 1 && retryable(&e) => {
+                // The pooled connection was dead on arrival: once more on a fresh one.
+                guard.abandon();
+                guard = dial(ctx, t, deadline).await?;
+                out.reused = false;
+            }
+            Some(Err(e)) => {
+                let reason = conn::classify_hyper(&e);
+                guard.close(reason);
+                return Err(format!("Get \"{}\": {e}", t.spec.url()));
+            }
+        }
+    };
+    let status = resp.status();
+    out.status = Some(status.as_u16());
+    let connection = resp
+        .headers()
+        .get(header::CONNECTION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_ascii_lowercase);
+    // `Connection: close`, or an HTTP/1.0 answer without keep-alive: closed after the response.
+    let conn_close = connection.as_deref() == Some("close")
+        || (resp.version() == http::Version::HTTP_10
+            && connection.as_deref() != Some("keep-alive"));
+    let gzip = resp
+        .headers()
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
+    let limit = t.spec.job.body_size_limit;
+    let mut sink = Sink::new(gzip && status.is_success(), limit);
+    let mut body = resp.into_body();
+    // Read (or, for a non-200, drain) the whole body so the connection stays reusable.
+    loop {
+        match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => return Err(deadline_msg(t)),
+            Ok(None) => break,
+            Ok(Some(Err(e))) => {
+                let reason = conn::classify_hyper(&e);
+                guard.close(reason);
+                return Err(format!("Get \"{}\": reading body: {e}", t.spec.url()));
+            }
+            Ok(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data()
+                    && status == http::StatusCode::OK
+                    && let Err(e) = sink.feed(&data)
+                {
+                    guard.close(CloseReason::Error);
+                    return Err(e);
+                }
+            }
+        }
+    }
+    let counter = if status == http::StatusCode::OK {
+        match sink.finish() {
+            Ok(c) => c,
+            Err(e) => {
+                guard.close(CloseReason::Error);
+                return Err(e);
+            }
+        }
+    } else {
+        Counter::default()
+    };
+    out.bytes = counter.bytes;
+    out.samples = counter.samples;
+    if conn_close {
+        guard.close(CloseReason::ConnectionClose);
+    } else {
+        guard.finish(&t.pool, ctx.epoch, ctx.opts.max_conn_age);
+    }
+    if status != http::StatusCode::OK {
+        return Err(format!(
+            "server returned HTTP status {} {}",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or("")
+        )
+        .trim_end()
+        .to_owned());
+    }
+    if counter.exceeded {
+        return Err(format!(
+            "body size limit exceeded (limit: {} bytes)",
+            t.spec.job.body_size_limit
+        ));
+    }
+    let sample_limit = t.spec.job.sample_limit;
+    if sample_limit > 0 && counter.samples > sample_limit {
+        return Err(format!(
+            "sample limit exceeded ({} > {sample_limit})",
+            counter.samples
+        ));
+    }
+    Ok(())
+}
+
+/// Send a request on a checked-out connection; `None` when the deadline passed.
+async fn send(
+    guard: &mut InUse,
+    req: Request<Empty<Bytes>>,
+    deadline: tokio::time::Instant,
+) -> Option<Result<hyper::Response<hyper::body::Incoming>, hyper::Error>> {
+    let sender = guard.sender()?;
+    tokio::time::timeout_at(deadline, async {
+        sender.ready().await?;
+        sender.send_request(req).await
+    })
+    .await
+    .ok()
+}
+
+/// Resolve (if a name) into socket addresses, reporting DNS events with `cause`.
+async fn addresses(
+    ctx: &Ctx,
+    t: &TargetShared,
+    cause: DnsCause,
+    deadline: tokio::time::Instant,
+) -> Result<(Vec<SocketAddr>, Option<Answer>), DialError> {
+    let host = &t.spec.host;
+    let port = t.spec.port;
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok((vec![SocketAddr::new(ip, port)], None));
+    }
+    match resolve(ctx, &t.tref, host, cause, deadline).await {
+        Ok(a) => {
+            schedule_recheck(ctx, &t.pool, &a);
+            Ok((
+                a.addrs
+                    .iter()
+                    .map(|ip| SocketAddr::new(*ip, port))
+                    .collect(),
+                Some(a),
+            ))
+        }
+        Err(e) => Err(DialError {
+            kind: ConnFailKind::Resolution,
+            addr: t.spec.host_port(),
+            message: format!("dial tcp: {}", e.message),
+        }),
+    }
+}
+
+fn schedule_recheck(ctx: &Ctx, pool: &Pool, a: &Answer) {
+    let wait = a.ttl.max(Duration::from_secs(30));
+    pool.set_next_recheck((ctx.epoch.elapsed() + wait).as_millis() as u64);
+}
+
+/// Dial a new pooled connection for `t`: resolve, connect, (TLS,) HTTP handshake.
+async fn dial(
+    ctx: &Arc<Ctx>,
+    t: &Arc<TargetShared>,
+    deadline: tokio::time::Instant,
+) -> Result<InUse, String> {
+    ctx.emit.emit(
+        Some(&t.tref),
+        EventKind::DialStarted {
+            host: t.spec.host.clone(),
+            port: t.spec.port,
+        },
+    );
+    let res = async {
+        let (addrs, _) = addresses(ctx, t, DnsCause::Dial, deadline).await?;
+        let (stream, peer, took) = conn::connect_any(&addrs, deadline).await?;
+        let info = SockInfo::of(&stream, peer, took);
+        match t.spec.scheme {
+            Scheme::Http => conn::establish(ctx, &t.pool, &t.tref, stream, info, None).await,
+            Scheme::Https => Err(DialError {
+                kind: ConnFailKind::Tls,
+                addr: peer.to_string(),
+                message: "https is not supported yet".to_owned(),
+            }),
+        }
+    }
+    .await;
+    res.map_err(|e| {
+        ctx.emit.emit(
+            Some(&t.tref),
+            EventKind::ConnFailed {
+                addr: e.addr.clone(),
+                kind: e.kind,
+                error: e.message.clone(),
+            },
+        );
+        format!("Get \"{}\": {}", t.spec.url(), e.message)
+    })
+}
+
+/// Look the target's name up now and flag live connections whose peer left the answer.
+pub async fn re_resolve(ctx: &Ctx, t: &TargetShared, cause: DnsCause) {
+    let host = &t.spec.host;
+    if host.parse::<IpAddr>().is_ok() {
+        // An address needs no lookup; say so rather than stay silent.
+        ctx.emit.emit(
+            Some(&t.tref),
+            EventKind::DnsResolved {
+                host: host.clone(),
+                addrs: vec![host.parse().unwrap_or(IpAddr::from([0, 0, 0, 0]))],
+                ttl_s: 0,
+                duration_ms: 0.0,
+                cause,
+            },
+        );
+        return;
+    }
+    let deadline = tokio::time::Instant::now() + t.spec.job.timeout;
+    if let Ok(a) = resolve(ctx, &t.tref, host, cause, deadline).await {
+        schedule_recheck(ctx, &t.pool, &a);
+        for c in t.pool.live() {
+            if !c.is_closed() && !a.addrs.contains(&c.peer.ip()) {
+                ctx.emit.emit(
+                    Some(&c.user()),
+                    EventKind::StalePeer {
+                        conn_id: c.id,
+                        peer: c.peer,
+                        addrs: a.addrs.clone(),
+                    },
+                );
+            }
+        }
+    }
+}
+
+fn maybe_recheck(ctx: &Arc<Ctx>, t: &Arc<TargetShared>) {
+    if t.spec.host.parse::<IpAddr>().is_ok() || t.pool.live_count() == 0 {
+        return;
+    }
+    let now = ctx.epoch.elapsed().as_millis() as u64;
+    let next = t.pool.next_recheck_ms.load(Ordering::Acquire);
+    if next == 0 || now < next {
+        return;
+    }
+    // Claim this recheck so targets sharing the pool do not all look the name up.
+    if t.pool
+        .next_recheck_ms
+        .compare_exchange(next, now + 30_000, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        return;
+    }
+    let (c, t) = (ctx.clone(), t.clone());
+    tokio::spawn(async move { re_resolve(&c, &t, DnsCause::Recheck).await });
+}
+
+/// Resolve, connect and GET on a fresh connection beside the pooled one, with phase timings;
+/// the pooled connection is untouched.
+pub async fn probe(ctx: &Arc<Ctx>, t: &Arc<TargetShared>) {
+    let start = Instant::now();
+    let deadline = tokio::time::Instant::now() + t.spec.job.timeout;
+    let mut resolve_ms = None;
+    let mut connect_ms = None;
+    let mut first_byte_ms = None;
+    let mut peer = None;
+    let mut status = None;
+    let res: Result<(), (String, String)> = async {
+        let r0 = Instant::now();
+        let (addrs, answer) = addresses(ctx, t, DnsCause::Probe, deadline)
+            .await
+            .map_err(|e| (e.kind.to_string(), e.message))?;
+        if answer.is_some() {
+            resolve_ms = Some(ms(r0.elapsed()));
+        }
+        let (stream, p, took) = conn::connect_any(&addrs, deadline)
+            .await
+            .map_err(|e| (e.kind.to_string(), e.message))?;
+        connect_ms = Some(ms(took));
+        peer = Some(p);
+        if t.spec.scheme == Scheme::Https {
+            return Err(("tls".to_owned(), "https is not supported yet".to_owned()));
+        }
+        let (mut sender, driver) = conn::handshake_plain(stream)
+            .await
+            .map_err(|e| ("other".to_owned(), e))?;
+        let drv = tokio::spawn(driver);
+        let req = t.request().map_err(|e| ("other".to_owned(), e))?;
+        let resp = probe_get(&mut sender, req, deadline, t).await?;
+        first_byte_ms = Some(ms(start.elapsed()));
+        status = Some(resp.status().as_u16());
+        let ok_status = resp.status() == http::StatusCode::OK;
+        let mut body = resp.into_body();
+        loop {
+            match tokio::time::timeout_at(deadline, body.frame()).await {
+                Err(_) => return Err(("timeout".to_owned(), deadline_msg(t))),
+                Ok(None) => break,
+                Ok(Some(Err(e))) => return Err(("other".to_owned(), format!("reading body: {e}"))),
+                Ok(Some(Ok(_))) => {}
+            }
+        }
+        drop(sender);
+        drv.abort();
+        if !ok_status {
+            return Err((
+                "http".to_owned(),
+                format!("server returned HTTP status {}", status.unwrap_or(0)),
+            ));
+        }
+        Ok(())
+    }
+    .await;
+    let ok = res.is_ok();
+    let pooled_works = t.last_up.load(Ordering::Acquire) && t.pool.live_count() > 0;
+    let (kind, error) = match res {
+        Ok(()) => (None, None),
+        Err((k, e)) => (Some(k), Some(e)),
+    };
+    ctx.emit.emit(
+        Some(&t.tref),
+        EventKind::Probe {
+            ok,
+            kind,
+            error,
+            resolve_ms,
+            connect_ms,
+            first_byte_ms,
+            total_ms: ms(start.elapsed()),
+            peer,
+            status,
+            hidden_failure: !ok && pooled_works,
+        },
+    );
+}
+
+async fn probe_get(
+    sender: &mut SendRequest<Empty<Bytes>>,
+    req: Request<Empty<Bytes>>,
+    deadline: tokio::time::Instant,
+    t: &TargetShared,
+) -> Result<hyper::Response<hyper::body::Incoming>, (String, String)> {
+    match tokio::time::timeout_at(deadline, async {
+        sender.ready().await?;
+        sender.send_request(req).await
+    })
+    .await
+    {
+        Err(_) => Err(("timeout".to_owned(), deadline_msg(t))),
+        Ok(Err(e)) => Err(("other".to_owned(), format!("Get \"{}\": {e}", t.spec.url()))),
+        Ok(Ok(r)) => Ok(r),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc4648() {
+        for (i, o) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+        ] {
+            assert_eq!(base64(i.as_bytes()), o);
+        }
+    }
+
+    #[test]
+    fn offsets_are_stable_and_inside_the_interval() {
+        let iv = Duration::from_secs(15);
+        let a = offset("node", "http://a:9100/metrics", iv);
+        assert_eq!(a, offset("node", "http://a:9100/metrics", iv));
+        assert!(a < iv);
+        let spread: std::collections::HashSet<_> = (0..100)
+            .map(|i| offset("node", &format!("http://h{i}:9100/metrics"), iv).as_secs())
+            .collect();
+        assert!(spread.len() > 10, "offsets cluster: {spread:?}");
+    }
+}

@@ -1,0 +1,164 @@
+//! Headless mode: one JSON object per line on stdout for every event, commands as JSON lines
+//! on stdin.
+
+use std::io::Write;
+
+use tokio::io::AsyncBufReadExt;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+
+use crate::engine::EngineHandle;
+use crate::event::{Command, Event, EventKind};
+
+/// Parse one command line. Errors are user-facing.
+pub fn parse_command(line: &str) -> Result<Command, String> {
+    serde_json::from_str::<Command>(line).map_err(|e| format!("bad command {line:?}: {e}"))
+}
+
+/// Run until `quit`, a signal, or (with `exit_on_eof`) the end of stdin.
+pub async fn run(engine: EngineHandle, exit_on_eof: bool) -> anyhow::Result<()> {
+    let EngineHandle {
+        commands,
+        mut events,
+        done,
+    } = engine;
+    let (err_tx, mut err_rx) = mpsc::unbounded_channel::<Event>();
+
+    let cmd_tx = commands.clone();
+    tokio::spawn(async move {
+        let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+        loop {
+            match lines.next_line().await {
+                Ok(Some(line)) => {
+                    let line = line.trim();
+                    if line.is_empty() {
+                        continue;
+                    }
+                    match parse_command(line) {
+                        Ok(c) => {
+                            if cmd_tx.send(c).is_err() {
+                                break;
+                            }
+                        }
+                        Err(e) => {
+                            let _ = err_tx.send(Event::now(None, EventKind::Error { error: e }));
+                        }
+                    }
+                }
+                Ok(None) | Err(_) => {
+                    if exit_on_eof {
+                        let _ = cmd_tx.send(Command::Quit);
+                    }
+                    break;
+                }
+            }
+        }
+    });
+
+    let sig_tx = commands.clone();
+    tokio::spawn(async move {
+        let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) else {
+            return;
+        };
+        loop {
+            let cmd = tokio::select! {
+                _ = int.recv() => Command::Quit,
+                _ = term.recv() => Command::Quit,
+                _ = hup.recv() => Command::Reload,
+            };
+            let quit = cmd == Command::Quit;
+            if sig_tx.send(cmd).is_err() || quit {
+                break;
+            }
+        }
+    });
+
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let mut batch = Vec::with_capacity(256);
+    loop {
+        tokio::select! {
+            n = events.recv_many(&mut batch, 256) => {
+                if n == 0 {
+                    break;
+                }
+                for ev in batch.drain(..) {
+                    write_event(&mut out, &ev)?;
+                }
+            }
+            Some(ev) = err_rx.recv() => write_event(&mut out, &ev)?,
+        }
+        // Flush once the burst is written, so a reader sees events promptly.
+        if events.is_empty() {
+            out.flush()?;
+        }
+    }
+    out.flush()?;
+    drop(commands);
+    let _ = done.await;
+    Ok(())
+}
+
+fn write_event(out: &mut impl Write, ev: &Event) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *out, ev)?;
+    out.write_all(b"\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_parse_as_documented() {
+        let cases = [
+            (
+                r#"{"cmd":"reconnect"}"#,
+                Command::Reconnect {
+                    job: None,
+                    instance: None,
+                },
+            ),
+            (
+                r#"{"cmd":"re_resolve","job":"node"}"#,
+                Command::ReResolve {
+                    job: Some("node".into()),
+                    instance: None,
+                },
+            ),
+            (
+                r#"{"cmd":"probe","job":"node","instance":"a:1"}"#,
+                Command::Probe {
+                    job: Some("node".into()),
+                    instance: Some("a:1".into()),
+                },
+            ),
+            (r#"{"cmd":"pause"}"#, Command::Pause),
+            (r#"{"cmd":"resume"}"#, Command::Resume),
+            (r#"{"cmd":"reload"}"#, Command::Reload),
+            (r#"{"cmd":"quit"}"#, Command::Quit),
+            (
+                r#"{"cmd":"load","path":"t.txt","replace":true}"#,
+                Command::Load {
+                    path: "t.txt".into(),
+                    replace: true,
+                },
+            ),
+        ];
+        for (line, want) in cases {
+            assert_eq!(parse_command(line), Ok(want), "{line}");
+        }
+        for bad in [
+            "",
+            "{}",
+            "nope",
+            r#"{"cmd":"explode"}"#,
+            r#"{"cmd":"reconnect","jbo":"x"}"#,
+        ] {
+            assert!(parse_command(bad).is_err(), "{bad} accepted");
+        }
+    }
+}
