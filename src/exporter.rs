@@ -206,12 +206,51 @@ async fn accept_loop(
             let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
         }
         let st = state.clone();
-        let task = tokio::spawn(serve(stream, st));
+        let task = if matches!(mode, Mode::ResetReused | Mode::ResetAll) {
+            tokio::spawn(serve_resetting(stream, st, mode))
+        } else {
+            tokio::spawn(serve(stream, st))
+        };
         if let Ok(mut g) = conns.lock() {
             g.retain(|t| !t.is_finished());
             g.push(task);
         }
     }
+}
+
+/// Serve by hand so a reset is a real RST: read a request, answer the first one (ResetReused)
+/// and drop the socket, with linger 0, on the next.
+async fn serve_resetting(mut stream: tokio::net::TcpStream, state: Arc<ExporterState>, mode: Mode) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    state.open.fetch_add(1, Ordering::AcqRel);
+    let mut buf = Vec::with_capacity(1024);
+    let mut served = 0u64;
+    let mut chunk = [0u8; 1024];
+    while let Ok(n) = stream.read(&mut chunk).await {
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+            continue;
+        };
+        buf.drain(..end + 4);
+        state.requests.fetch_add(1, Ordering::AcqRel);
+        if mode == Mode::ResetAll || served > 0 {
+            break; // dropped with linger 0: RST
+        }
+        served += 1;
+        let head = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\n\r\n",
+            state.page.len()
+        );
+        if stream.write_all(head.as_bytes()).await.is_err()
+            || stream.write_all(&state.page).await.is_err()
+        {
+            break;
+        }
+    }
+    state.open.fetch_sub(1, Ordering::AcqRel);
 }
 
 struct ConnTrack {

@@ -86,21 +86,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 fn init_logging(cli: &Cli, stderr: bool) {
     use tracing_subscriber::fmt;
     let level = tracing::Level::INFO;
-    if let Some(path) = &cli.log_file {
-        if let Ok(f) = std::fs::OpenOptions::new()
+    let file = cli.log_file.as_ref().and_then(|path| {
+        std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
-        {
-            let _ = fmt()
-                .with_max_level(level)
-                .with_ansi(false)
-                .with_writer(std::sync::Mutex::new(f))
-                .try_init();
-            return;
-        }
-    }
-    if stderr {
+            .ok()
+    });
+    if let Some(f) = file {
+        let _ = fmt()
+            .with_max_level(level)
+            .with_ansi(false)
+            .with_writer(std::sync::Mutex::new(f))
+            .try_init();
+    } else if stderr {
         let _ = fmt()
             .with_max_level(level)
             .with_writer(std::io::stderr)

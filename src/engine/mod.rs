@@ -54,6 +54,8 @@ pub struct EngineOptions {
     pub max_conn_age: Option<Duration>,
     /// Re-resolve names in the background at TTL expiry (≥ 30 s apart) to flag stale peers.
     pub recheck_dns: bool,
+    /// The background recheck looks a name up at most this often (TTL permitting).
+    pub recheck_min: Duration,
     /// Probe every target on a fresh connection this often.
     pub probe_every: Option<Duration>,
     /// Reload semantics.
@@ -73,6 +75,7 @@ impl Default for EngineOptions {
             idle_timeout: Duration::from_secs(300),
             max_conn_age: None,
             recheck_dns: true,
+            recheck_min: Duration::from_secs(30),
             probe_every: None,
             reload_policy: ReloadPolicy::Prometheus,
             channel_capacity: 1 << 16,

@@ -261,7 +261,11 @@ async fn scrape_inner(
             None => return Err(deadline_msg(t)),
             Some(Err(e)) if out.reused && attempt == 1 && retryable(&e) => {
                 // The pooled connection was dead on arrival: once more on a fresh one.
-                guard.abandon();
+                let reason = match conn::io_source(&e).map(|io| io.kind()) {
+                    Some(std::io::ErrorKind::ConnectionReset) => CloseReason::Reset,
+                    _ => CloseReason::PeerClosed,
+                };
+                guard.close(reason);
                 guard = dial(ctx, t, deadline).await?;
                 out.reused = false;
             }
@@ -402,7 +406,7 @@ async fn addresses(
 }
 
 fn schedule_recheck(ctx: &Ctx, pool: &Pool, a: &Answer) {
-    let wait = a.ttl.max(Duration::from_secs(30));
+    let wait = a.ttl.max(ctx.opts.recheck_min);
     pool.set_next_recheck((ctx.epoch.elapsed() + wait).as_millis() as u64);
 }
 
@@ -493,7 +497,12 @@ fn maybe_recheck(ctx: &Arc<Ctx>, t: &Arc<TargetShared>) {
     // Claim this recheck so targets sharing the pool do not all look the name up.
     if t.pool
         .next_recheck_ms
-        .compare_exchange(next, now + 30_000, Ordering::AcqRel, Ordering::Acquire)
+        .compare_exchange(
+            next,
+            now + ctx.opts.recheck_min.as_millis() as u64,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        )
         .is_err()
     {
         return;

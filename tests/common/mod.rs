@@ -1,0 +1,120 @@
+//! Shared test harness: start the engine against real loopback servers and await its events.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use scrapetop::engine::spec::{JobSettings, TargetSpec};
+use scrapetop::engine::{self, EngineHandle, EngineOptions, FixedSources};
+use scrapetop::event::{Command, Event, EventKind};
+
+/// A running engine and everything it has said so far.
+pub struct Run {
+    pub handle: EngineHandle,
+    pub seen: Vec<Event>,
+}
+
+pub fn job(name: &str, interval_ms: u64, timeout_ms: u64) -> Arc<JobSettings> {
+    let mut j = JobSettings::new(name);
+    j.interval = Duration::from_millis(interval_ms);
+    j.timeout = Duration::from_millis(timeout_ms);
+    Arc::new(j)
+}
+
+pub fn target(s: &str, job: &Arc<JobSettings>) -> TargetSpec {
+    TargetSpec::parse(s, job.clone()).expect("valid target")
+}
+
+pub fn start(opts: EngineOptions, targets: Vec<TargetSpec>) -> Run {
+    let sources = Arc::new(FixedSources(targets.clone()));
+    let handle = engine::start(opts, targets, sources).expect("engine starts");
+    Run {
+        handle,
+        seen: Vec::new(),
+    }
+}
+
+impl Run {
+    pub fn send(&self, c: Command) {
+        self.handle.commands.send(c).expect("engine alive");
+    }
+
+    /// Wait until an event matching `pred` arrives (events seen before this call count too
+    /// only if `from` is earlier than their index). Panics with the recent events on timeout.
+    pub async fn wait_for(
+        &mut self,
+        what: &str,
+        within: Duration,
+        pred: impl Fn(&Event) -> bool,
+    ) -> Event {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            match tokio::time::timeout_at(deadline, self.handle.events.recv()).await {
+                Ok(Some(ev)) => {
+                    self.seen.push(ev.clone());
+                    if pred(&ev) {
+                        return ev;
+                    }
+                }
+                Ok(None) => panic!("engine ended while waiting for {what}"),
+                Err(_) => panic!(
+                    "timed out after {within:?} waiting for {what}; last events:\n{}",
+                    self.recent(30)
+                ),
+            }
+        }
+    }
+
+    /// Wait for `n` matching events.
+    pub async fn wait_n(
+        &mut self,
+        what: &str,
+        n: usize,
+        within: Duration,
+        pred: impl Fn(&Event) -> bool,
+    ) -> Vec<Event> {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut got = Vec::new();
+        while got.len() < n {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            got.push(self.wait_for(what, left, &pred).await);
+        }
+        got
+    }
+
+    /// Collect everything for `d` (for asserting that something did NOT happen).
+    pub async fn drain_for(&mut self, d: Duration) -> Vec<Event> {
+        let deadline = tokio::time::Instant::now() + d;
+        let mut got = Vec::new();
+        while let Ok(Some(ev)) = tokio::time::timeout_at(deadline, self.handle.events.recv()).await
+        {
+            self.seen.push(ev.clone());
+            got.push(ev);
+        }
+        got
+    }
+
+    pub fn recent(&self, n: usize) -> String {
+        self.seen
+            .iter()
+            .rev()
+            .take(n)
+            .rev()
+            .map(|e| serde_json::to_string(e).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    pub async fn quit(self) {
+        let _ = self.handle.commands.send(Command::Quit);
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.handle.done).await;
+    }
+}
+
+pub fn is_scrape(ev: &Event) -> bool {
+    matches!(ev.kind, EventKind::Scrape { .. })
+}
+
+pub fn scrape_up(ev: &Event) -> bool {
+    matches!(ev.kind, EventKind::Scrape { up: true, .. })
+}
