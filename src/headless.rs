@@ -56,14 +56,11 @@ pub async fn run(engine: EngineHandle, exit_on_eof: bool) -> anyhow::Result<()> 
     });
 
     let sig_tx = commands.clone();
+    // Registered before any event is written, so a signal is never missed.
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hup = signal(SignalKind::hangup())?;
     tokio::spawn(async move {
-        let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-            signal(SignalKind::hangup()),
-        ) else {
-            return;
-        };
         loop {
             let cmd = tokio::select! {
                 _ = int.recv() => Command::Quit,

@@ -59,7 +59,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     for t in &cli.targets {
         match TargetSpec::parse(t, job.clone()) {
             Ok(s) => targets.push(s),
-            Err(e) => return Ok(usage_error(format!("--target {t:?}: {e}"))),
+            Err(e) => {
+                let shown = scrapetop::engine::spec::redact_userinfo(t);
+                return Ok(usage_error(format!("--target {shown:?}: {e}")));
+            }
         }
     }
     let opts = EngineOptions {

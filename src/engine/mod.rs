@@ -509,26 +509,28 @@ impl Engine {
     }
 }
 
-/// Take a census every `census_every`, and soon after connections change; emit it when it
-/// differs from the last one. Also reports dropped events.
+/// Take a census every `census_every` (emitted each time, so a reader always has a fresh one),
+/// and soon after connections change (emitted when it differs). Also reports dropped events.
 async fn census_loop(ctx: Arc<Ctx>) {
     let mut last = None;
     let mut tick = tokio::time::interval(ctx.opts.census_every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tokio::select! {
-            _ = tick.tick() => {}
+        let periodic = tokio::select! {
+            _ = tick.tick() => true,
             _ = ctx.fd_poke.notified() => {
-                // Let a burst of opens/closes settle before counting.
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                // Let a burst of opens/closes settle, and bound the census rate under churn
+                // (reading /proc/self/fd costs a readlink per descriptor).
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                false
             }
-        }
+        };
         ctx.emit.report_dropped();
         let Ok(c) = tokio::task::spawn_blocking(fds::census).await else {
             continue;
         };
         let Ok(c) = c else { continue }; // EMFILE: try again next time
-        if last != Some(c) {
+        if periodic || last != Some(c) {
             last = Some(c);
             ctx.emit.emit(None, c.event());
         }

@@ -233,7 +233,8 @@ impl TargetSpec {
     }
 }
 
-fn redact_userinfo(s: &str) -> String {
+/// Replace credentials in `user:pass@host` forms by `<secret>`.
+pub fn redact_userinfo(s: &str) -> String {
     match (s.find("://"), s.find('@')) {
         (Some(a), Some(b)) if b > a => format!("{}<secret>{}", &s[..a + 3], &s[b..]),
         (None, Some(b)) => format!("<secret>{}", &s[b..]),
