@@ -229,3 +229,53 @@ fn a_bad_target_is_refused_with_status_2() {
     assert!(err.contains("--target"), "{err}");
     assert!(!err.contains("hunter2"), "secret leaked: {err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_out_of_descriptors_fails_only_the_excess_dials() {
+    let mut exporters = Vec::new();
+    for _ in 0..80 {
+        exporters.push(
+            Exporter::start("127.0.0.1:0".parse().unwrap(), ExporterConfig { lines: 5, ..Default::default() })
+                .await
+                .unwrap(),
+        );
+    }
+    // prlimit sets soft = hard = 50 for the child: fewer descriptors than targets.
+    let mut args: Vec<String> = vec![
+        "--nofile=50:50".into(),
+        BIN.into(),
+        "--headless".into(),
+        "--interval".into(),
+        "500ms".into(),
+        "--timeout".into(),
+        "400ms".into(),
+    ];
+    for e in &exporters {
+        args.push("--target".into());
+        args.push(e.addr().to_string());
+    }
+    let mut child = Command::new("prlimit")
+        .args(&args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("prlimit runs");
+    let out = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut p = Proc { child, out };
+    let failed = p
+        .next_matching("an emfile failure", Duration::from_secs(10), |v| v["event"] == "conn_failed" && v["kind"] == "emfile")
+        .await;
+    assert!(failed["error"].as_str().unwrap_or("").contains("too many open files"), "{failed}");
+    // The targets that got a descriptor keep scraping.
+    let mut up = HashSet::new();
+    while up.len() < 20 {
+        let v = p.next_matching("scrapes going on", Duration::from_secs(5), |v| v["event"] == "scrape" && v["up"] == true).await;
+        up.insert(v["instance"].as_str().unwrap_or("").to_owned());
+    }
+    let census = p.next_matching("census", Duration::from_secs(3), |v| v["event"] == "fds").await;
+    assert_eq!(census["soft_limit"], 50, "{census}");
+    p.send(r#"{"cmd":"quit"}"#).await;
+    assert_eq!(p.exit_code(Duration::from_secs(10)).await, 0);
+}

@@ -81,33 +81,74 @@ pub enum Kind {
     Other,
 }
 
-/// Take a census of this process's descriptors. The directory handle used to read
-/// /proc/self/fd is not counted. Fails (e.g. with EMFILE) without side effects.
-pub fn census() -> std::io::Result<Census> {
-    let (soft_limit, hard_limit) = limits();
-    let mut c = Census {
-        soft_limit,
-        hard_limit,
-        ..Default::default()
-    };
-    let own = std::fs::read_link("/proc/self/fd").ok();
-    for entry in std::fs::read_dir("/proc/self/fd")? {
-        let Ok(entry) = entry else { continue };
-        let Ok(link) = std::fs::read_link(entry.path()) else {
-            continue; // closed while we looked
-        };
-        if own.as_deref() == Some(link.as_path()) {
-            continue;
-        }
-        c.total += 1;
-        match classify(&link.to_string_lossy()) {
-            Kind::Socket => c.sockets += 1,
-            Kind::Pipe => c.pipes += 1,
-            Kind::File => c.files += 1,
-            Kind::Other => c.other += 1,
-        }
+/// Reads this process's descriptor table through a directory handle opened once, so a
+/// census still works when the process has run out of descriptors — exactly when it matters.
+pub struct Scanner {
+    dir: rustix::fs::Dir,
+    own: i32,
+}
+
+impl Scanner {
+    /// Open /proc/self/fd.
+    pub fn open() -> std::io::Result<Scanner> {
+        use rustix::fs::{Mode, OFlags};
+        let fd = rustix::fs::open(
+            "/proc/self/fd",
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        let own = std::os::fd::AsRawFd::as_raw_fd(&fd);
+        let dir = rustix::fs::Dir::new(fd)?;
+        Ok(Scanner { dir, own })
     }
-    Ok(c)
+
+    /// Count descriptors by kind. The scanner's own handle is not counted.
+    pub fn census(&mut self) -> std::io::Result<Census> {
+        let (soft_limit, hard_limit) = limits();
+        let mut c = Census {
+            soft_limit,
+            hard_limit,
+            ..Default::default()
+        };
+        self.dir.rewind();
+        let mut buf = Vec::with_capacity(64);
+        // The directory handle is borrowed for readlinkat while entries are read.
+        let mut names = Vec::new();
+        while let Some(entry) = self.dir.read() {
+            let entry = entry?;
+            let name = entry.file_name().to_bytes();
+            if name == b"." || name == b".." {
+                continue;
+            }
+            names.push(entry.file_name().to_owned());
+        }
+        let dirfd = self.dir.fd()?;
+        for name in names {
+            let n: i32 = name.to_str().ok().and_then(|s| s.parse().ok()).unwrap_or(-1);
+            if n == self.own {
+                continue;
+            }
+            let Ok(link) = rustix::fs::readlinkat(dirfd, name.as_c_str(), std::mem::take(&mut buf))
+            else {
+                continue; // closed while we looked
+            };
+            c.total += 1;
+            match classify(&link.to_string_lossy()) {
+                Kind::Socket => c.sockets += 1,
+                Kind::Pipe => c.pipes += 1,
+                Kind::File => c.files += 1,
+                Kind::Other => c.other += 1,
+            }
+            buf = link.into_bytes();
+            buf.clear();
+        }
+        Ok(c)
+    }
+}
+
+/// One-off census (opens its own handle).
+pub fn census() -> std::io::Result<Census> {
+    Scanner::open()?.census()
 }
 
 #[cfg(test)]

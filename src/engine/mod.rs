@@ -513,6 +513,13 @@ impl Engine {
 /// and soon after connections change (emitted when it differs). Also reports dropped events.
 async fn census_loop(ctx: Arc<Ctx>) {
     let mut last = None;
+    let mut scanner = match fds::Scanner::open() {
+        Ok(s) => Some(s),
+        Err(e) => {
+            ctx.emit.emit(None, EventKind::Error { error: format!("descriptor census unavailable: {e}") });
+            None
+        }
+    };
     let mut tick = tokio::time::interval(ctx.opts.census_every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -526,10 +533,19 @@ async fn census_loop(ctx: Arc<Ctx>) {
             }
         };
         ctx.emit.report_dropped();
-        let Ok(c) = tokio::task::spawn_blocking(fds::census).await else {
+        let Some(mut sc) = scanner.take() else {
             continue;
         };
-        let Ok(c) = c else { continue }; // EMFILE: try again next time
+        let Ok((sc, c)) = tokio::task::spawn_blocking(move || {
+            let c = sc.census();
+            (sc, c)
+        })
+        .await
+        else {
+            continue;
+        };
+        scanner = Some(sc);
+        let Ok(c) = c else { continue };
         if periodic || last != Some(c) {
             last = Some(c);
             ctx.emit.emit(None, c.event());
