@@ -516,7 +516,12 @@ async fn census_loop(ctx: Arc<Ctx>) {
     let mut scanner = match fds::Scanner::open() {
         Ok(s) => Some(s),
         Err(e) => {
-            ctx.emit.emit(None, EventKind::Error { error: format!("descriptor census unavailable: {e}") });
+            ctx.emit.emit(
+                None,
+                EventKind::Error {
+                    error: format!("descriptor census unavailable: {e}"),
+                },
+            );
             None
         }
     };
