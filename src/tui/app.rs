@@ -405,6 +405,11 @@ impl App {
         }
     }
 
+    /// Force the next [`App::refresh`] to rebuild the index (tests, benchmarks).
+    pub fn invalidate(&mut self) {
+        self.index_stale = true;
+    }
+
     /// Position of the selected target in `rows`.
     pub fn selected_row(&self) -> Option<usize> {
         let s = self.selected?;

@@ -75,6 +75,7 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &mut App, now: SystemTi
         top,
     );
 
+    let wide = area.width >= 120;
     let rows: Vec<Row> = socks
         .iter()
         .skip(app.scroll)
@@ -84,26 +85,33 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &mut App, now: SystemTi
                 .targets
                 .get(c.slot)
                 .map_or("-".to_string(), |t| format!("{}/{}", t.job, t.instance));
-            Row::new(vec![
+            let mut cells = vec![
                 c.fd.to_string(),
                 c.conn_id.to_string(),
                 fit(&target, 28),
-                fit(&format!("{} → {}", c.local, c.peer), 40),
+                format!("{} → {}", c.local, c.peer),
                 age(since(now, c.opened)),
-                c.pool.clone(),
-            ])
+            ];
+            if wide {
+                cells.push(c.pool.clone());
+            }
+            Row::new(cells)
         })
         .collect();
-    let widths = [
+    // Below 120 columns the pool column goes (the pools screen has it).
+    let mut widths = vec![
+        Constraint::Length(5),
+        Constraint::Length(5),
+        Constraint::Length(if wide { 28 } else { 22 }),
+        Constraint::Length(if wide { 44 } else { 34 }),
         Constraint::Length(6),
-        Constraint::Length(6),
-        Constraint::Length(28),
-        Constraint::Length(40),
-        Constraint::Length(6),
-        Constraint::Fill(1),
     ];
-    let header =
-        Row::new(["fd", "conn", "target", "local → peer", "age", "pool"]).style(th.title());
+    let mut titles = vec!["fd", "conn", "target", "local → peer", "age"];
+    if wide {
+        widths.push(Constraint::Fill(1));
+        titles.push("pool");
+    }
+    let header = Row::new(titles).style(th.title());
     let block =
         Block::bordered().title(format!(" sockets of scrape connections: {} ", socks.len()));
     frame.render_widget(Table::new(rows, widths).header(header).block(block), bottom);

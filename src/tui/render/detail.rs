@@ -34,8 +34,12 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &mut App, now: SystemTi
         frame.render_widget(p, area);
         return;
     };
-    let [info, rest] = Layout::vertical([Constraint::Length(4), Constraint::Fill(1)]).areas(area);
-    render_info(frame, info, t, th, now);
+    // On a short screen the info block loses its border so the histories keep some rows.
+    let roomy = area.height >= 30;
+    let info_h = if roomy { 5 } else { 3 };
+    let [info, rest] =
+        Layout::vertical([Constraint::Length(info_h), Constraint::Fill(1)]).areas(area);
+    render_info(frame, info, t, th, now, roomy);
     if area.width >= 120 {
         let [left, right] =
             Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
@@ -64,7 +68,14 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &mut App, now: SystemTi
     }
 }
 
-fn render_info(frame: &mut Frame, area: Rect, t: &TargetState, th: Theme, now: SystemTime) {
+fn render_info(
+    frame: &mut Frame,
+    area: Rect,
+    t: &TargetState,
+    th: Theme,
+    now: SystemTime,
+    bordered: bool,
+) {
     let title = format!(
         " {} / {}{} ",
         t.job,
@@ -72,8 +83,8 @@ fn render_info(frame: &mut Frame, area: Rect, t: &TargetState, th: Theme, now: S
         if t.removed { " (removed)" } else { "" }
     );
     let settings = format!(
-        "{}  pool {}  every {}s, timeout {}s",
-        t.url, t.pool, t.interval_s, t.timeout_s
+        "every {}s, timeout {}s · {} · pool {}",
+        t.interval_s, t.timeout_s, t.url, t.pool
     );
     let mut state = vec![
         Span::raw(format!("health {} · conn ", t.health)),
@@ -88,18 +99,20 @@ fn render_info(frame: &mut Frame, area: Rect, t: &TargetState, th: Theme, now: S
             },
         ),
     ];
+    let mut third = Vec::new();
     if let Some(c) = t.open_conn() {
         state.push(Span::raw(format!(
-            " · fd {} · {} → {} · age {} · {} reqs",
-            c.fd,
-            c.local,
-            c.peer,
+            " · fd {} · {} → {}",
+            c.fd, c.local, c.peer
+        )));
+        third.push(Span::raw(format!(
+            "conn age {} · {} reqs · ",
             age(since(now, c.opened)),
             c.requests
         )));
     }
-    state.push(Span::raw(format!(
-        " · reconnects {}/{} (1h/total)",
+    third.push(Span::raw(format!(
+        "reconnects {}/{} (1h/total)",
         t.reconnects_since(now, std::time::Duration::from_secs(3600)),
         t.reconnects_total
     )));
@@ -109,11 +122,23 @@ fn render_info(frame: &mut Frame, area: Rect, t: &TargetState, th: Theme, now: S
         (t.probe_failed, " PROBE FAILED"),
     ] {
         if on {
-            state.push(Span::styled(text, th.warn()));
+            third.push(Span::styled(text, th.warn()));
         }
     }
-    let p = Paragraph::new(vec![Line::from(settings), Line::from(state)])
-        .block(Block::bordered().title(Span::styled(title, th.title())));
+    let p = if bordered {
+        Paragraph::new(vec![
+            Line::from(settings),
+            Line::from(state),
+            Line::from(third),
+        ])
+        .block(Block::bordered().title(Span::styled(title, th.title())))
+    } else {
+        let head = vec![
+            Span::styled(title.trim().to_string(), th.title()),
+            Span::raw(format!(" · {settings}")),
+        ];
+        Paragraph::new(vec![Line::from(head), Line::from(state), Line::from(third)])
+    };
     frame.render_widget(p, area);
 }
 
@@ -213,7 +238,7 @@ fn render_scrapes(frame: &mut Frame, area: Rect, t: &TargetState, th: Theme) {
     let [spark, list] =
         Layout::vertical([Constraint::Length(2.min(inner.height)), Constraint::Fill(1)])
             .areas(inner);
-    // The sparkline shows the newest scrapes that fit, right-aligned like a strip chart.
+    // The sparkline shows the newest scrapes that fit, oldest on the left.
     let data: Vec<u64> = t
         .scrapes
         .iter()
@@ -275,12 +300,16 @@ fn render_probe(frame: &mut Frame, area: Rect, t: &TargetState, th: Theme, now: 
                     th.bad(),
                 )
             };
-            let mut first = vec![
+            let first = vec![
                 Span::raw(format!("{} ago · ", age(since(now, p.at)))),
                 verdict,
             ];
+            let mut peer = vec![Span::raw(format!(
+                "peer {}",
+                p.peer.map_or("-".to_string(), |a| a.to_string())
+            ))];
             if p.hidden_failure {
-                first.push(Span::styled(
+                peer.push(Span::styled(
                     " · hidden: the pooled connection still works",
                     th.warn(),
                 ));
@@ -297,10 +326,7 @@ fn render_probe(frame: &mut Frame, area: Rect, t: &TargetState, th: Theme, now: 
                     ),
                     w,
                 )),
-                Line::from(format!(
-                    "peer {}",
-                    p.peer.map_or("-".to_string(), |a| a.to_string())
-                )),
+                Line::from(peer),
             ]
         }
     };

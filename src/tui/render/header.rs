@@ -1,11 +1,11 @@
 //! The header: what every screen shows on top.
 //!
 //! ```text
-//! scrapetop  DEMO … press q to quit                       FROZEN  paused
+//! scrapetop  events dropped: 3  DEMO … q to quit              FROZEN  paused
 //! targets 6  up 3  down 2  · conns open 4  idle 3  in flight 1
-//! per min: dials 5  closes 2  dial failures 1  · dns lookups 8  failures 2
+//! per min: dials 5  closes 2  dial fails 1 · dns 8  fails 2 · scrapes 40
 //! fds [█████▓▒░░░░░░░░░░░░░] 1234/65536 2%  sockets 1200  files 20  other 14
-//! hidden by a live conn: stale peer 1 · DNS failing 1 · fresh conn failing 1 · >1h 2   dropped 3
+//! hidden by live conns: stale peer 1 · DNS failing 1 · probe failing 1 · age>1h00m 2
 //! ```
 
 use std::time::SystemTime;
@@ -30,6 +30,13 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now: SystemTime) 
     let n = |v: u64| v.to_string();
 
     let mut title = vec![Span::styled("scrapetop", th.title())];
+    // Dropped events first: a UI that silently loses events lies to the operator.
+    if m.dropped > 0 {
+        title.push(Span::styled(
+            format!("  events dropped: {}", n(m.dropped)),
+            th.bad(),
+        ));
+    }
     if app.facts.demo {
         let quit = app
             .bindings
@@ -38,7 +45,7 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now: SystemTime) 
             .map(|k| k.to_string());
         title.push(Span::styled(
             format!(
-                "  DEMO: simulated targets, nothing real is scraped · {} to quit",
+                "  DEMO (simulated targets) · {} quits",
                 quit.as_deref().unwrap_or("ctrl+c")
             ),
             th.warn(),
@@ -77,20 +84,24 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now: SystemTime) 
             pm(Rate::Closes)
         )),
         Span::styled(
-            format!("dial failures {}", pm(Rate::DialFailures)),
+            format!("dial fails {}", pm(Rate::DialFailures)),
             fail_style(pm(Rate::DialFailures)),
         ),
-        Span::raw(format!("  · dns lookups {}  ", pm(Rate::Lookups))),
+        Span::raw(format!(" · dns {}  ", pm(Rate::Lookups))),
         Span::styled(
-            format!("failures {}", pm(Rate::LookupFailures)),
+            format!("fails {}", pm(Rate::LookupFailures)),
             fail_style(pm(Rate::LookupFailures)),
         ),
-        Span::raw(format!("  · scrapes {}", pm(Rate::Scrapes))),
+        Span::raw(format!(" · scrapes {}", pm(Rate::Scrapes))),
     ]);
 
     let fds = match m.fds {
         Some(f) if f.soft_limit > 0 => {
-            let cells = |v: u64| ((v as f64 / f.soft_limit as f64) * GAUGE as f64).round() as usize;
+            // Any non-zero share gets at least one cell, so a small count is still visible.
+            let cells = |v: u64| {
+                let c = ((v as f64 / f.soft_limit as f64) * GAUGE as f64).round() as usize;
+                if v > 0 { c.max(1) } else { 0 }
+            };
             let s = cells(f.sockets).min(GAUGE);
             let fi = cells(f.files).min(GAUGE - s);
             let o = cells(f.pipes + f.other).min(GAUGE - s - fi);
@@ -124,7 +135,7 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now: SystemTime) 
 
     let hidden_style = |v: u64| if v > 0 { th.warn() } else { th.dim() };
     let mut hidden = vec![
-        Span::raw("hidden by a live conn: "),
+        Span::raw("hidden by live conns: "),
         Span::styled(format!("stale peer {}", t.stale), hidden_style(t.stale)),
         Span::raw(" · "),
         Span::styled(
@@ -133,12 +144,12 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now: SystemTime) 
         ),
         Span::raw(" · "),
         Span::styled(
-            format!("fresh conn failing {}", t.hidden_failures),
+            format!("probe failing {}", t.hidden_failures),
             hidden_style(t.hidden_failures),
         ),
         Span::raw(" · "),
         Span::styled(
-            format!("older than {} {}", age(OLD_CONN), app.derived.old_conns),
+            format!("age>{} {}", age(OLD_CONN), app.derived.old_conns),
             hidden_style(app.derived.old_conns),
         ),
     ];

@@ -87,7 +87,10 @@ pub fn draw(frame: &mut Frame, app: &mut App, now: SystemTime) {
                 "{}x{}, need at least {}x{}",
                 area.width, area.height, MIN_SIZE.0, MIN_SIZE.1
             )),
-            Line::from("q quits"),
+            Line::from(format!(
+                "{} quits",
+                app.bindings.keys_text(super::keys::Action::Quit)
+            )),
         ];
         frame.render_widget(Paragraph::new(msg), area);
         return;
