@@ -39,15 +39,27 @@ fn setup_events(ts: &[Arc<TargetRef>]) -> Vec<Event> {
     let mut out = Vec::new();
     for (i, t) in ts.iter().enumerate() {
         let at = base() + Duration::from_millis(i as u64);
-        let ev = |kind| Event { ts: at, target: Some(t.clone()), kind };
-        let ip = t.instance.split(':').next().unwrap_or("10.0.0.1").to_string();
+        let ev = |kind| Event {
+            ts: at,
+            target: Some(t.clone()),
+            kind,
+        };
+        let ip = t
+            .instance
+            .split(':')
+            .next()
+            .unwrap_or("10.0.0.1")
+            .to_string();
         out.push(ev(EventKind::TargetAdded {
             url: format!("http://{}/metrics", t.instance),
             pool: format!("http://{}", t.instance),
             interval_s: 15.0,
             timeout_s: 10.0,
         }));
-        out.push(ev(EventKind::DialStarted { host: format!("host{i}.example"), port: 9100 }));
+        out.push(ev(EventKind::DialStarted {
+            host: format!("host{i}.example"),
+            port: 9100,
+        }));
         out.push(ev(EventKind::DnsResolved {
             host: format!("host{i}.example"),
             addrs: vec![ip.parse().unwrap_or([10, 0, 0, 1].into())],
@@ -70,9 +82,11 @@ fn setup_events(ts: &[Arc<TargetRef>]) -> Vec<Event> {
 }
 
 fn scrape(t: &Arc<TargetRef>, n: u64) -> Event {
-    let up = n % 50 != 0;
+    let up = !n.is_multiple_of(50);
     Event {
-        ts: base() + Duration::from_secs(15 + n / TARGETS * 15) + Duration::from_micros(n % TARGETS),
+        ts: base()
+            + Duration::from_secs(15 + n / TARGETS * 15)
+            + Duration::from_micros(n % TARGETS),
         target: Some(t.clone()),
         kind: EventKind::Scrape {
             conn_id: Some(t.id),
@@ -102,7 +116,12 @@ fn report(what: &str, v: Vec<Duration>) {
 fn main() {
     let ts = targets();
     let facts = Facts::default();
-    let mut app = App::new(Model::new(), Bindings::defaults(), Theme { color: true }, facts);
+    let mut app = App::new(
+        Model::new(),
+        Bindings::defaults(),
+        Theme { color: true },
+        facts,
+    );
     app.model.log_scrapes = true;
 
     // Ingestion: the setup burst, then steady scrapes, in the run loop's batch size.
@@ -118,7 +137,10 @@ fn main() {
         batches.push(t0.elapsed());
     }
     let setup_time = start.elapsed();
-    report(&format!("ingest setup burst, per batch of {BATCH}"), batches);
+    report(
+        &format!("ingest setup burst, per batch of {BATCH}"),
+        batches,
+    );
     println!(
         "  {total_setup} events in {setup_time:.1?} = {:.0} events/s",
         total_setup as f64 / setup_time.as_secs_f64()
@@ -185,7 +207,7 @@ fn main() {
             };
             let mut draws = Vec::new();
             let mut turns = Vec::new();
-            for f in 0..300 {
+            for f in 0u32..300 {
                 let t_turn = Instant::now();
                 let b: Vec<Event> = (0..BATCH)
                     .map(|_| {
@@ -195,7 +217,7 @@ fn main() {
                     .collect();
                 app.apply(b);
                 app.refresh(Instant::now(), now);
-                if f % 10 == 0 {
+                if f.is_multiple_of(10) {
                     app.on_action(Action::PageDown);
                 }
                 let t0 = Instant::now();
@@ -204,7 +226,10 @@ fn main() {
                 turns.push(t_turn.elapsed());
             }
             report(&format!("draw {screen} {w}x{h}"), draws);
-            report(&format!("  loop turn (batch+refresh+draw) {screen} {w}x{h}"), turns);
+            report(
+                &format!("  loop turn (batch+refresh+draw) {screen} {w}x{h}"),
+                turns,
+            );
         }
     }
 }

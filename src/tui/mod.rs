@@ -49,15 +49,30 @@ pub struct TuiOptions {
     pub log_file: PathBuf,
 }
 
+/// `$XDG_STATE_HOME/scrapetop`, else `~/.local/state/scrapetop`, else `.` (derived from the
+/// environment by hand rather than with a `dirs` crate).
+pub fn state_dir() -> PathBuf {
+    let abs = |v: std::ffi::OsString| Some(PathBuf::from(v)).filter(|p| p.is_absolute());
+    if let Some(p) = std::env::var_os("XDG_STATE_HOME").and_then(abs) {
+        return p.join("scrapetop");
+    }
+    match std::env::var_os("HOME").and_then(abs) {
+        Some(h) => h.join(".local/state/scrapetop"),
+        None => PathBuf::from("."),
+    }
+}
+
 impl Default for TuiOptions {
+    /// 10 fps, no mouse, exports and log in [`state_dir`].
     fn default() -> Self {
+        let dir = state_dir();
         TuiOptions {
             fps: 10,
             mouse: false,
             demo: false,
             keys_file: None,
-            export_dir: PathBuf::from("."),
-            log_file: PathBuf::from("scrapetop.log"),
+            export_dir: dir.join("exports"),
+            log_file: dir.join("scrapetop.log"),
         }
     }
 }
