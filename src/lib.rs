@@ -9,3 +9,4 @@ pub mod event;
 pub mod exporter;
 pub mod headless;
 pub mod model;
+pub mod tui;

@@ -440,7 +440,7 @@ pub struct Totals {
 }
 
 /// All state derived from events.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Model {
     /// Targets in order of appearance; removed ones stay (flagged) so history is not lost.
     pub targets: Vec<TargetState>,
