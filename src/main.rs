@@ -101,6 +101,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    tracing::info!(
+        targets = targets.len(),
+        headless = cli.headless,
+        version = env!("CARGO_PKG_VERSION"),
+        "scrapetop starting"
+    );
     rt.block_on(async move {
         let handle = engine::start(opts, targets, sources).map_err(anyhow::Error::msg)?;
         if cli.headless {
