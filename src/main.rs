@@ -1,7 +1,7 @@
 //! The scrapetop binary.
 #![forbid(unsafe_code)]
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -129,14 +129,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// default log file (never the screen). The guard flushes on drop.
 fn init_logging(
     cli: &Cli,
-    default_file: &PathBuf,
+    default_file: &Path,
 ) -> Option<tracing_appender::non_blocking::WorkerGuard> {
     use tracing_subscriber::fmt;
     let level = tracing::Level::INFO;
     let path = match (&cli.log_file, cli.headless) {
         (Some(p), _) => Some(p.clone()),
         (None, true) => None,
-        (None, false) => Some(default_file.clone()),
+        (None, false) => Some(default_file.to_path_buf()),
     };
     let Some(path) = path else {
         let _ = fmt()
