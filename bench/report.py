@@ -62,7 +62,7 @@ def tables(rows, command):
         name = r["client"] + (" (noisy, repeated)" if r.get("noisy") else "")
         out.append(
             f"| {r['n']:,} | {name} | {r['scrapes_per_s']:,.0f} "
-            f"| {r['cpu_ms_per_1k'] if r['scrapes_per_s'] >= 1 else '—'} "
+            f"| {f(r['cpu_ms_per_1k'] if r['scrapes_per_s'] >= 1 else None)} "
             f"| {f(r['sys_share'], '{:.0%}')} | {r['cpu_cores']:.2f} "
             f"| {r['rss_mb']:.0f} / {r['peak_rss_mb']:.0f} | {r['fds']:,} | {f(r['up'], '{:,}')} | {iv} "
             f"| {r['new_conns_in_window']:,} | {r['nginx_cores']:.2f} | {r['others_cores']:.2f} "
