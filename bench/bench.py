@@ -311,8 +311,9 @@ class Headless(Client):
         for t in self.targets:
             args += ["--target", t]
         self.out = self.dir / "events.jsonl"
+        env = dict(os.environ, **dict(kv.split("=", 1) for kv in self.h.args.env))
         self.p = subprocess.Popen(
-            nsx(NS_SCR, *args), stdin=subprocess.PIPE, stdout=open(self.out, "wb"),
+            nsx(NS_SCR, *args), stdin=subprocess.PIPE, stdout=open(self.out, "wb"), env=env,
             stderr=open(self.dir / "stderr", "wb"), start_new_session=True,
         )
         STARTED.append(self.p)
@@ -389,7 +390,8 @@ class Tui(Client):
             f"--log-file {self.dir}/tui.log \"${{T[@]}}\"\n"
         )
         wrapper.chmod(0o755)
-        env = dict(os.environ, TERM="xterm-256color", XDG_STATE_HOME=str(self.dir))
+        env = dict(os.environ, TERM="xterm-256color", XDG_STATE_HOME=str(self.dir),
+                   **dict(kv.split("=", 1) for kv in self.h.args.env))
         sh("tmux", "-L", TMUX_SOCK, "-f", "/dev/null", "new-session", "-d", "-s", "bench",
            "-x", "200", "-y", "50", str(wrapper), env=env)
         self.h.tmux = True
@@ -619,6 +621,18 @@ class Harness:
 
     def run(self):
         a = self.args
+        if a.fleet_only:
+            # Keep a fleet up (bounded) for manual profiling from another shell.
+            n = a.sizes[0]
+            self.fleet = Fleet(n, a.lines, self.work)
+            self.fleet.start()
+            log(f"fleet of {n} up for {a.fleet_only:.0f} s: targets {FLEET_IP}:{PORT_BASE}-{PORT_BASE + n - 1}, "
+                f"run clients with `ip netns exec {NS_SCR} ...`; ctrl+c ends it")
+            try:
+                time.sleep(a.fleet_only)
+            finally:
+                self.fleet.stop()
+            return
         for n in a.sizes:
             self.fleet = Fleet(n, a.lines, self.work)
             self.fleet.start()
@@ -670,6 +684,8 @@ def main():
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--quiet-wait", type=float, default=120)
     ap.add_argument("--keep", action="store_true", help="keep the work dir (logs, events)")
+    ap.add_argument("--env", action="append", default=[], metavar="K=V", help="environment for scrapetop")
+    ap.add_argument("--fleet-only", type=float, metavar="S", help="only keep a fleet of N up for S seconds")
     a = ap.parse_args()
     a.clients = a.clients.split(",")
     h = Harness(a)

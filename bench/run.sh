@@ -6,6 +6,8 @@
 # Options (passed to bench/bench.py): --window S (60), --warmup S (15), --lines 20|300,
 #   --clients headless,prometheus,wrk-paced,wrk-flat,tui,tui-idle  --tui-min N (10000)
 #   --keep (keep the work dir under /dev/shm)  --write (put the tables into BENCHMARKS.md)
+#   --env K=V (environment for scrapetop)  --fleet-only S (keep a fleet of N up S seconds, for
+#   profiling by hand: ip netns exec stb-scr perf record ... scrapetop --headless ...)
 #
 # Needs root (network namespaces). Installs nginx-light, prometheus, wrk, iproute2, tmux, curl
 # once with apt-get, with a policy-rc.d that keeps Debian from starting their services. Creates
@@ -88,6 +90,7 @@ stamp=$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$HERE/results"
 out=$HERE/results/$stamp.jsonl
 python3 "$HERE/bench.py" --bin "$SCRAPETOP_BIN" --out "$out" "${args[@]}"
+[[ -s $out ]] || exit 0
 cmd="bench/run.sh $*"
 python3 "$HERE/report.py" "$out" --command "$cmd" >"$HERE/results/$stamp.md"
 cat "$HERE/results/$stamp.md"
