@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Profile scrapetop headless against a fleet kept up by `bench/run.sh --fleet-only S N`
+# (run that first, in another shell, with the same N).
+#
+#   bench/profile.sh cpu  N [SECONDS]   perf record (cpu-clock, DWARF call graphs) after a warm-up
+#   bench/profile.sh heap N [SECONDS]   heaptrack over the whole run; heaptrack_print summary
+#
+# Output under /dev/shm/stprof-<what>-<N>/. The VM has no hardware counters
+# (`perf stat -e instructions` is "not supported"), so perf samples the cpu-clock software event.
+set -euo pipefail
+what=${1:?cpu|heap}
+n=${2:?N}
+secs=${3:-30}
+HERE=$(cd "$(dirname "$0")" && pwd)
+BIN=${SCRAPETOP_BIN:-$(dirname "$HERE")/target/release/scrapetop}
+out=/dev/shm/stprof-$what-$n
+rm -rf "$out" && mkdir -p "$out"
+args=(--headless --interval 1s --timeout 1s)
+for ((p = 20000; p < 20000 + n; p++)); do args+=(--target "10.214.0.2:$p"); done
+
+fifo=$out/stdin
+mkfifo "$fifo"
+pid=
+cleanup() {
+    [[ -n $pid ]] && kill "$pid" 2>/dev/null || true
+    exec 7>&- 2>/dev/null || true
+}
+trap cleanup EXIT
+
+case $what in
+cpu)
+    ip netns exec stb-scr "$BIN" "${args[@]}" <"$fifo" >"$out/events.jsonl" 2>"$out/stderr" &
+    pid=$!
+    exec 7>"$fifo"
+    sleep 15
+    perf record -e cpu-clock -F 499 --call-graph dwarf,16384 -p "$pid" -o "$out/perf.data" -- sleep "$secs" \
+        2>"$out/perf-record.log"
+    echo '{"cmd":"quit"}' >&7
+    wait "$pid" || true
+    pid=
+    perf report -i "$out/perf.data" --no-children --stdio --percent-limit 0.7 -g none \
+        --sort symbol 2>/dev/null >"$out/self.txt"
+    perf report -i "$out/perf.data" --children --stdio --percent-limit 3 -g none \
+        --sort symbol 2>/dev/null >"$out/children.txt"
+    head -60 "$out/self.txt"
+    ;;
+heap)
+    ip netns exec stb-scr heaptrack -o "$out/heaptrack" "$BIN" "${args[@]}" <"$fifo" \
+        >"$out/events.jsonl" 2>"$out/stderr" &
+    pid=$!
+    exec 7>"$fifo"
+    sleep "$secs"
+    echo '{"cmd":"quit"}' >&7
+    wait "$pid" || true
+    pid=
+    heaptrack_print -f "$out"/heaptrack.*.zst --print-peaks 1 --print-allocators 1 \
+        --print-leaks 0 --print-temporary 1 --peak-limit 25 >"$out/heap.txt" 2>&1 || true
+    grep -A3 -E "^PEAK MEMORY CONSUMERS|^MOST CALLS TO ALLOC" "$out/heap.txt" | head; tail -12 "$out/heap.txt"
+    ;;
+esac
