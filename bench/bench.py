@@ -141,7 +141,10 @@ class Fleet:
             count = min(SHARD, self.n - first)
             d = self.work / f"nginx-{i}"
             (d / "logs").mkdir(parents=True, exist_ok=True)
-            conns = 2 * count + 200
+            # A listening socket and a client connection per port. nginx starts closing idle
+            # keep-alive connections once fewer than 1/16 of worker_connections are free
+            # (ngx_drain_connections), so leave a quarter free.
+            conns = (2 * count + 100) * 5 // 4 + 100
             listens = "\n".join(
                 f"    listen {FLEET_IP}:{PORT_BASE + first + k} backlog=1024;" for k in range(count)
             )
