@@ -4,6 +4,7 @@
 #
 #   bench/profile.sh cpu  N [SECONDS]   perf record (cpu-clock, DWARF call graphs) after a warm-up
 #   bench/profile.sh heap N [SECONDS]   heaptrack over the whole run; heaptrack_print summary
+#   bench/profile.sh rss  N [SECONDS]   VmRSS/VmHWM and CPU every 10 s (try MALLOC_ARENA_MAX=1 ...)
 #
 # Output under /dev/shm/stprof-<what>-<N>/. The VM has no hardware counters
 # (`perf stat -e instructions` is "not supported"), so perf samples the cpu-clock software event.
@@ -44,6 +45,19 @@ cpu)
         --sort symbol 2>/dev/null >"$out/children.txt"
     head -60 "$out/self.txt"
     ;;
+rss)
+    ip netns exec stb-scr "$BIN" "${args[@]}" <"$fifo" >/dev/null 2>"$out/stderr" &
+    pid=$!
+    exec 7>"$fifo"
+    for ((i = 0; i < secs; i += 10)); do
+        sleep 10
+        read -r ut st < <(awk '{print $14, $15}' /proc/$pid/stat)
+        echo "t=$((i + 10))s $(grep -E 'VmRSS|VmHWM' /proc/$pid/status | tr -s ' \n' ' ') cpu_ticks=$((ut + st))"
+    done
+    echo '{"cmd":"quit"}' >&7
+    wait "$pid" || true
+    pid=
+    ;;
 heap)
     ip netns exec stb-scr heaptrack -o "$out/heaptrack" "$BIN" "${args[@]}" <"$fifo" \
         >"$out/events.jsonl" 2>"$out/stderr" &
@@ -53,7 +67,7 @@ heap)
     echo '{"cmd":"quit"}' >&7
     wait "$pid" || true
     pid=
-    heaptrack_print -f "$out"/heaptrack.*.zst --print-peaks 1 --print-allocators 1 \
+    heaptrack_print "$out"/heaptrack.*.zst --print-peaks 1 --print-allocators 1 \
         --print-leaks 0 --print-temporary 1 --peak-limit 25 >"$out/heap.txt" 2>&1 || true
     grep -A3 -E "^PEAK MEMORY CONSUMERS|^MOST CALLS TO ALLOC" "$out/heap.txt" | head; tail -12 "$out/heap.txt"
     ;;
