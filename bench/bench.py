@@ -323,13 +323,14 @@ class Headless(Client):
         return self.p.pid
 
     def up(self):
+        pos = self.out.stat().st_size
         self.p.stdin.write(b'{"cmd":"state"}\n')
         self.p.stdin.flush()
-        deadline = time.time() + 20
+        deadline = time.time() + 60
         while time.time() < deadline:
             time.sleep(0.5)
             with open(self.out, "rb") as f:
-                f.seek(max(0, self.out.stat().st_size - (64 << 20)))
+                f.seek(max(0, pos - (1 << 20)))
                 for line in f:
                     if b'"event":"state"' in line:
                         st = json.loads(line)
@@ -347,7 +348,7 @@ class Headless(Client):
 
     def extra(self, t0, t1):
         """Intervals as scrapetop itself saw them, from its scrape events' ts."""
-        last, diffs, scrapes, ups, errs = {}, [], 0, 0, {}
+        last, last_up, diffs, scrapes, ups, errs = {}, {}, [], 0, 0, {}
         pat = re.compile(rb'"ts":"([^"]+)".*?"instance":"([^"]+)"')
         with open(self.out, "rb") as f:
             for line in f:
@@ -362,7 +363,8 @@ class Headless(Client):
                 if inst in last:
                     diffs.append(ts - last[inst])
                 last[inst] = ts
-                if b'"up":true' in line:
+                last_up[inst] = b'"up":true' in line
+                if last_up[inst]:
                     ups += 1
                 else:
                     e = json.loads(line).get("error")
@@ -370,7 +372,7 @@ class Headless(Client):
         return {
             "self_scrapes": scrapes, "self_up_scrapes": ups, "self_errors": errs,
             "self_p50": pct(diffs, 0.5), "self_p99": pct(diffs, 0.99), "self_max": max(diffs) if diffs else None,
-            "self_instances": len(last), "state_totals": getattr(self, "state_totals", None),
+            "self_instances": len(last), "self_up_targets": sum(last_up.values()), "state_totals": getattr(self, "state_totals", None),
         }
 
 

@@ -64,7 +64,8 @@ def tables(rows, command):
             f"| {r['n']:,} | {name} | {r['scrapes_per_s']:,.0f} "
             f"| {f(r['cpu_ms_per_1k'] if r['scrapes_per_s'] >= 1 else None)} "
             f"| {f(r['sys_share'], '{:.0%}')} | {r['cpu_cores']:.2f} "
-            f"| {r['rss_mb']:.0f} / {r['peak_rss_mb']:.0f} | {r['fds']:,} | {f(r['up'], '{:,}')} | {iv} "
+            f"| {r['rss_mb']:.0f} / {r['peak_rss_mb']:.0f} | {r['fds']:,} "
+            f"| {f(r['up'] if r['up'] is not None else r.get('self_up_targets'), '{:,}')} | {iv} "
             f"| {r['new_conns_in_window']:,} | {r['nginx_cores']:.2f} | {r['others_cores']:.2f} "
             f"| {r['load_before'][0]:.1f} → {r['load_after'][0]:.1f} |"
         )
@@ -88,15 +89,15 @@ def tables(rows, command):
     extra = [r for r in rows if r["client"] == "scrapetop" and r.get("self_p99") is not None]
     if extra:
         out.append("\nscrapetop's own view (its `scrape` events in the window):\n")
-        out.append("| N | scrapes | up scrapes | errors | interval p50 / p99 / max | state totals |")
-        out.append("|---|---|---|---|---|---|")
+        out.append("| N | scrapes | up scrapes | errors | interval p50 / p99 / max | targets whose last scrape was up | state totals |")
+        out.append("|---|---|---|---|---|---|---|")
         for r in extra:
             tot = r.get("state_totals") or {}
             errs = ", ".join(f"{k}: {v}" for k, v in (r.get("self_errors") or {}).items()) or "none"
             out.append(
                 f"| {r['n']:,} | {r['self_scrapes']:,} | {r['self_up_scrapes']:,} | {errs} "
                 f"| {ms(r['self_p50'])} / {ms(r['self_p99'])} / {ms(r['self_max'])} "
-                f"| up {tot.get('up')}, down {tot.get('down')}, conns {tot.get('conns_open')} |"
+                f"| {f(r.get('self_up_targets'), '{:,}')} | up {tot.get('up')}, down {tot.get('down')}, conns {tot.get('conns_open')} |"
             )
     proms = [r for r in rows if r["client"] == "prometheus" and r.get("errors")]
     if proms:
