@@ -10,8 +10,8 @@ use std::task::{Context, Poll, Waker};
 use serde::Serialize;
 
 use super::{JobReport, check_file};
-use crate::engine::spec::{Auth, JobSettings};
 use crate::config::units::format_duration;
+use crate::engine::spec::{Auth, JobSettings};
 
 #[derive(Serialize)]
 struct FileJson {

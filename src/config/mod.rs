@@ -261,7 +261,11 @@ fn plan_sources(args: &SourceArgs) -> Result<(Vec<JobPlan>, Vec<String>), Config
 
 fn resolve(dir: &Path, p: &str) -> PathBuf {
     let p = Path::new(p);
-    if p.is_absolute() { p.to_owned() } else { dir.join(p) }
+    if p.is_absolute() {
+        p.to_owned()
+    } else {
+        dir.join(p)
+    }
 }
 
 /// Parse and validate a prometheus.yml into job plans and notices.
@@ -394,7 +398,11 @@ fn parse_prometheus(path: &Path) -> Result<(Vec<JobPlan>, Vec<String>), ConfigEr
         settings.auth = build_auth(&j, &dir, &|k| loc(span, k))?;
         let (tls, tls_notices) = build_tls(j.tls_config.as_ref(), &dir, &|k| loc(span, k))?;
         settings.tls = tls;
-        notices.extend(tls_notices.into_iter().map(|n| format!("{n} in job {name:?}")));
+        notices.extend(
+            tls_notices
+                .into_iter()
+                .map(|n| format!("{n} in job {name:?}")),
+        );
 
         let mut plan = JobPlan::new(settings);
         plan.scheme = scheme;
@@ -431,7 +439,9 @@ fn parse_prometheus(path: &Path) -> Result<(Vec<JobPlan>, Vec<String>), ConfigEr
             for t in &g.targets {
                 let tloc = Loc {
                     file: path.to_owned(),
-                    pos: o.value(gspan, t).unwrap_or_else(|| loc(gspan, "targets").pos),
+                    pos: o
+                        .value(gspan, t)
+                        .unwrap_or_else(|| loc(gspan, "targets").pos),
                 };
                 // Prometheus refuses URLs in static targets unless relabelling may fix them.
                 if j.relabel_configs.as_ref().is_none_or(Vec::is_empty) && t.contains('/') {
@@ -469,9 +479,7 @@ fn parse_prometheus(path: &Path) -> Result<(Vec<JobPlan>, Vec<String>), ConfigEr
                 }
                 pats.push(resolve(&dir, p));
             }
-            let refresh = f
-                .refresh_interval
-                .map_or(Duration::from_secs(300), |d| d.0);
+            let refresh = f.refresh_interval.map_or(Duration::from_secs(300), |d| d.0);
             plan.file_sd.push((pats, refresh));
         }
         let dns_spans = o.seq(span, "dns_sd_configs");
@@ -532,7 +540,12 @@ fn read_secret(
     let p = resolve(dir, file);
     std::fs::read_to_string(&p)
         .map(|s| Secret::new(s.trim()))
-        .map_err(|e| ConfigError::at(&at(key), format!("reading {key} {:?}: {e}", p.display().to_string())))
+        .map_err(|e| {
+            ConfigError::at(
+                &at(key),
+                format!("reading {key} {:?}: {e}", p.display().to_string()),
+            )
+        })
 }
 
 fn build_auth(
@@ -588,7 +601,9 @@ fn build_auth(
             ));
         }
         let username = match &b.username_file {
-            Some(f) => read_secret(dir, f, "username_file", at)?.expose().to_owned(),
+            Some(f) => read_secret(dir, f, "username_file", at)?
+                .expose()
+                .to_owned(),
             None => b.username.clone().unwrap_or_default(),
         };
         let password = match (&b.password, &b.password_file) {
@@ -654,7 +669,9 @@ fn build_tls(
     if let Some((k, _)) = inline.iter().find(|(_, y)| *y) {
         return Err(ConfigError::at(
             &at(k),
-            format!("tls_config {k} is not supported by scrapetop: use ca_file, cert_file and key_file"),
+            format!(
+                "tls_config {k} is not supported by scrapetop: use ca_file, cert_file and key_file"
+            ),
         ));
     }
     match (&t.cert_file, &t.key_file) {
@@ -676,7 +693,10 @@ fn build_tls(
         let Some(v) = v else { return Ok(None) };
         let p = resolve(dir, v);
         std::fs::metadata(&p).map_err(|e| {
-            ConfigError::at(&at(key), format!("{key} {:?}: {e}", p.display().to_string()))
+            ConfigError::at(
+                &at(key),
+                format!("{key} {:?}: {e}", p.display().to_string()),
+            )
         })?;
         Ok(Some(p))
     };
@@ -718,7 +738,11 @@ fn sd_format(path: &Path) -> Format {
         .and_then(|e| e.to_str())
         .unwrap_or("")
         .to_ascii_lowercase();
-    if ext == "json" { Format::Json } else { Format::Yaml }
+    if ext == "json" {
+        Format::Json
+    } else {
+        Format::Yaml
+    }
 }
 
 /// Run discovery for one job and build its targets.

@@ -174,10 +174,17 @@ impl<'a> Outline<'a> {
                 let e = s + value.len();
                 let before = l[..s].chars().next_back();
                 let after = l[e..].chars().next();
-                let starts = matches!(before, None | Some(' ' | '[' | ',' | '"' | '\'' | '-' | ':'));
+                let starts = matches!(
+                    before,
+                    None | Some(' ' | '[' | ',' | '"' | '\'' | '-' | ':')
+                );
                 let ends = matches!(after, None | Some(' ' | ']' | ',' | '"' | '\'' | '#'));
                 if starts && ends {
-                    let col = if matches!(before, Some('"' | '\'')) { s } else { s + 1 };
+                    let col = if matches!(before, Some('"' | '\'')) {
+                        s
+                    } else {
+                        s + 1
+                    };
                     return Some(Pos {
                         line: i + 1,
                         column: col,
@@ -227,12 +234,42 @@ rule_files: []
         let o = Outline::new(Y);
         let jobs = o.seq(o.all(), "scrape_configs");
         assert_eq!(jobs, vec![(3, 6), (6, 11)]);
-        assert_eq!(o.key(jobs[1], "job_name").map(|k| k.1), Some(Pos { line: 8, column: 13 }));
-        assert_eq!(o.value(jobs[0], "h1:1"), Some(Pos { line: 6, column: 17 }));
-        assert_eq!(o.value(jobs[0], "h2:2"), Some(Pos { line: 6, column: 25 }));
-        assert_eq!(o.value(jobs[1], "h3:3"), Some(Pos { line: 11, column: 7 }));
+        assert_eq!(
+            o.key(jobs[1], "job_name").map(|k| k.1),
+            Some(Pos {
+                line: 8,
+                column: 13
+            })
+        );
+        assert_eq!(
+            o.value(jobs[0], "h1:1"),
+            Some(Pos {
+                line: 6,
+                column: 17
+            })
+        );
+        assert_eq!(
+            o.value(jobs[0], "h2:2"),
+            Some(Pos {
+                line: 6,
+                column: 25
+            })
+        );
+        assert_eq!(
+            o.value(jobs[1], "h3:3"),
+            Some(Pos {
+                line: 11,
+                column: 7
+            })
+        );
         let g = o.seq(jobs[1], "static_configs");
         assert_eq!(g, vec![(9, 11)]);
-        assert_eq!(o.key(o.all(), "scrape_interval").map(|k| k.1), Some(Pos { line: 2, column: 20 }));
+        assert_eq!(
+            o.key(o.all(), "scrape_interval").map(|k| k.1),
+            Some(Pos {
+                line: 2,
+                column: 20
+            })
+        );
     }
 }

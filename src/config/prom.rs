@@ -75,7 +75,10 @@ impl RawConfig {
 
 /// `global:`.
 #[derive(Debug, Deserialize, Default)]
-#[allow(dead_code, reason = "keys are typed to be validated like Prometheus, not all used")]
+#[allow(
+    dead_code,
+    reason = "keys are typed to be validated like Prometheus, not all used"
+)]
 #[serde(deny_unknown_fields)]
 pub struct RawGlobal {
     #[serde(default)]
@@ -218,7 +221,10 @@ pub struct RawDnsSd {
 
 /// One `scrape_configs` entry.
 #[derive(Debug, Deserialize)]
-#[allow(dead_code, reason = "keys are typed to be validated like Prometheus, not all used")]
+#[allow(
+    dead_code,
+    reason = "keys are typed to be validated like Prometheus, not all used"
+)]
 #[serde(deny_unknown_fields)]
 pub struct RawScrapeConfig {
     #[serde(default)]
@@ -376,21 +382,36 @@ impl RawScrapeConfig {
         let present = [
             ("oauth2", self.oauth2.is_some()),
             ("proxy_url", self.proxy_url.is_some()),
-            ("proxy_from_environment", self.proxy_from_environment.is_some()),
+            (
+                "proxy_from_environment",
+                self.proxy_from_environment.is_some(),
+            ),
             ("http_headers", self.http_headers.is_some()),
-            ("metric_relabel_configs", self.metric_relabel_configs.is_some()),
+            (
+                "metric_relabel_configs",
+                self.metric_relabel_configs.is_some(),
+            ),
             ("azure_sd_configs", self.azure_sd_configs.is_some()),
             ("consul_sd_configs", self.consul_sd_configs.is_some()),
-            ("digitalocean_sd_configs", self.digitalocean_sd_configs.is_some()),
+            (
+                "digitalocean_sd_configs",
+                self.digitalocean_sd_configs.is_some(),
+            ),
             ("docker_sd_configs", self.docker_sd_configs.is_some()),
-            ("dockerswarm_sd_configs", self.dockerswarm_sd_configs.is_some()),
+            (
+                "dockerswarm_sd_configs",
+                self.dockerswarm_sd_configs.is_some(),
+            ),
             ("ec2_sd_configs", self.ec2_sd_configs.is_some()),
             ("eureka_sd_configs", self.eureka_sd_configs.is_some()),
             ("gce_sd_configs", self.gce_sd_configs.is_some()),
             ("hetzner_sd_configs", self.hetzner_sd_configs.is_some()),
             ("http_sd_configs", self.http_sd_configs.is_some()),
             ("ionos_sd_configs", self.ionos_sd_configs.is_some()),
-            ("kubernetes_sd_configs", self.kubernetes_sd_configs.is_some()),
+            (
+                "kubernetes_sd_configs",
+                self.kubernetes_sd_configs.is_some(),
+            ),
             ("kuma_sd_configs", self.kuma_sd_configs.is_some()),
             ("lightsail_sd_configs", self.lightsail_sd_configs.is_some()),
             ("linode_sd_configs", self.linode_sd_configs.is_some()),
@@ -407,6 +428,10 @@ impl RawScrapeConfig {
             ("uyuni_sd_configs", self.uyuni_sd_configs.is_some()),
             ("vultr_sd_configs", self.vultr_sd_configs.is_some()),
         ];
-        present.iter().filter(|(_, y)| *y).map(|(n, _)| *n).collect()
+        present
+            .iter()
+            .filter(|(_, y)| *y)
+            .map(|(n, _)| *n)
+            .collect()
     }
 }

@@ -31,7 +31,12 @@ impl AnchoredRegex {
                 // The regex crate's message spans several lines with a caret diagram; keep the
                 // last line, which says what is wrong.
                 let why = e.to_string();
-                let why = why.lines().last().unwrap_or("").trim().trim_start_matches("error: ");
+                let why = why
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+                    .trim()
+                    .trim_start_matches("error: ");
                 format!("invalid regular expression {expr:?}: {why}")
             })
     }
@@ -161,7 +166,9 @@ impl RelabelConfig {
             ));
         }
         if a == Action::Replace && !is_relabel_target(&target) {
-            return Err(format!("{target:?} is invalid 'target_label' for {name} action"));
+            return Err(format!(
+                "{target:?} is invalid 'target_label' for {name} action"
+            ));
         }
         if matches!(
             a,
@@ -172,7 +179,9 @@ impl RelabelConfig {
                 | Action::Hashmod
         ) && !is_label_name(&target)
         {
-            return Err(format!("{target:?} is invalid 'target_label' for {name} action"));
+            return Err(format!(
+                "{target:?} is invalid 'target_label' for {name} action"
+            ));
         }
         if matches!(a, Action::Lowercase | Action::Uppercase) && !default_repl {
             return Err(format!("'replacement' can not be set for {name} action"));
@@ -197,7 +206,9 @@ impl RelabelConfig {
                 || !default_sep
                 || !default_repl)
         {
-            return Err(format!("{name} action requires only 'regex', and no other fields"));
+            return Err(format!(
+                "{name} action requires only 'regex', and no other fields"
+            ));
         }
         for l in self.source_labels.iter().flatten() {
             if !is_label_name(l) {
@@ -303,8 +314,12 @@ fn md5(input: &[u8]) -> [u8; 16] {
         msg.push(0);
     }
     msg.extend_from_slice(&bit_len.to_le_bytes());
-    let (mut a0, mut b0, mut c0, mut d0) =
-        (0x6745_2301u32, 0xefcd_ab89u32, 0x98ba_dcfeu32, 0x1032_5476u32);
+    let (mut a0, mut b0, mut c0, mut d0) = (
+        0x6745_2301u32,
+        0xefcd_ab89u32,
+        0x98ba_dcfeu32,
+        0x1032_5476u32,
+    );
     for chunk in msg.chunks_exact(64) {
         let mut m = [0u32; 16];
         for (i, w) in chunk.chunks_exact(4).enumerate() {
@@ -367,7 +382,8 @@ mod tests {
     #[test]
     fn actions() {
         // (rules, input, expected output or None if dropped)
-        let cases: &[(&str, &[(&str, &str)], Option<&[(&str, &str)]>)] = &[
+        type Pairs = &'static [(&'static str, &'static str)];
+        let cases: &[(&str, Pairs, Option<Pairs>)] = &[
             (
                 "- {source_labels: [a, b], target_label: c}",
                 &[("a", "x"), ("b", "y")],
@@ -390,16 +406,36 @@ mod tests {
                 &[("a", "host")],
                 Some(&[]),
             ),
-            ("- {source_labels: [a], regex: 'h.*', action: keep}", &[("a", "host")], Some(&[("a", "host")])),
-            ("- {source_labels: [a], regex: 'x.*', action: keep}", &[("a", "host")], None),
-            ("- {source_labels: [a], regex: 'h.*', action: drop}", &[("a", "host")], None),
+            (
+                "- {source_labels: [a], regex: 'h.*', action: keep}",
+                &[("a", "host")],
+                Some(&[("a", "host")]),
+            ),
+            (
+                "- {source_labels: [a], regex: 'x.*', action: keep}",
+                &[("a", "host")],
+                None,
+            ),
+            (
+                "- {source_labels: [a], regex: 'h.*', action: drop}",
+                &[("a", "host")],
+                None,
+            ),
             (
                 "- {regex: '__meta_x_(.+)', action: labelmap}",
                 &[("__meta_x_rack", "r1")],
                 Some(&[("__meta_x_rack", "r1"), ("rack", "r1")]),
             ),
-            ("- {regex: 'tmp.*', action: labeldrop}", &[("tmp1", "a"), ("b", "c")], Some(&[("b", "c")])),
-            ("- {regex: 'b', action: labelkeep}", &[("tmp1", "a"), ("b", "c")], Some(&[("b", "c")])),
+            (
+                "- {regex: 'tmp.*', action: labeldrop}",
+                &[("tmp1", "a"), ("b", "c")],
+                Some(&[("b", "c")]),
+            ),
+            (
+                "- {regex: 'b', action: labelkeep}",
+                &[("tmp1", "a"), ("b", "c")],
+                Some(&[("b", "c")]),
+            ),
             (
                 "- {source_labels: [a], target_label: s, modulus: 4, action: hashmod}",
                 &[("a", "foo")],
@@ -410,8 +446,16 @@ mod tests {
                 &[("a", "FoO")],
                 Some(&[("a", "FoO"), ("b", "foo")]),
             ),
-            ("- {source_labels: [a], target_label: b, action: keepequal}", &[("a", "1"), ("b", "1")], Some(&[("a", "1"), ("b", "1")])),
-            ("- {source_labels: [a], target_label: b, action: dropequal}", &[("a", "1"), ("b", "1")], None),
+            (
+                "- {source_labels: [a], target_label: b, action: keepequal}",
+                &[("a", "1"), ("b", "1")],
+                Some(&[("a", "1"), ("b", "1")]),
+            ),
+            (
+                "- {source_labels: [a], target_label: b, action: dropequal}",
+                &[("a", "1"), ("b", "1")],
+                None,
+            ),
         ];
         for (yaml, input, want) in cases {
             let mut l = labels(input);
@@ -429,16 +473,34 @@ mod tests {
     #[test]
     fn invalid_rules() {
         let cases = [
-            ("- {action: hashmod, target_label: a}", "relabel configuration for hashmod requires non-zero modulus"),
-            ("- {action: replace}", "relabel configuration for replace action requires 'target_label' value"),
-            ("- {action: labeldrop, regex: a, target_label: b}", "labeldrop action requires only 'regex', and no other fields"),
-            ("- {action: replace, target_label: '1bad'}", "\"1bad\" is invalid 'target_label' for replace action"),
+            (
+                "- {action: hashmod, target_label: a}",
+                "relabel configuration for hashmod requires non-zero modulus",
+            ),
+            (
+                "- {action: replace}",
+                "relabel configuration for replace action requires 'target_label' value",
+            ),
+            (
+                "- {action: labeldrop, regex: a, target_label: b}",
+                "labeldrop action requires only 'regex', and no other fields",
+            ),
+            (
+                "- {action: replace, target_label: '1bad'}",
+                "\"1bad\" is invalid 'target_label' for replace action",
+            ),
         ];
         for (yaml, want) in cases {
-            let raw: Vec<RelabelConfig> = serde_yaml::from_str(yaml).unwrap_or_else(|e| panic!("{e}"));
+            let raw: Vec<RelabelConfig> =
+                serde_yaml::from_str(yaml).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(raw[0].validate().unwrap_err(), want, "{yaml}");
         }
-        let e = serde_yaml::from_str::<Vec<RelabelConfig>>("- {regex: '(', action: keep}").unwrap_err();
-        assert!(e.to_string().contains("invalid regular expression \"(\": unclosed group"), "{e}");
+        let e =
+            serde_yaml::from_str::<Vec<RelabelConfig>>("- {regex: '(', action: keep}").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("invalid regular expression \"(\": unclosed group"),
+            "{e}"
+        );
     }
 }

@@ -17,8 +17,10 @@ pub trait SdResolver {
     /// Addresses of `name` (A and AAAA; the caller keeps the family it asked for).
     fn lookup_ip(&self, name: &str) -> impl Future<Output = Result<Vec<IpAddr>, String>> + Send;
     /// SRV records of `name`: (target, port).
-    fn lookup_srv(&self, name: &str)
-    -> impl Future<Output = Result<Vec<(String, u16)>, String>> + Send;
+    fn lookup_srv(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Vec<(String, u16)>, String>> + Send;
 }
 
 /// A resolver that answers nothing, for `scrapetop check` (no lookups are made there).
@@ -157,7 +159,11 @@ pub fn parse_sd_file(path: &Path, text: &str, format: Format) -> Result<Vec<Grou
         for name in labels.keys() {
             if !is_label_name(name) {
                 let pos = outline.value(outline.all(), name);
-                return Err(err_at(path, pos, format!("{name:?} is not a valid label name")));
+                return Err(err_at(
+                    path,
+                    pos,
+                    format!("{name:?} is not a valid label name"),
+                ));
             }
         }
         labels.insert(
@@ -211,7 +217,9 @@ pub fn valid_sd_pattern(p: &str) -> bool {
     let name = p.rsplit('/').next().unwrap_or(p);
     let dir_has_glob = p.len() > name.len() && p[..p.len() - name.len()].contains('*');
     let lower = name.to_ascii_lowercase();
-    let ext_ok = [".json", ".yml", ".yaml"].iter().any(|e| lower.ends_with(e))
+    let ext_ok = [".json", ".yml", ".yaml"]
+        .iter()
+        .any(|e| lower.ends_with(e))
         && [".json", ".yml", ".yaml", ".JSON", ".YML", ".YAML"]
             .iter()
             .any(|e| name.ends_with(e));

@@ -47,7 +47,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         let unit_len = if rest.starts_with("ms") {
             2
         } else {
-            rest.chars().next().map_or(0, |c| usize::from(c.is_ascii_alphabetic()))
+            rest.chars()
+                .next()
+                .map_or(0, |c| usize::from(c.is_ascii_alphabetic()))
         };
         let unit = &rest[..unit_len];
         let pos = units[next_unit..]
@@ -109,7 +111,9 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
             .bytes()
             .take_while(|b| b.is_ascii_digit() || *b == b'.')
             .count();
-        let n: f64 = rest[..num_len].parse().map_err(|_| bad("expected a number"))?;
+        let n: f64 = rest[..num_len]
+            .parse()
+            .map_err(|_| bad("expected a number"))?;
         rest = &rest[num_len..];
         let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
         let unit = &rest[..unit_len];
@@ -161,7 +165,9 @@ pub struct ByteSize(pub u64);
 impl<'de> Deserialize<'de> for ByteSize {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        parse_bytes(&s).map(ByteSize).map_err(serde::de::Error::custom)
+        parse_bytes(&s)
+            .map(ByteSize)
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -196,7 +202,18 @@ mod tests {
 
     #[test]
     fn durations_format() {
-        for s in ["1m", "15s", "1h30m", "500ms", "1d", "1w", "1y", "0s", "8d", "1m30s500ms"] {
+        for s in [
+            "1m",
+            "15s",
+            "1h30m",
+            "500ms",
+            "1d",
+            "1w",
+            "1y",
+            "0s",
+            "8d",
+            "1m30s500ms",
+        ] {
             let d = parse_duration(s).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(format_duration(d), s);
         }

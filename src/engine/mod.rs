@@ -4,3 +4,4 @@
 //! [`crate::event::Command`]s on another.
 
 pub mod spec;
+pub mod tls;

@@ -170,7 +170,12 @@ impl TargetSpec {
 
     /// The scrape URL (never contains credentials).
     pub fn url(&self) -> String {
-        format!("{}://{}{}", self.scheme.as_str(), self.host_port(), self.path_and_query)
+        format!(
+            "{}://{}{}",
+            self.scheme.as_str(),
+            self.host_port(),
+            self.path_and_query
+        )
     }
 
     /// The pool key within the job: `scheme://host:port`.
@@ -274,9 +279,21 @@ mod tests {
     #[test]
     fn parses_targets() {
         let cases = [
-            ("localhost:9100", "http://localhost:9100/metrics", "localhost:9100"),
-            ("127.0.0.1:80", "http://127.0.0.1:80/metrics", "127.0.0.1:80"),
-            ("https://h.example:8443/m?x=1", "https://h.example:8443/m?x=1", "h.example:8443"),
+            (
+                "localhost:9100",
+                "http://localhost:9100/metrics",
+                "localhost:9100",
+            ),
+            (
+                "127.0.0.1:80",
+                "http://127.0.0.1:80/metrics",
+                "127.0.0.1:80",
+            ),
+            (
+                "https://h.example:8443/m?x=1",
+                "https://h.example:8443/m?x=1",
+                "h.example:8443",
+            ),
             ("http://h", "http://h:80/metrics", "h:80"),
             ("[::1]:9100", "http://[::1]:9100/metrics", "[::1]:9100"),
         ];
@@ -289,7 +306,15 @@ mod tests {
 
     #[test]
     fn rejects_bad_targets() {
-        for input in ["", ":80", "host:0", "host:99999", "ftp://x:1", "a b:1", "[zz]:1"] {
+        for input in [
+            "",
+            ":80",
+            "host:0",
+            "host:99999",
+            "ftp://x:1",
+            "a b:1",
+            "[zz]:1",
+        ] {
             assert!(TargetSpec::parse(input, job()).is_err(), "{input} accepted");
         }
         let e = TargetSpec::parse("http://user:pw@h:1", job()).unwrap_err();

@@ -254,7 +254,13 @@ pub struct TargetState {
 }
 
 impl TargetState {
-    fn new(target: Arc<TargetRef>, url: String, pool: String, interval_s: f64, timeout_s: f64) -> Self {
+    fn new(
+        target: Arc<TargetRef>,
+        url: String,
+        pool: String,
+        interval_s: f64,
+        timeout_s: f64,
+    ) -> Self {
         TargetState {
             job: target.job.clone(),
             instance: target.instance.clone(),
@@ -481,7 +487,9 @@ impl Model {
 
     /// Index of a target by job and instance.
     pub fn slot_of(&self, job: &str, instance: &str) -> Option<usize> {
-        self.by_name.get(&(Arc::from(job), Arc::from(instance))).copied()
+        self.by_name
+            .get(&(Arc::from(job), Arc::from(instance)))
+            .copied()
     }
 
     /// Per-minute rate of one counter as of `now`.
@@ -559,7 +567,13 @@ impl Model {
             } => {
                 if let Some(t) = &ev.target {
                     let key = (t.job.clone(), t.instance.clone());
-                    let st = TargetState::new(t.clone(), url.clone(), pool.clone(), *interval_s, *timeout_s);
+                    let st = TargetState::new(
+                        t.clone(),
+                        url.clone(),
+                        pool.clone(),
+                        *interval_s,
+                        *timeout_s,
+                    );
                     // A target that comes back under the same name keeps its history.
                     if let Some(&i) = self.by_name.get(&key) {
                         let old = &mut self.targets[i];
@@ -621,7 +635,9 @@ impl Model {
             } => {
                 self.rates.add(at, Rate::Lookups);
                 if let Some(s) = slot {
-                    if *cause == DnsCause::Dial && self.targets[s].conn_state == ConnState::Resolving {
+                    if *cause == DnsCause::Dial
+                        && self.targets[s].conn_state == ConnState::Resolving
+                    {
                         self.set_state(s, ConnState::Dialling);
                     }
                     self.set_flag(s, Flag::DnsFailing, false);
@@ -847,7 +863,10 @@ impl Model {
                 ..
             } => {
                 if let Some(s) = slot {
-                    let prev_hidden = self.targets[s].probe.as_ref().is_some_and(|p| p.hidden_failure);
+                    let prev_hidden = self.targets[s]
+                        .probe
+                        .as_ref()
+                        .is_some_and(|p| p.hidden_failure);
                     match (prev_hidden, *hidden_failure) {
                         (false, true) => self.totals.hidden_failures += 1,
                         (true, false) => self.totals.hidden_failures -= 1,
@@ -900,10 +919,14 @@ impl Model {
                 self.last_message = Some(format!("reload failed: {e}"))
             }
             EventKind::Reload {
-                added, removed, changed, ..
+                added,
+                removed,
+                changed,
+                ..
             } => {
-                self.last_message =
-                    Some(format!("reloaded: {added} added, {removed} removed, {changed} changed"))
+                self.last_message = Some(format!(
+                    "reloaded: {added} added, {removed} removed, {changed} changed"
+                ))
             }
             EventKind::CommandAck { .. } => {}
         }
