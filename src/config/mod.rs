@@ -6,7 +6,7 @@
 //! Sections scrapetop does not use are accepted and reported as notices `ignored: …`.
 //! Secrets are read into [`crate::engine::spec::Secret`] and never printed.
 
-mod check;
+pub mod check;
 mod outline;
 mod prom;
 pub mod relabel;
@@ -557,15 +557,21 @@ fn build_auth(
     let authz = j.authorization.is_some();
     let oauth = j.oauth2.is_some();
     let bearer = j.bearer_token.is_some() || j.bearer_token_file.is_some();
-    let first = |keys: &[&str]| {
+    // The second of two conflicting keys is the one to point at.
+    let last = |keys: &[(&str, bool)]| {
         keys.iter()
-            .map(|k| at(k))
-            .min_by_key(|l| (l.pos.line, l.pos.column))
+            .filter(|(_, present)| *present)
+            .map(|(k, _)| at(k))
+            .max_by_key(|l| (l.pos.line, l.pos.column))
             .unwrap_or_else(|| at("job_name"))
     };
     if [basic, authz, oauth].iter().filter(|b| **b).count() > 1 {
         return Err(ConfigError::at(
-            &first(&["basic_auth", "authorization", "oauth2"]),
+            &last(&[
+                ("basic_auth", basic),
+                ("authorization", authz),
+                ("oauth2", oauth),
+            ]),
             "at most one of basic_auth, oauth2 & authorization must be configured",
         ));
     }
@@ -577,7 +583,12 @@ fn build_auth(
     }
     if bearer && (basic || oauth) {
         return Err(ConfigError::at(
-            &first(&["bearer_token", "bearer_token_file"]),
+            &last(&[
+                ("bearer_token", j.bearer_token.is_some()),
+                ("bearer_token_file", j.bearer_token_file.is_some()),
+                ("basic_auth", basic),
+                ("oauth2", oauth),
+            ]),
             "at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured",
         ));
     }
@@ -829,15 +840,26 @@ async fn discover<R: SdResolver>(
         t.labels.insert("instance".into(), t.instance.clone());
         push(t, &mut report);
     }
-    for g in &groups {
+    for (i, g) in groups.iter().enumerate() {
+        // Targets written in the configuration or a --targets file are errors when invalid;
+        // discovered ones (file_sd, dns_sd) are skipped with a notice, as Prometheus logs
+        // and skips them.
+        let written = i < plan.groups.len();
         for (addr, loc) in &g.targets {
             match populate(plan, &g.labels, addr) {
                 Ok(Some(t)) => push(t, &mut report),
                 Ok(None) => report.dropped += 1,
                 Err(m) => match loc {
-                    Some(l) => return Err(ConfigError::at(l, format!("job {job:?}: {m}"))),
-                    // Discovered by DNS: Prometheus logs and skips such a target.
-                    None => notices.push(format!("dropped target {addr:?} of job {job:?}: {m}")),
+                    Some(l) if written => {
+                        return Err(ConfigError::at(l, format!("job {job:?}: {m}")));
+                    }
+                    Some(l) => notices.push(format!(
+                        "{}:{}:{}: skipped target {addr:?} of job {job:?}: {m}",
+                        l.file.display(),
+                        l.pos.line,
+                        l.pos.column
+                    )),
+                    None => notices.push(format!("skipped target {addr:?} of job {job:?}: {m}")),
                 },
             }
         }

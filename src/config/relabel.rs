@@ -50,8 +50,7 @@ impl fmt::Debug for AnchoredRegex {
 
 impl<'de> Deserialize<'de> for AnchoredRegex {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        AnchoredRegex::new(&s).map_err(serde::de::Error::custom)
+        super::units::parse_scalar(d, "a regular expression", AnchoredRegex::new)
     }
 }
 

@@ -149,12 +149,43 @@ impl fmt::Debug for PromDuration {
     }
 }
 
+/// Deserialize a string through `parse`, raising its error inside the scalar so that
+/// serde_yaml reports the value's own line and column (not its parent key's).
+pub(crate) fn parse_scalar<'de, D, T>(
+    d: D,
+    expecting: &'static str,
+    parse: fn(&str) -> Result<T, String>,
+) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    struct V<T> {
+        expecting: &'static str,
+        parse: fn(&str) -> Result<T, String>,
+    }
+    impl<T> serde::de::Visitor<'_> for V<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.expecting)
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<T, E> {
+            (self.parse)(v).map_err(E::custom)
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<T, E> {
+            (self.parse)(&v.to_string()).map_err(E::custom)
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<T, E> {
+            (self.parse)(&v.to_string()).map_err(E::custom)
+        }
+    }
+    d.deserialize_str(V { expecting, parse })
+}
+
 impl<'de> Deserialize<'de> for PromDuration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        parse_duration(&s)
-            .map(PromDuration)
-            .map_err(serde::de::Error::custom)
+        parse_scalar(d, "a duration such as 15s or 1h30m", |s| {
+            parse_duration(s).map(PromDuration)
+        })
     }
 }
 
@@ -164,10 +195,9 @@ pub struct ByteSize(pub u64);
 
 impl<'de> Deserialize<'de> for ByteSize {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        parse_bytes(&s)
-            .map(ByteSize)
-            .map_err(serde::de::Error::custom)
+        parse_scalar(d, "a byte size such as 10MB", |s| {
+            parse_bytes(s).map(ByteSize)
+        })
     }
 }
 
