@@ -30,6 +30,8 @@ struct JobJson {
     auth: String,
     service_discovery: Vec<String>,
     dropped: usize,
+    /// dns_sd targets are not listed: check makes no DNS lookups.
+    dns_sd_resolved_at_run_time: bool,
     targets: Vec<TargetJson>,
 }
 
@@ -99,6 +101,7 @@ fn job_json(r: &JobReport) -> JobJson {
         auth: describe_auth(&r.settings),
         service_discovery: r.sd.clone(),
         dropped: r.dropped,
+        dns_sd_resolved_at_run_time: r.dns_unresolved,
         targets: r
             .targets
             .iter()
@@ -168,13 +171,18 @@ pub fn check_report(files: &[PathBuf], json: bool) -> (String, i32) {
             }
             let _ = writeln!(
                 out,
-                "    {} target{}{}",
+                "    {} target{}{}{}",
                 j.targets.len(),
                 if j.targets.len() == 1 { "" } else { "s" },
                 if j.dropped > 0 {
                     format!(", {} dropped by relabelling", j.dropped)
                 } else {
                     String::new()
+                },
+                if j.dns_sd_resolved_at_run_time {
+                    " (+ dns_sd targets: no DNS lookups in check)"
+                } else {
+                    ""
                 }
             );
             for t in &j.targets {

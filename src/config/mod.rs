@@ -115,6 +115,8 @@ pub(crate) struct JobReport {
     pub targets: Vec<TargetSpec>,
     pub dropped: usize,
     pub sd: Vec<String>,
+    /// dns_sd is configured but no lookups were made (check mode).
+    pub dns_unresolved: bool,
 }
 
 /// A dns_sd_configs entry, validated.
@@ -824,6 +826,7 @@ async fn discover<R: SdResolver>(
         targets: Vec::new(),
         dropped: 0,
         sd: descr,
+        dns_unresolved: sd.is_none() && !plan.dns_sd.is_empty(),
     };
     let mut seen = HashSet::new();
     let mut push = |t: TargetSpec, report: &mut JobReport| {

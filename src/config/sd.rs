@@ -85,6 +85,7 @@ pub(crate) fn yaml_error(file: &Path, e: &serde_yaml::Error) -> ConfigError {
             if let Some(i) = msg.find(&suffix) {
                 msg.replace_range(i..i + suffix.len(), "");
             }
+            msg = shorten_expected(&msg);
             ConfigError::At {
                 file: file.to_owned(),
                 line: loc.line(),
@@ -97,6 +98,40 @@ pub(crate) fn yaml_error(file: &Path, e: &serde_yaml::Error) -> ConfigError {
             msg,
         },
     }
+}
+
+/// serde lists every accepted key after an unknown one (dozens for a scrape config); say
+/// instead which key was probably meant.
+fn shorten_expected(msg: &str) -> String {
+    let Some(i) = msg.find(", expected one of ") else {
+        return msg.to_owned();
+    };
+    let (head, list) = msg.split_at(i);
+    let unknown = head.rsplit('`').nth(1).unwrap_or("");
+    let best = list
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(|k| (edit_distance(unknown, k), k))
+        .min();
+    match best {
+        Some((d, k)) if d <= 3 && !unknown.is_empty() => format!("{head}, did you mean `{k}`?"),
+        _ => format!("{head}{list}"),
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }
 
 /// Which format a file of targets is written in.
