@@ -520,3 +520,74 @@ fn check_output_snapshots() {
         assert!(!all.contains(secret), "{secret} in check --output json");
     }
 }
+
+#[tokio::test]
+async fn secrets_of_any_yaml_type_never_reach_errors() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let cfg = dir.path().join("p.yml");
+    // Numbers and booleans are read as the secret string, never echoed in a type error.
+    std::fs::write(
+        &cfg,
+        "scrape_configs:\n  - job_name: a\n    basic_auth: {username: u, password: 987654321}\n    static_configs: [{targets: ['h:1']}]\n",
+    )?;
+    let args = SourceArgs {
+        config: Some(cfg.clone()),
+        ..SourceArgs::default()
+    };
+    let l = config::load(&args, &FakeDns::new()).await?;
+    match &l.targets[0].job.auth {
+        Auth::Basic { password, .. } => assert_eq!(password.expose(), "987654321"),
+        other => panic!("{other:?}"),
+    }
+    assert!(!format!("{l:?}").contains("987654321"));
+    std::fs::write(
+        &cfg,
+        "scrape_configs:\n  - job_name: a\n    bearer_token: [987654321]\n",
+    )?;
+    let e = config::load(&args, &FakeDns::new())
+        .await
+        .err()
+        .ok_or("accepted")?;
+    assert!(!e.to_string().contains("987654321"), "{e}");
+    Ok(())
+}
+
+#[test]
+fn load_is_send() {
+    fn assert_send<T: Send>(_: &T) {}
+    let args = SourceArgs::default();
+    let dns = FakeDns::new();
+    let fut = config::load(&args, &dns);
+    assert_send(&fut);
+}
+
+#[tokio::test]
+async fn a_bad_discovered_target_is_skipped_with_its_location()
+-> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    std::fs::create_dir(dir.path().join("sd"))?;
+    std::fs::write(
+        dir.path().join("sd/a.json"),
+        "[{\"targets\": [\"good:1\",\n  \"bad host:2\"]}]",
+    )?;
+    let cfg = dir.path().join("p.yml");
+    std::fs::write(
+        &cfg,
+        "scrape_configs:\n  - job_name: a\n    file_sd_configs: [{files: ['sd/*.json']}]\n",
+    )?;
+    let args = SourceArgs {
+        config: Some(cfg),
+        ..SourceArgs::default()
+    };
+    let l = config::load(&args, &FakeDns::new()).await?;
+    assert_eq!(l.targets.len(), 1);
+    let sd = dir.path().join("sd/a.json");
+    assert_eq!(
+        l.notices,
+        [format!(
+            "{}:2:3: skipped target \"bad host:2\" of job \"a\": invalid target address \"bad host:2\": expected host:port",
+            sd.display()
+        )]
+    );
+    Ok(())
+}
