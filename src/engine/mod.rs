@@ -12,6 +12,7 @@ pub mod fds;
 pub mod pool;
 pub mod spec;
 pub mod target;
+pub mod tls;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
