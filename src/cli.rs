@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use crate::engine::ReloadPolicy;
 
 fn duration(s: &str) -> Result<Duration, String> {
-    crate::duration::parse(s)
+    crate::config::units::parse_duration(s)
 }
 
 /// Scrape Prometheus targets the way Prometheus does and watch every connection live.

@@ -4,10 +4,10 @@
 pub mod cli;
 pub mod config;
 pub mod dnsserver;
-pub mod duration;
 pub mod engine;
 pub mod event;
 pub mod exporter;
 pub mod headless;
 pub mod model;
+pub mod sources;
 pub mod tui;

@@ -224,7 +224,7 @@ fn a_timeout_above_the_interval_is_refused_with_status_2() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("--timeout 15s is greater than --interval 10s"),
+        err.contains("--timeout 15s is above --interval 10s"),
         "{err}"
     );
 }

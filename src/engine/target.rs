@@ -429,11 +429,10 @@ async fn dial(
         let info = SockInfo::of(&stream, peer, took);
         match t.spec.scheme {
             Scheme::Http => conn::establish(ctx, &t.pool, &t.tref, stream, info, None).await,
-            Scheme::Https => Err(DialError {
-                kind: ConnFailKind::Tls,
-                addr: peer.to_string(),
-                message: "https is not supported yet".to_owned(),
-            }),
+            Scheme::Https => {
+                let (tls, tls_info) = tls_handshake(t, stream, peer, deadline).await?;
+                conn::establish(ctx, &t.pool, &t.tref, tls, info, Some(tls_info)).await
+            }
         }
     }
     .await;
@@ -448,6 +447,38 @@ async fn dial(
         );
         format!("Get \"{}\": {}", t.spec.url(), e.message)
     })
+}
+
+/// TLS over a connected stream, within the scrape deadline (and Go's 10 s handshake timeout).
+async fn tls_handshake(
+    t: &TargetShared,
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    deadline: tokio::time::Instant,
+) -> Result<
+    (
+        tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+        crate::event::TlsInfo,
+    ),
+    DialError,
+> {
+    let fail = |message: String| DialError {
+        kind: ConnFailKind::Tls,
+        addr: peer.to_string(),
+        message,
+    };
+    let cfg = t.pool.tls_config(&t.spec.job.tls).map_err(fail)?;
+    let name = super::tls::server_name_for(&t.spec.job.tls, &t.spec.host).to_owned();
+    let deadline = deadline.min(tokio::time::Instant::now() + Duration::from_secs(10));
+    match tokio::time::timeout_at(deadline, super::tls::handshake(stream, &name, cfg)).await {
+        Ok(Ok(r)) => Ok(r),
+        Ok(Err(m)) => Err(fail(format!("tls: {m}"))),
+        Err(_) => Err(DialError {
+            kind: ConnFailKind::Timeout,
+            addr: peer.to_string(),
+            message: format!("dial tcp {peer}: TLS handshake timeout"),
+        }),
+    }
 }
 
 /// Look the target's name up now and flag live connections whose peer left the answer.
@@ -534,12 +565,16 @@ pub async fn probe(ctx: &Arc<Ctx>, t: &Arc<TargetShared>) {
             .map_err(|e| (e.kind.to_string(), e.message))?;
         connect_ms = Some(ms(took));
         peer = Some(p);
-        if t.spec.scheme == Scheme::Https {
-            return Err(("tls".to_owned(), "https is not supported yet".to_owned()));
+        let (mut sender, driver) = match t.spec.scheme {
+            Scheme::Http => conn::handshake_plain(stream).await,
+            Scheme::Https => {
+                let (tls, _) = tls_handshake(t, stream, p, deadline)
+                    .await
+                    .map_err(|e| (e.kind.to_string(), e.message))?;
+                conn::handshake_plain(tls).await
+            }
         }
-        let (mut sender, driver) = conn::handshake_plain(stream)
-            .await
-            .map_err(|e| ("other".to_owned(), e))?;
+        .map_err(|e| ("other".to_owned(), e))?;
         let drv = tokio::spawn(driver);
         let req = t.request().map_err(|e| ("other".to_owned(), e))?;
         let resp = probe_get(&mut sender, req, deadline, t).await?;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use scrapetop::engine::spec::{JobSettings, TargetSpec};
-use scrapetop::engine::{self, EngineHandle, EngineOptions, FixedSources};
+use scrapetop::engine::{self, EngineHandle, EngineOptions, FixedSources, TargetSet};
 use scrapetop::event::{Command, Event, EventKind};
 
 /// A running engine and everything it has said so far.
@@ -27,7 +27,11 @@ pub fn target(s: &str, job: &Arc<JobSettings>) -> TargetSpec {
 
 pub fn start(opts: EngineOptions, targets: Vec<TargetSpec>) -> Run {
     let sources = Arc::new(FixedSources(targets.clone()));
-    let handle = engine::start(opts, targets, sources).expect("engine starts");
+    let set = TargetSet {
+        targets,
+        notices: Vec::new(),
+    };
+    let handle = engine::start(opts, set, sources).expect("engine starts");
     Run {
         handle,
         seen: Vec::new(),
