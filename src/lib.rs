@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod demo;
 pub mod dnsserver;
 pub mod duration;
 pub mod engine;
