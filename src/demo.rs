@@ -108,10 +108,9 @@ impl fmt::Display for Change {
             }
             Change::DnsSilent(true) => f.write_str("the DNS server stopped answering"),
             Change::DnsSilent(false) => f.write_str("the DNS server answers again"),
-            Change::Accepting { host, on: false } => write!(
-                f,
-                "{host} refuses new connections (established ones go on)"
-            ),
+            Change::Accepting { host, on: false } => {
+                write!(f, "{host} refuses new connections (established ones go on)")
+            }
             Change::Accepting { host, on: true } => {
                 write!(f, "{host} accepts new connections again")
             }
@@ -234,8 +233,8 @@ const JOBS: &[JobPlan] = &[
 
 /// Sites the blackbox job probes, all through the one exporter at `blackbox:9115`.
 const PROBED: &[&str] = &[
-    "www", "shop", "docs", "status", "login", "cdn", "mail", "api", "blog", "search", "pay",
-    "git", "wiki", "chat", "news", "maps", "id", "static", "video",
+    "www", "shop", "docs", "status", "login", "cdn", "mail", "api", "blog", "search", "pay", "git",
+    "wiki", "chat", "news", "maps", "id", "static", "video",
 ];
 
 /// The addresses `api-2` moves between, one step per cycle; the spare ones run the same
@@ -332,9 +331,10 @@ async fn start_job_exporters(
                     started.push((label.clone(), e));
                 }
                 Err(e) => {
-                    last_err = Some(anyhow::Error::new(e).context(format!(
-                        "starting the demo exporter {label} on {ip}:{port}"
-                    )));
+                    last_err = Some(
+                        anyhow::Error::new(e)
+                            .context(format!("starting the demo exporter {label} on {ip}:{port}")),
+                    );
                     failed = true;
                     break;
                 }
@@ -414,8 +414,8 @@ impl Demo {
                         let url = format!(
                             "http://{host}.demo.test:{port}/probe?target={probed}&module=http_2xx"
                         );
-                        let mut t = TargetSpec::parse(&url, job.clone())
-                            .map_err(anyhow::Error::msg)?;
+                        let mut t =
+                            TargetSpec::parse(&url, job.clone()).map_err(anyhow::Error::msg)?;
                         // As the usual relabelling does: the probed site is the instance.
                         t.instance = probed;
                         t.labels.insert("module".to_owned(), "http_2xx".to_owned());
@@ -707,12 +707,19 @@ mod tests {
         assert!(p.windows(2).all(|w| w[0].0 <= w[1].0), "steps out of order");
         assert!(p.iter().all(|(s, _)| *s < CYCLE_S));
         for (s, a) in &p {
-            if matches!(a, Act::DnsSilent(true) | Act::Accepting(_, false) | Act::MoveRing(_)) {
-                assert!(*s + PROBE_EVERY_S <= 150.0, "{a:?} at {s} s surfaces too late");
+            if matches!(
+                a,
+                Act::DnsSilent(true) | Act::Accepting(_, false) | Act::MoveRing(_)
+            ) {
+                assert!(
+                    *s + PROBE_EVERY_S <= 150.0,
+                    "{a:?} at {s} s surfaces too late"
+                );
             }
         }
         // Whatever a cycle breaks it repairs before the next one starts.
-        let last = |f: &dyn Fn(&Act) -> bool| p.iter().rev().find(|(_, a)| f(a)).map(|x| x.1.clone());
+        let last =
+            |f: &dyn Fn(&Act) -> bool| p.iter().rev().find(|(_, a)| f(a)).map(|x| x.1.clone());
         assert!(matches!(
             last(&|a| matches!(a, Act::DnsSilent(_))),
             Some(Act::DnsSilent(false))
