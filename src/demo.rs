@@ -479,7 +479,6 @@ impl Demo {
     pub fn hints(&self) -> Vec<String> {
         let t = |s: f64| fmt_secs(self.scaled(s));
         let api_port = self.port_of("api");
-        let node_port = self.port_of("node");
         vec![
             format!(
                 "This is the built-in demo: {} targets on 127.0.0.x, names served by a DNS server on {}. The script repeats every {}.",
@@ -525,7 +524,7 @@ impl Demo {
                 DB_BODY_LIMIT / 1024
             ),
             format!(
-                "blackbox: {} targets share one exporter at blackbox.demo.test, hence one pool and a few connections. Try r on one of them. (node exporters listen on port {node_port}.)",
+                "blackbox: {} targets share one exporter at blackbox.demo.test, hence one pool and a few connections; r on one of them reconnects them all.",
                 PROBED.len()
             ),
         ]

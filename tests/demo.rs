@@ -262,7 +262,15 @@ async fn the_demo_shows_every_scripted_behaviour_and_leaves_nothing_listening() 
     for a in demo.listeners() {
         assert!(a.ip().is_loopback(), "{a} is not loopback");
     }
-    assert!(!demo.hints().is_empty());
+    let hints = demo.hints().join("\n");
+    for name in [
+        "api-2", "node-3", "web-1", "api-3", "pg-4", "redis-3", "node-5", "blackbox",
+    ] {
+        assert!(
+            hints.contains(name),
+            "the hints never mention {name}:\n{hints}"
+        );
+    }
 
     let opts = demo.engine_options(EngineOptions::default());
     assert_eq!(opts.dns_server, Some(demo.dns_addr()));
