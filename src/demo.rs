@@ -4,8 +4,8 @@
 //!
 //! Everything runs inside this process and binds only to 127.0.0.0/8. Time is scaled by
 //! [`DemoOptions::speed`]: intervals, timeouts, the proxy's idle close and the script shrink
-//! together, so tests can run the whole story in seconds. Engine constants that do not scale
-//! (the background DNS recheck runs at most every 30 s per name) are noted where they matter.
+//! together with the engine's probe and DNS recheck spacing, so tests can run the whole story
+//! in seconds.
 //!
 //! ```text
 //! job       targets (name.demo.test:port)        addresses        behaviour
@@ -43,6 +43,9 @@ pub const CYCLE_S: f64 = 180.0;
 
 /// How often every target is probed on a fresh connection at speed 1, seconds.
 pub const PROBE_EVERY_S: f64 = 20.0;
+
+/// The background DNS recheck's spacing at speed 1, seconds (the engine's default).
+pub const RECHECK_MIN_S: f64 = 30.0;
 
 /// Body size limit of the `db` job, bytes.
 pub const DB_BODY_LIMIT: u64 = 64 * 1024;
@@ -464,12 +467,14 @@ impl Demo {
         self.targets.clone()
     }
 
-    /// `base` with what the demo needs: its DNS server, the background DNS recheck, and
-    /// probes every 20 s (scaled by speed), so hidden problems surface by themselves.
+    /// `base` with what the demo needs: its DNS server, the background DNS recheck (at most
+    /// every 30 s) and probes every 20 s, both scaled by speed, so hidden problems surface by
+    /// themselves.
     pub fn engine_options(&self, base: EngineOptions) -> EngineOptions {
         EngineOptions {
             dns_server: Some(self.dns_addr),
             recheck_dns: true,
+            recheck_min: self.scaled(RECHECK_MIN_S),
             probe_every: Some(self.scaled(PROBE_EVERY_S)),
             ..base
         }
@@ -487,8 +492,9 @@ impl Demo {
                 t(CYCLE_S)
             ),
             format!(
-                "At {} api-2.demo.test moves to another address; its connection stays on the old one. The background DNS recheck marks it stale within about 30 s: press d on api-2.demo.test:{api_port} to see it, then r to reconnect and follow the move.",
-                t(20.0)
+                "At {} api-2.demo.test moves to another address; its connection stays on the old one. The background DNS recheck marks it stale within {}: press d on api-2.demo.test:{api_port} to see it, then r to reconnect and follow the move.",
+                t(20.0),
+                t(RECHECK_MIN_S)
             ),
             format!(
                 "From {} node-3 refuses new connections but its established one goes on: it stays up. A probe (p, or the periodic one every {}) reveals it.",

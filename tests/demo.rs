@@ -13,9 +13,9 @@ use scrapetop::event::{CloseReason, Command, DnsCause, Event, EventKind};
 use scrapetop::exporter::Mode;
 use tokio::sync::broadcast::error::RecvError;
 
-/// Time compression. 5 keeps scrape timeouts at 300 ms or more, safe on a loaded machine, and
-/// costs nothing: the run is bound by the 30 s recheck anyway. `SCRAPETOP_DEMO_SPEED=1` checks
-/// the real-time promise (everything within 150 s) at the cost of a slow test.
+/// Time compression. 5 keeps scrape timeouts at 300 ms or more, safe on a loaded machine.
+/// `SCRAPETOP_DEMO_SPEED=1` checks the real-time promise (everything within 150 s) at the cost
+/// of a slow test.
 fn speed() -> f64 {
     std::env::var("SCRAPETOP_DEMO_SPEED")
         .ok()
@@ -23,10 +23,9 @@ fn speed() -> f64 {
         .unwrap_or(5.0)
 }
 
-/// Every behaviour shows within 150 s at speed 1, scaled; but the background recheck runs at
-/// most every 30 s per name whatever the speed, so the stale peer needs about 30 s at least.
+/// Every behaviour shows within 150 s at speed 1, scaled.
 fn wait(speed: f64) -> Duration {
-    Duration::from_secs_f64((150.0 / speed).max(45.0))
+    Duration::from_secs_f64(150.0 / speed)
 }
 
 /// The short host name of an instance (`node-1.demo.test:9100` → `node-1`).
