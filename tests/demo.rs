@@ -52,6 +52,9 @@ struct Seen {
     /// api-3 answers 503 now.
     api3_503: bool,
     stale_peer: Option<String>,
+    /// DNS outages begun so far, and how many had begun when the stale peer showed.
+    outages: u32,
+    outages_before_stale: u32,
     /// Steady hosts with a dns_failed during the outage.
     dns_failed_in_outage: BTreeSet<String>,
     /// An up scrape of such a host after its dns_failed, still in the outage.
@@ -116,7 +119,10 @@ impl Seen {
         self.beats
             .push(format!("{:?} cycle {} {}", b.at, b.cycle, b.change));
         match &b.change {
-            Change::DnsSilent(on) => self.silent = *on,
+            Change::DnsSilent(on) => {
+                self.silent = *on;
+                self.outages += u32::from(*on);
+            }
             Change::Mode { host, mode } if host == "api-3" => {
                 self.api3_503 = *mode == Mode::Status(503);
             }
@@ -136,8 +142,9 @@ impl Seen {
         }
         let steady = STEADY.contains(&h.as_str());
         match &ev.kind {
-            EventKind::StalePeer { .. } if h == "api-2" => {
-                self.stale_peer.get_or_insert(line);
+            EventKind::StalePeer { .. } if h == "api-2" && self.stale_peer.is_none() => {
+                self.stale_peer = Some(line);
+                self.outages_before_stale = self.outages;
             }
             EventKind::DnsFailed { cause, .. }
                 if steady
@@ -325,6 +332,15 @@ async fn the_demo_shows_every_scripted_behaviour_and_leaves_nothing_listening() 
         seen.down_in_outage.is_empty(),
         "steady targets went down while DNS was silent: {:#?}\n{}",
         seen.down_in_outage,
+        seen.report()
+    );
+    // The move comes 2.5 s (speed 1: 25 s) before the outage and the recheck spacing is 30 s
+    // (scaled), so the background recheck must flag it first; a recheck postponed by each
+    // probe's lookup would only run once lookups fail during the outage.
+    assert_eq!(
+        seen.outages_before_stale,
+        0,
+        "the stale peer showed only after the DNS outage\n{}",
         seen.report()
     );
     assert!(
