@@ -388,7 +388,12 @@ async fn addresses(
     }
     match resolve(ctx, &t.tref, host, cause, deadline).await {
         Ok(a) => {
-            schedule_recheck(ctx, &t.pool, &a);
+            // Only a dial proves the pooled connection matches the answer; a probe's lookup
+            // says nothing about it, and rescheduling there would postpone the background
+            // recheck forever whenever probes run more often than every 30 s.
+            if cause == DnsCause::Dial {
+                schedule_recheck(ctx, &t.pool, &a);
+            }
             Ok((
                 a.addrs
                     .iter()
