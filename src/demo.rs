@@ -377,6 +377,7 @@ impl Demo {
                         lines: *lines,
                         idle_close: idle.map(scale),
                         name: plan.metric.to_owned(),
+                        tls: None,
                     };
                     ((*host).to_owned(), loopback(*octet), cfg)
                 })
@@ -387,6 +388,7 @@ impl Demo {
                         lines: 260,
                         idle_close: None,
                         name: plan.metric.to_owned(),
+                        tls: None,
                     };
                     hosts.push((label.to_owned(), loopback(octet), cfg));
                 }
