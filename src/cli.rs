@@ -77,6 +77,15 @@ pub struct Cli {
     /// Key bindings file (YAML: action: key).
     #[arg(long, value_name = "FILE", global = true)]
     pub keys: Option<PathBuf>,
+    /// Demo time compression (tests run the demo's script faster).
+    #[arg(
+        long,
+        value_name = "X",
+        default_value_t = 1.0,
+        hide = true,
+        global = true
+    )]
+    pub demo_speed: f64,
 }
 
 /// Subcommands.

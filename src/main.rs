@@ -11,10 +11,11 @@ use tokio::sync::mpsc;
 
 use scrapetop::cli::{Cli, Sub};
 use scrapetop::config::{self, SourceArgs};
+use scrapetop::demo::{Demo, DemoOptions};
 use scrapetop::engine::dns::Dns;
-use scrapetop::engine::{self, EngineOptions, Sources, TargetSet};
+use scrapetop::engine::{self, EngineOptions, Sources};
 use scrapetop::event::Command;
-use scrapetop::sources::ConfigSources;
+use scrapetop::sources::{self, ConfigSources};
 use scrapetop::tui::{self, TuiOptions};
 
 fn main() -> ExitCode {
@@ -39,11 +40,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         let code = config::check_main(files, output == "json");
         return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
     }
-    if !cli.has_sources() || matches!(cli.command, Some(Sub::Demo)) {
-        return Ok(usage_error(
-            "the demo is not implemented yet; give --target HOST:PORT",
-        ));
-    }
+    let demo = !cli.has_sources() || matches!(cli.command, Some(Sub::Demo));
     let args = SourceArgs {
         config: cli.config.clone(),
         targets_files: cli.targets_files.clone(),
@@ -51,7 +48,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         interval: cli.interval,
         timeout: cli.timeout,
     };
-    let opts = EngineOptions {
+    let mut opts = EngineOptions {
         dns_server: cli.dns_server,
         idle_timeout: cli.idle_timeout,
         max_conn_age: cli.max_conn_age,
@@ -64,6 +61,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         fps: cli.fps,
         mouse: cli.mouse,
         keys_file: cli.keys.clone(),
+        demo,
         ..Default::default()
     };
     if let Some(p) = &cli.log_file {
@@ -83,36 +81,49 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // terminal is taken over.
     let first = rt.block_on(async {
         let dns = Dns::new(cli.dns_server).map_err(|e| format!("DNS: {e}"))?;
-        config::load(&args, &dns).await.map_err(|e| e.to_string())
+        sources::read(&args, &[], &dns).await
     });
-    let loaded = match first {
+    let first = match first {
         Ok(l) => l,
         Err(e) => return Ok(usage_error(e)),
     };
     if cli.headless {
-        for n in &loaded.notices {
+        for n in &first.set.notices {
             eprintln!("scrapetop: {n}");
         }
     }
+    let mut initial = first.set;
+    let (watch, refresh) = (first.watch, first.dns_sd_refresh);
 
     let _log_guard = init_logging(&cli, &tui_opts.log_file);
-    tracing::info!(
-        targets = loaded.targets.len(),
-        headless = cli.headless,
-        version = env!("CARGO_PKG_VERSION"),
-        "scrapetop starting"
-    );
-    let sources: Arc<dyn Sources> = Arc::new(ConfigSources::new(args));
-    let initial = TargetSet {
-        targets: loaded.targets,
-        notices: loaded.notices,
-    };
-    let watch = loaded.watch;
-    let dns_sd_refresh = loaded.dns_sd_refresh;
     rt.block_on(async move {
+        // The demo fleet runs in this process, on loopback only, for this run only.
+        let fleet = if demo {
+            let d = Demo::start(DemoOptions {
+                speed: cli.demo_speed,
+            })
+            .await?;
+            opts = d.engine_options(opts);
+            initial.targets.splice(0..0, d.targets());
+            tui_opts.hints = d.hints();
+            Some(d)
+        } else {
+            None
+        };
+        tracing::info!(
+            targets = initial.targets.len(),
+            headless = cli.headless,
+            demo,
+            version = env!("CARGO_PKG_VERSION"),
+            "scrapetop starting"
+        );
+        let sources: Arc<dyn Sources> = match &fleet {
+            Some(d) => Arc::new(ConfigSources::with_base(args, d.targets())),
+            None => Arc::new(ConfigSources::new(args)),
+        };
         let handle = engine::start(opts, initial, sources).map_err(anyhow::Error::msg)?;
-        spawn_reload_triggers(handle.commands.clone(), watch, dns_sd_refresh);
-        if cli.headless {
+        spawn_reload_triggers(handle.commands.clone(), watch, refresh);
+        let res = if cli.headless {
             scrapetop::headless::run(handle, cli.exit_on_eof).await
         } else {
             let engine::EngineHandle {
@@ -123,7 +134,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let res = tui::run(tui_opts, events, commands).await;
             let _ = tokio::time::timeout(Duration::from_secs(3), done).await;
             res
+        };
+        if let Some(d) = fleet {
+            d.stop().await;
         }
+        res
     })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use scrapetop::demo::{Beat, Change, Demo, DemoOptions};
-use scrapetop::engine::{self, EngineHandle, EngineOptions, FixedSources};
+use scrapetop::engine::{self, EngineHandle, EngineOptions, FixedSources, TargetSet};
 use scrapetop::event::{CloseReason, Command, DnsCause, Event, EventKind};
 use scrapetop::exporter::Mode;
 use tokio::sync::broadcast::error::RecvError;
@@ -285,8 +285,15 @@ async fn the_demo_shows_every_scripted_behaviour_and_leaves_nothing_listening() 
         commands,
         mut events,
         done,
-    } = engine::start(opts, targets.clone(), Arc::new(FixedSources(targets)))
-        .expect("the engine starts");
+    } = engine::start(
+        opts,
+        TargetSet {
+            targets: targets.clone(),
+            notices: Vec::new(),
+        },
+        Arc::new(FixedSources(targets)),
+    )
+    .expect("the engine starts");
 
     let mut seen = Seen::default();
     // SCRAPETOP_DEMO_LOG=path keeps every event line, for looking into a failure.

@@ -310,3 +310,47 @@ async fn running_out_of_descriptors_fails_only_the_excess_dials() {
     p.send(r#"{"cmd":"quit"}"#).await;
     assert_eq!(p.exit_code(Duration::from_secs(10)).await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_runs_headless_and_shows_its_story() {
+    let mut p = spawn(&[
+        "demo".into(),
+        "--headless".into(),
+        "--demo-speed".into(),
+        "10".into(),
+    ]);
+    let mut added = 0;
+    while added < 40 {
+        p.next_matching("40 demo targets", Duration::from_secs(10), |v| {
+            v["event"] == "target_added"
+        })
+        .await;
+        added += 1;
+    }
+    let stale = p
+        .next_matching("a moved address", Duration::from_secs(30), |v| {
+            v["event"] == "stale_peer"
+        })
+        .await;
+    assert!(
+        stale["instance"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("api-2.demo.test"),
+        "{stale}"
+    );
+    let probe = p
+        .next_matching("a hidden failure", Duration::from_secs(30), |v| {
+            v["event"] == "probe" && v["hidden_failure"] == true
+        })
+        .await;
+    assert!(
+        probe["instance"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("node-3.demo.test"),
+        "{probe}"
+    );
+    p.send(r#"{"cmd":"quit"}"#).await;
+    assert_eq!(p.exit_code(Duration::from_secs(15)).await, 0);
+}

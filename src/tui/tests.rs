@@ -428,6 +428,7 @@ fn app_with(model: Model) -> App {
         export_dir: "/tmp/scrapetop-exports".into(),
         log_file: "/home/op/.local/state/scrapetop/scrapetop.log".into(),
         keys_file: None,
+        hints: Vec::new(),
     };
     let mut app = App::new(model, Bindings::defaults(), Theme { color: true }, facts);
     app.refresh(Instant::now(), now());
