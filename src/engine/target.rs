@@ -506,17 +506,23 @@ pub async fn re_resolve(ctx: &Ctx, t: &TargetShared, cause: DnsCause) {
     let deadline = tokio::time::Instant::now() + t.spec.job.timeout;
     if let Ok(a) = resolve(ctx, &t.tref, host, cause, deadline).await {
         schedule_recheck(ctx, &t.pool, &a);
-        for c in t.pool.live() {
-            if !c.is_closed() && !a.addrs.contains(&c.peer.ip()) {
-                ctx.emit.emit(
-                    Some(&c.user()),
-                    EventKind::StalePeer {
-                        conn_id: c.id,
-                        peer: c.peer,
-                        addrs: a.addrs.clone(),
-                    },
-                );
-            }
+        flag_stale(ctx, &t.pool, &a.addrs);
+    }
+}
+
+/// Report every live connection of `pool` whose peer is not in `addrs` (DNS moved, the
+/// connection did not follow).
+fn flag_stale(ctx: &Ctx, pool: &Pool, addrs: &[IpAddr]) {
+    for c in pool.live() {
+        if !c.is_closed() && !addrs.contains(&c.peer.ip()) {
+            ctx.emit.emit(
+                Some(&c.user()),
+                EventKind::StalePeer {
+                    conn_id: c.id,
+                    peer: c.peer,
+                    addrs: addrs.to_vec(),
+                },
+            );
         }
     }
 }
@@ -562,8 +568,10 @@ pub async fn probe(ctx: &Arc<Ctx>, t: &Arc<TargetShared>) {
         let (addrs, answer) = addresses(ctx, t, DnsCause::Probe, deadline)
             .await
             .map_err(|e| (e.kind.to_string(), e.message))?;
-        if answer.is_some() {
+        if let Some(a) = &answer {
             resolve_ms = Some(ms(r0.elapsed()));
+            // A fresh answer is also a chance to notice that the pooled connection is stale.
+            flag_stale(ctx, &t.pool, &a.addrs);
         }
         let (stream, p, took) = conn::connect_any(&addrs, deadline)
             .await
