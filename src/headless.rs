@@ -9,10 +9,35 @@ use tokio::sync::mpsc;
 
 use crate::engine::EngineHandle;
 use crate::event::{Command, Event, EventKind};
+use crate::model::Model;
+
+/// A line on stdin: an engine command, or `{"cmd":"state"}` answered from the model.
+#[derive(Debug, PartialEq)]
+pub enum Input {
+    /// For the engine.
+    Engine(Command),
+    /// Print the model's state as a `state` event.
+    State,
+}
 
 /// Parse one command line. Errors are user-facing.
 pub fn parse_command(line: &str) -> Result<Command, String> {
     serde_json::from_str::<Command>(line).map_err(|e| format!("bad command {line:?}: {e}"))
+}
+
+/// Parse one input line.
+pub fn parse_input(line: &str) -> Result<Input, String> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct State {
+        cmd: String,
+    }
+    if let Ok(State { cmd }) = serde_json::from_str::<State>(line)
+        && cmd == "state"
+    {
+        return Ok(Input::State);
+    }
+    parse_command(line).map(Input::Engine)
 }
 
 /// Run until `quit`, a signal, or (with `exit_on_eof`) the end of stdin.
@@ -22,7 +47,7 @@ pub async fn run(engine: EngineHandle, exit_on_eof: bool) -> anyhow::Result<()> 
         mut events,
         done,
     } = engine;
-    let (err_tx, mut err_rx) = mpsc::unbounded_channel::<Event>();
+    let (err_tx, mut err_rx) = mpsc::unbounded_channel::<Result<Event, ()>>();
 
     let cmd_tx = commands.clone();
     tokio::spawn(async move {
@@ -34,14 +59,18 @@ pub async fn run(engine: EngineHandle, exit_on_eof: bool) -> anyhow::Result<()> 
                     if line.is_empty() {
                         continue;
                     }
-                    match parse_command(line) {
-                        Ok(c) => {
+                    match parse_input(line) {
+                        Ok(Input::Engine(c)) => {
                             if cmd_tx.send(c).is_err() {
                                 break;
                             }
                         }
+                        Ok(Input::State) => {
+                            let _ = err_tx.send(Err(()));
+                        }
                         Err(e) => {
-                            let _ = err_tx.send(Event::now(None, EventKind::Error { error: e }));
+                            let _ =
+                                err_tx.send(Ok(Event::now(None, EventKind::Error { error: e })));
                         }
                     }
                 }
@@ -77,6 +106,8 @@ pub async fn run(engine: EngineHandle, exit_on_eof: bool) -> anyhow::Result<()> 
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut batch = Vec::with_capacity(256);
+    let mut model = Model::new();
+    model.log_scrapes = false;
     loop {
         tokio::select! {
             n = events.recv_many(&mut batch, 256) => {
@@ -85,9 +116,13 @@ pub async fn run(engine: EngineHandle, exit_on_eof: bool) -> anyhow::Result<()> 
                 }
                 for ev in batch.drain(..) {
                     write_event(&mut out, &ev)?;
+                    model.apply(ev);
                 }
             }
-            Some(ev) = err_rx.recv() => write_event(&mut out, &ev)?,
+            Some(input) = err_rx.recv() => match input {
+                Ok(ev) => write_event(&mut out, &ev)?,
+                Err(()) => write_state(&mut out, &model)?,
+            },
         }
         // Flush once the burst is written, so a reader sees events promptly.
         if events.is_empty() {
@@ -98,6 +133,23 @@ pub async fn run(engine: EngineHandle, exit_on_eof: bool) -> anyhow::Result<()> 
     drop(commands);
     let _ = done.await;
     Ok(())
+}
+
+fn write_state(out: &mut impl Write, model: &Model) -> std::io::Result<()> {
+    #[derive(serde::Serialize)]
+    struct StateEvent<'a> {
+        ts: String,
+        event: &'static str,
+        #[serde(flatten)]
+        state: crate::model::Snapshot<'a>,
+    }
+    let ev = StateEvent {
+        ts: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+        event: "state",
+        state: model.snapshot(),
+    };
+    serde_json::to_writer(&mut *out, &ev)?;
+    out.write_all(b"\n")
 }
 
 fn write_event(out: &mut impl Write, ev: &Event) -> std::io::Result<()> {

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod config;
 pub mod dnsserver;
 pub mod duration;
 pub mod engine;
@@ -9,3 +10,4 @@ pub mod event;
 pub mod exporter;
 pub mod headless;
 pub mod model;
+pub mod tui;

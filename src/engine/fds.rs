@@ -124,7 +124,11 @@ impl Scanner {
         }
         let dirfd = self.dir.fd()?;
         for name in names {
-            let n: i32 = name.to_str().ok().and_then(|s| s.parse().ok()).unwrap_or(-1);
+            let n: i32 = name
+                .to_str()
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(-1);
             if n == self.own {
                 continue;
             }

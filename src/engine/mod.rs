@@ -12,6 +12,7 @@ pub mod fds;
 pub mod pool;
 pub mod spec;
 pub mod target;
+pub mod tls;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -516,7 +517,12 @@ async fn census_loop(ctx: Arc<Ctx>) {
     let mut scanner = match fds::Scanner::open() {
         Ok(s) => Some(s),
         Err(e) => {
-            ctx.emit.emit(None, EventKind::Error { error: format!("descriptor census unavailable: {e}") });
+            ctx.emit.emit(
+                None,
+                EventKind::Error {
+                    error: format!("descriptor census unavailable: {e}"),
+                },
+            );
             None
         }
     };

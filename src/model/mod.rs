@@ -440,7 +440,7 @@ pub struct Totals {
 }
 
 /// All state derived from events.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Model {
     /// Targets in order of appearance; removed ones stay (flagged) so history is not lost.
     pub targets: Vec<TargetState>,
@@ -947,5 +947,39 @@ mod ts {
 
     pub fn serialize<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(&humantime::format_rfc3339_millis(*t))
+    }
+}
+
+/// A serializable view of the whole model: what `e` exports in the TUI and `{"cmd":"state"}`
+/// returns in headless mode.
+#[derive(Debug, Serialize)]
+pub struct Snapshot<'a> {
+    /// Running totals.
+    pub totals: &'a Totals,
+    /// Latest descriptor census.
+    pub fds: Option<FdCensus>,
+    /// Events the engine dropped.
+    pub dropped: u64,
+    /// Scraping paused.
+    pub paused: bool,
+    /// Open connections.
+    pub conns: Vec<&'a OpenConn>,
+    /// Every target with its histories (removed ones included, flagged).
+    pub targets: &'a [TargetState],
+}
+
+impl Model {
+    /// The whole state, for export.
+    pub fn snapshot(&self) -> Snapshot<'_> {
+        let mut conns: Vec<&OpenConn> = self.conns.values().collect();
+        conns.sort_by_key(|c| c.conn_id);
+        Snapshot {
+            totals: &self.totals,
+            fds: self.fds,
+            dropped: self.dropped,
+            paused: self.paused,
+            conns,
+            targets: &self.targets,
+        }
     }
 }

@@ -1,0 +1,458 @@
+//! The targets table's columns, its sort order and its filter, and the sorted+filtered index of
+//! target slots the table draws from.
+//!
+//! Why an index: with 10,000 targets, sorting and filtering every frame costs milliseconds of a
+//! shared core for nothing (tokio-console's table does this and does not scale). The app keeps
+//! `Vec<usize>` of slots into `Model::targets`, rebuilds it at once when the operator changes the
+//! sort, the filter or freezes the display, and otherwise at most a few times a second when the
+//! model moved (see `App::refresh`). Rows are then built only for the visible slice.
+
+use std::cmp::Ordering;
+use std::time::{Duration, SystemTime};
+
+use crate::event::Health;
+use crate::model::{ConnState, Model, TargetState};
+
+/// A column of the targets table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Column {
+    /// Job name.
+    Job,
+    /// Instance.
+    Instance,
+    /// up / down / unknown.
+    Health,
+    /// Connection state (or the pending operator action).
+    State,
+    /// File descriptor of the open connection.
+    Fd,
+    /// Peer address.
+    Peer,
+    /// Local port.
+    LocalPort,
+    /// Age of the open connection.
+    Age,
+    /// Requests carried by the open connection.
+    Requests,
+    /// Reconnects in the last hour / in total.
+    Reconnects,
+    /// Last DNS resolution: age, duration, answer, TTL left.
+    Dns,
+    /// Flags: S stale peer, D DNS failing, P probe failed.
+    Flags,
+    /// Last scrape duration.
+    Scrape,
+    /// Last scrape or dial error.
+    Error,
+}
+
+impl Column {
+    /// Every column, in display order.
+    pub const ALL: [Column; 14] = [
+        Column::Job,
+        Column::Instance,
+        Column::Health,
+        Column::State,
+        Column::Fd,
+        Column::Peer,
+        Column::LocalPort,
+        Column::Age,
+        Column::Requests,
+        Column::Reconnects,
+        Column::Dns,
+        Column::Flags,
+        Column::Scrape,
+        Column::Error,
+    ];
+
+    /// Header text.
+    pub fn title(self) -> &'static str {
+        match self {
+            Column::Job => "job",
+            Column::Instance => "instance",
+            Column::Health => "up",
+            Column::State => "conn",
+            Column::Fd => "fd",
+            Column::Peer => "peer",
+            Column::LocalPort => "lport",
+            Column::Age => "age",
+            Column::Requests => "reqs",
+            Column::Reconnects => "reconn",
+            Column::Dns => "last dns (age dur answer ttl)",
+            Column::Flags => "flags",
+            Column::Scrape => "scrape",
+            Column::Error => "error",
+        }
+    }
+
+    /// Width in cells; the error column takes what is left, at least this much.
+    pub fn width(self) -> u16 {
+        match self {
+            Column::Job => 10,
+            Column::Instance => 21,
+            Column::Health => 4,
+            Column::State => 13,
+            Column::Fd => 5,
+            Column::Peer => 21,
+            Column::LocalPort => 5,
+            Column::Age => 6,
+            Column::Requests => 5,
+            Column::Reconnects => 7,
+            Column::Dns => 36,
+            Column::Flags => 5,
+            Column::Scrape => 6,
+            Column::Error => 12,
+        }
+    }
+
+    /// Drop order on narrow terminals: the highest number goes first; 0 never goes.
+    pub fn priority(self) -> u8 {
+        match self {
+            Column::Instance | Column::Health | Column::State => 0,
+            Column::Flags => 1,
+            Column::Job => 2,
+            Column::Fd => 3,
+            Column::Reconnects => 4,
+            Column::Age => 5,
+            Column::Scrape => 6,
+            Column::Peer => 7,
+            Column::Requests => 8,
+            Column::Error => 9,
+            Column::LocalPort => 10,
+            Column::Dns => 11,
+        }
+    }
+
+    /// The columns that fit in `width` cells (with one cell between columns), in display order.
+    pub fn fitting(width: u16) -> Vec<Column> {
+        let mut cols: Vec<Column> = Column::ALL.to_vec();
+        let need = |cols: &[Column]| -> u32 {
+            cols.iter()
+                .map(|c| u32::from(c.width()) + 1)
+                .sum::<u32>()
+                .saturating_sub(1)
+        };
+        while need(&cols) > u32::from(width) {
+            let Some((i, _)) = cols
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.priority() > 0)
+                .max_by_key(|(_, c)| c.priority())
+            else {
+                break;
+            };
+            cols.remove(i);
+        }
+        cols
+    }
+}
+
+/// The state filter, cycled with one key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StateFilter {
+    /// Every target.
+    #[default]
+    Any,
+    /// Health down.
+    Down,
+    /// Dials failing.
+    Failing,
+    /// Any flag set (stale, DNS failing, probe failed).
+    Flagged,
+    /// Awaiting an operator action.
+    Pending,
+    /// Idle connection.
+    Idle,
+    /// Request in flight.
+    InFlight,
+    /// Connection closed.
+    Closed,
+}
+
+impl StateFilter {
+    const CYCLE: [StateFilter; 8] = [
+        StateFilter::Any,
+        StateFilter::Down,
+        StateFilter::Failing,
+        StateFilter::Flagged,
+        StateFilter::Pending,
+        StateFilter::Idle,
+        StateFilter::InFlight,
+        StateFilter::Closed,
+    ];
+
+    /// The next filter in the cycle.
+    pub fn next(self) -> Self {
+        let i = Self::CYCLE.iter().position(|s| *s == self).unwrap_or(0);
+        Self::CYCLE[(i + 1) % Self::CYCLE.len()]
+    }
+
+    /// Its label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StateFilter::Any => "all",
+            StateFilter::Down => "down",
+            StateFilter::Failing => "failing",
+            StateFilter::Flagged => "flagged",
+            StateFilter::Pending => "pending",
+            StateFilter::Idle => "idle",
+            StateFilter::InFlight => "in flight",
+            StateFilter::Closed => "closed",
+        }
+    }
+
+    fn matches(self, t: &TargetState) -> bool {
+        match self {
+            StateFilter::Any => true,
+            StateFilter::Down => t.health == Health::Down,
+            StateFilter::Failing => t.conn_state == ConnState::Failing,
+            StateFilter::Flagged => t.stale || t.dns_failing || t.probe_failed,
+            StateFilter::Pending => t.pending.is_some(),
+            StateFilter::Idle => t.conn_state == ConnState::Idle,
+            StateFilter::InFlight => t.conn_state == ConnState::InFlight,
+            StateFilter::Closed => t.conn_state == ConnState::Closed,
+        }
+    }
+}
+
+/// One term of the text filter.
+#[derive(Debug, Clone, PartialEq)]
+enum Term {
+    /// Substring of job, instance, peer, URL or error.
+    Text(String),
+    /// Substring of the job.
+    Job(String),
+    /// Connection state name starts with this.
+    State(String),
+    /// Health name starts with this.
+    Health(String),
+    /// A flag: stale, dns, probe, pending, hidden.
+    Is(String),
+}
+
+/// A parsed text filter: every term must match (case-insensitive).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TextFilter {
+    terms: Vec<Term>,
+}
+
+impl TextFilter {
+    /// Parse `node state:idle is:stale 10.0`.
+    pub fn parse(s: &str) -> Self {
+        let terms = s
+            .split_whitespace()
+            .map(|w| {
+                let w = w.to_lowercase();
+                match w.split_once(':') {
+                    Some(("job", v)) => Term::Job(v.to_string()),
+                    Some(("state", v)) => Term::State(v.to_string()),
+                    Some(("health", v)) => Term::Health(v.to_string()),
+                    Some(("is", v)) => Term::Is(v.to_string()),
+                    _ => Term::Text(w),
+                }
+            })
+            .collect();
+        TextFilter { terms }
+    }
+
+    /// Whether the filter is empty.
+    pub fn is_empty(&self) -> bool {
+        self.terms.is_empty()
+    }
+
+    /// Whether a target passes.
+    pub fn matches(&self, t: &TargetState) -> bool {
+        self.terms.iter().all(|term| match term {
+            Term::Job(v) => contains_ci(&t.job, v),
+            Term::State(v) => t.conn_state.as_str().starts_with(v.as_str()),
+            Term::Health(v) => t.health.as_str().starts_with(v.as_str()),
+            Term::Is(v) => match v.as_str() {
+                "stale" => t.stale,
+                "dns" => t.dns_failing,
+                "probe" => t.probe_failed,
+                "pending" => t.pending.is_some(),
+                "hidden" => t.probe.as_ref().is_some_and(|p| p.hidden_failure),
+                _ => false,
+            },
+            Term::Text(v) => {
+                contains_ci(&t.job, v)
+                    || contains_ci(&t.instance, v)
+                    || contains_ci(&t.url, v)
+                    || t.open_conn()
+                        .is_some_and(|c| contains_ci(&c.peer.to_string(), v))
+                    || t.last_scrape()
+                        .and_then(|s| s.error.as_deref())
+                        .is_some_and(|e| contains_ci(e, v))
+                    || t.last_conn_error
+                        .as_ref()
+                        .is_some_and(|(_, e)| contains_ci(e, v))
+            }
+        })
+    }
+}
+
+/// ASCII-case-insensitive substring test against an already lower-cased needle.
+fn contains_ci(hay: &str, needle_lower: &str) -> bool {
+    if needle_lower.is_empty() {
+        return true;
+    }
+    let n = needle_lower.as_bytes();
+    hay.as_bytes()
+        .windows(n.len())
+        .any(|w| w.iter().zip(n).all(|(a, b)| a.to_ascii_lowercase() == *b))
+}
+
+/// How the table is ordered and narrowed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct View {
+    /// Sort column.
+    pub sort: Column,
+    /// Descending order.
+    pub desc: bool,
+    /// Text filter.
+    pub filter: TextFilter,
+    /// State filter.
+    pub state: StateFilter,
+}
+
+impl Default for View {
+    fn default() -> Self {
+        View {
+            sort: Column::Job,
+            desc: false,
+            filter: TextFilter::default(),
+            state: StateFilter::Any,
+        }
+    }
+}
+
+/// The slots of the targets to show, filtered and sorted. Removed targets are left out.
+pub fn build(model: &Model, view: &View, now: SystemTime) -> Vec<usize> {
+    let mut rows: Vec<usize> = model
+        .targets
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| !t.removed && view.state.matches(t) && view.filter.matches(t))
+        .map(|(i, _)| i)
+        .collect();
+    let ts = &model.targets;
+    // Stable sort: ties keep the order of appearance, so rows do not jump around.
+    rows.sort_by(|&a, &b| {
+        let o = compare(view.sort, &ts[a], &ts[b], now);
+        if view.desc { o.reverse() } else { o }
+    });
+    rows
+}
+
+fn compare(col: Column, a: &TargetState, b: &TargetState, now: SystemTime) -> Ordering {
+    let by_name = || a.job.cmp(&b.job).then_with(|| a.instance.cmp(&b.instance));
+    let f = |x: Option<f64>, y: Option<f64>| x.partial_cmp(&y).unwrap_or(Ordering::Equal);
+    let primary = match col {
+        Column::Job => by_name(),
+        Column::Instance => a.instance.cmp(&b.instance),
+        Column::Health => (a.health as u8).cmp(&(b.health as u8)),
+        Column::State => state_rank(a).cmp(&state_rank(b)),
+        Column::Fd => a
+            .open_conn()
+            .map(|c| c.fd)
+            .cmp(&b.open_conn().map(|c| c.fd)),
+        Column::Peer => a
+            .open_conn()
+            .map(|c| c.peer)
+            .cmp(&b.open_conn().map(|c| c.peer)),
+        Column::LocalPort => a
+            .open_conn()
+            .map(|c| c.local.port())
+            .cmp(&b.open_conn().map(|c| c.local.port())),
+        Column::Age => {
+            let age = |t: &TargetState| {
+                t.open_conn()
+                    .map(|c| now.duration_since(c.opened).unwrap_or_default())
+            };
+            age(a).cmp(&age(b))
+        }
+        Column::Requests => a
+            .open_conn()
+            .map(|c| c.requests)
+            .cmp(&b.open_conn().map(|c| c.requests)),
+        Column::Reconnects => {
+            let r = |t: &TargetState| {
+                (
+                    t.reconnects_since(now, Duration::from_secs(3600)),
+                    t.reconnects_total,
+                )
+            };
+            r(a).cmp(&r(b))
+        }
+        Column::Dns => a.last_dns().map(|d| d.at).cmp(&b.last_dns().map(|d| d.at)),
+        Column::Flags => flag_bits(a).cmp(&flag_bits(b)),
+        Column::Scrape => f(
+            a.last_scrape().map(|s| s.duration_ms),
+            b.last_scrape().map(|s| s.duration_ms),
+        ),
+        Column::Error => error_of(a).cmp(&error_of(b)),
+    };
+    primary.then_with(by_name)
+}
+
+fn state_rank(t: &TargetState) -> (bool, u8) {
+    (t.pending.is_some(), t.conn_state as u8)
+}
+
+fn flag_bits(t: &TargetState) -> u8 {
+    u8::from(t.stale) << 2 | u8::from(t.dns_failing) << 1 | u8::from(t.probe_failed)
+}
+
+/// The error a row shows: the last scrape's, else the last dial failure.
+pub fn error_of(t: &TargetState) -> Option<&str> {
+    t.last_scrape()
+        .and_then(|s| s.error.as_deref())
+        .or_else(|| t.last_conn_error.as_ref().map(|(_, e)| e.as_str()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_drop_by_priority() {
+        let wide = Column::fitting(400);
+        assert_eq!(wide.len(), Column::ALL.len());
+        let narrow = Column::fitting(80);
+        for c in [
+            Column::Instance,
+            Column::Health,
+            Column::State,
+            Column::Flags,
+        ] {
+            assert!(narrow.contains(&c), "{c:?} kept at 80 columns");
+        }
+        assert!(!narrow.contains(&Column::Dns));
+        let total: u32 = narrow.iter().map(|c| u32::from(c.width()) + 1).sum();
+        assert!(total <= 81);
+        assert!(narrow.contains(&Column::Age), "age fits at 80 columns");
+        // Never fewer than the columns that cannot go.
+        assert!(Column::fitting(10).len() >= 3);
+    }
+
+    #[test]
+    fn filter_terms() {
+        let f = TextFilter::parse("Node state:idle");
+        assert_eq!(
+            f.terms,
+            vec![Term::Text("node".into()), Term::State("idle".into())]
+        );
+        assert!(contains_ci("NodeExporter", "nodeex"));
+        assert!(!contains_ci("node", "nodes"));
+        assert!(TextFilter::parse("  ").is_empty());
+    }
+
+    #[test]
+    fn state_filter_cycles() {
+        let mut s = StateFilter::Any;
+        for _ in 0..StateFilter::CYCLE.len() {
+            s = s.next();
+        }
+        assert_eq!(s, StateFilter::Any);
+    }
+}

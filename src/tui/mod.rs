@@ -1,0 +1,222 @@
+//! The full-screen terminal UI.
+//!
+//! It meets the engine only through messages: [`Event`]s in, [`Command`]s out. The loop
+//! `select!`s over terminal input, engine events and a frame deadline; a pending key is handled
+//! before a backlog of events, events are applied in bounded batches, and a frame is drawn only
+//! when something changed, at most `fps` times a second.
+
+pub mod app;
+pub mod format;
+pub mod index;
+pub mod keys;
+pub mod render;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Context as _;
+use crossterm::event::{DisableMouseCapture, EnableMouseCapture, Event as TermEvent, EventStream};
+use futures_util::StreamExt as _;
+use tokio::sync::mpsc;
+
+use crate::event::{Command, Event};
+use crate::model::Model;
+
+use app::{App, Facts};
+use format::Theme;
+use keys::Bindings;
+
+/// How many engine events are applied per loop turn before input is looked at again.
+pub const BATCH: usize = 256;
+
+/// Options of the UI.
+#[derive(Debug, Clone)]
+pub struct TuiOptions {
+    /// Maximum frames per second (default 10).
+    pub fps: u32,
+    /// Capture the mouse (scroll, click to select); breaks the terminal's copy and paste.
+    pub mouse: bool,
+    /// The engine runs the built-in demo; the header says so and how to leave it.
+    pub demo: bool,
+    /// A YAML file rebinding keys.
+    pub keys_file: Option<PathBuf>,
+    /// Where `e` writes exports.
+    pub export_dir: PathBuf,
+    /// Where logs go (shown in help).
+    pub log_file: PathBuf,
+}
+
+/// `$XDG_STATE_HOME/scrapetop`, else `~/.local/state/scrapetop`, else `.` (derived from the
+/// environment by hand rather than with a `dirs` crate).
+pub fn state_dir() -> PathBuf {
+    let abs = |v: std::ffi::OsString| Some(PathBuf::from(v)).filter(|p| p.is_absolute());
+    if let Some(p) = std::env::var_os("XDG_STATE_HOME").and_then(abs) {
+        return p.join("scrapetop");
+    }
+    match std::env::var_os("HOME").and_then(abs) {
+        Some(h) => h.join(".local/state/scrapetop"),
+        None => PathBuf::from("."),
+    }
+}
+
+impl Default for TuiOptions {
+    /// 10 fps, no mouse, exports and log in [`state_dir`].
+    fn default() -> Self {
+        let dir = state_dir();
+        TuiOptions {
+            fps: 10,
+            mouse: false,
+            demo: false,
+            keys_file: None,
+            export_dir: dir.join("exports"),
+            log_file: dir.join("scrapetop.log"),
+        }
+    }
+}
+
+/// Build the app state for the given options (reads the keys file).
+pub fn new_app(opts: &TuiOptions) -> anyhow::Result<App> {
+    let bindings = match &opts.keys_file {
+        Some(p) => Bindings::from_file(p)?,
+        None => Bindings::defaults(),
+    };
+    let facts = Facts {
+        demo: opts.demo,
+        export_dir: opts.export_dir.clone(),
+        log_file: opts.log_file.clone(),
+        keys_file: opts.keys_file.clone(),
+    };
+    Ok(App::new(Model::new(), bindings, Theme::from_env(), facts))
+}
+
+/// Runs the full-screen UI until quit. Events arrive on `events`; commands go out on `commands`.
+/// Restores the terminal on quit, error, panic (ratatui::init's hook; the panic is logged via
+/// tracing first) and SIGTERM.
+pub async fn run(
+    opts: TuiOptions,
+    events: mpsc::Receiver<Event>,
+    commands: mpsc::UnboundedSender<Command>,
+) -> anyhow::Result<()> {
+    // A bad keys file is reported before the terminal is taken over.
+    let app = new_app(&opts)?;
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+
+    let mut terminal = ratatui::try_init().context("initialising the terminal")?;
+    // ratatui's hook restores the terminal; ours runs before it, so the panic reaches the log
+    // file while the screen still belongs to us (nothing is written to the terminal).
+    let restore_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        tracing::error!("panic: {info}");
+        restore_hook(info);
+    }));
+    if opts.mouse {
+        crossterm::execute!(std::io::stdout(), EnableMouseCapture).context("enabling the mouse")?;
+    }
+    let result = event_loop(&mut terminal, app, &opts, events, &commands, &mut sigterm).await;
+    if opts.mouse {
+        let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
+    }
+    ratatui::restore();
+    if result.is_err() {
+        // Quit and SIGTERM already told the engine; an error must too.
+        let _ = commands.send(Command::Quit);
+    }
+    result
+}
+
+async fn event_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    mut app: App,
+    opts: &TuiOptions,
+    mut events: mpsc::Receiver<Event>,
+    commands: &mpsc::UnboundedSender<Command>,
+    sigterm: &mut tokio::signal::unix::Signal,
+) -> anyhow::Result<()> {
+    let frame_interval = Duration::from_secs(1) / opts.fps.clamp(1, 120);
+    let mut input = EventStream::new();
+    let mut batch: Vec<Event> = Vec::with_capacity(BATCH);
+    let mut dirty = true;
+    let mut drawn_version = u64::MAX;
+    let mut next_frame = tokio::time::Instant::now();
+    // Ages on screen have one-second resolution: a 1 Hz tick redraws them when nothing else
+    // happens (and not at all while frozen). That is the only drawing an idle UI does.
+    let mut clock = tokio::time::interval(Duration::from_secs(1));
+    clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+
+    loop {
+        if app.shown_version() != drawn_version {
+            dirty = true;
+        }
+        let now_tokio = tokio::time::Instant::now();
+        if dirty && now_tokio >= next_frame {
+            app.refresh(Instant::now(), SystemTime::now());
+            let now = SystemTime::now();
+            terminal
+                .draw(|f| render::draw(f, &mut app, now))
+                .context("drawing")?;
+            drawn_version = app.shown_version();
+            dirty = false;
+            next_frame = now_tokio + frame_interval;
+        }
+
+        tokio::select! {
+            // Input first: a key press is handled before a backlog of engine events.
+            biased;
+            maybe = input.next() => match maybe {
+                Some(Ok(TermEvent::Key(k))) => {
+                    if app.on_key(k) {
+                        dirty = true;
+                        // Operator actions draw at once, not at the next frame slot.
+                        next_frame = tokio::time::Instant::now();
+                    }
+                }
+                Some(Ok(TermEvent::Mouse(m))) if opts.mouse => {
+                    let size = terminal.size().context("terminal size")?;
+                    let area = ratatui::layout::Rect::new(0, 0, size.width, size.height);
+                    if app.on_mouse(m, render::table_top(area)) {
+                        dirty = true;
+                    }
+                }
+                Some(Ok(TermEvent::Resize(..))) => {
+                    dirty = true;
+                    next_frame = tokio::time::Instant::now();
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e).context("reading terminal input"),
+                None => {
+                    app.outbox.push(Command::Quit);
+                    app.quit = true;
+                }
+            },
+            _ = sigterm.recv() => {
+                tracing::info!("SIGTERM: leaving");
+                app.outbox.push(Command::Quit);
+                app.quit = true;
+            }
+            n = events.recv_many(&mut batch, BATCH), if !app.engine_gone => {
+                if n == 0 {
+                    tracing::info!("engine event channel closed");
+                    app.engine_gone = true;
+                    dirty = true;
+                } else {
+                    app.apply(batch.drain(..));
+                }
+            }
+            _ = tokio::time::sleep_until(next_frame), if dirty => {}
+            _ = clock.tick(), if app.frozen.is_none() => { dirty = true; }
+        }
+
+        for cmd in app.outbox.drain(..) {
+            tracing::debug!(cmd = cmd.name(), "command");
+            // The engine may be gone already; then there is nobody to tell.
+            let _ = commands.send(cmd);
+        }
+        if app.quit {
+            return Ok(());
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! Drawing. One module per screen region; this one lays the frame out and dispatches.
+//!
+//! ```text
+//! ┌──────────────────────────────────────────────────────────────┐
+//! │ header: title, totals, rates, fd gauge, hidden problems (5)  │
+//! │ tabs: 1 targets 2 detail 3 pools 4 descriptors 5 events      │
+//! │                                                              │
+//! │ body: the current screen                                     │
+//! │                                                              │
+//! │ status: prompt, or the latest message                        │
+//! │ footer: key hints from the binding table                     │
+//! └──────────────────────────────────────────────────────────────┘
+//! ```
+//!
+//! Every render function takes an explicit `now` so that snapshots are stable.
+
+mod descriptors;
+mod detail;
+mod footer;
+mod header;
+mod help;
+pub mod log;
+mod pools;
+mod targets;
+
+use std::time::SystemTime;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::app::{App, Screen};
+
+/// The smallest terminal the UI draws in.
+pub const MIN_SIZE: (u16, u16) = (80, 24);
+
+/// Lines of the header.
+pub const HEADER_LINES: u16 = 5;
+
+/// The regions of a frame.
+#[derive(Debug, Clone, Copy)]
+pub struct Areas {
+    /// Totals and gauges.
+    pub header: Rect,
+    /// Screen tabs and the table's sort / filter summary.
+    pub tabs: Rect,
+    /// The current screen.
+    pub body: Rect,
+    /// Prompt or message line.
+    pub status: Rect,
+    /// Key hints.
+    pub footer: Rect,
+}
+
+/// Split the frame into its regions.
+pub fn areas(area: Rect) -> Areas {
+    let [header, tabs, body, status, footer] = Layout::vertical([
+        Constraint::Length(HEADER_LINES),
+        Constraint::Length(1),
+        Constraint::Fill(1),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    Areas {
+        header,
+        tabs,
+        body,
+        status,
+        footer,
+    }
+}
+
+/// The screen row of the first data row of the targets table (for mouse clicks).
+pub fn table_top(area: Rect) -> u16 {
+    areas(area).body.y + 1
+}
+
+/// Draw one frame of the app as of `now`.
+pub fn draw(frame: &mut Frame, app: &mut App, now: SystemTime) {
+    let area = frame.area();
+    if area.width < MIN_SIZE.0 || area.height < MIN_SIZE.1 {
+        let msg = vec![
+            Line::from("terminal too small"),
+            Line::from(format!(
+                "{}x{}, need at least {}x{}",
+                area.width, area.height, MIN_SIZE.0, MIN_SIZE.1
+            )),
+            Line::from(format!(
+                "{} quits",
+                app.bindings.keys_text(super::keys::Action::Quit)
+            )),
+        ];
+        frame.render_widget(Paragraph::new(msg), area);
+        return;
+    }
+    let a = areas(area);
+    header::render(frame, a.header, app, now);
+    render_tabs(frame, a.tabs, app);
+    match app.screen {
+        Screen::Targets => targets::render(frame, a.body, app, now),
+        Screen::Detail => detail::render(frame, a.body, app, now),
+        Screen::Pools => pools::render(frame, a.body, app, now),
+        Screen::Descriptors => descriptors::render(frame, a.body, app, now),
+        Screen::Log => log::render(frame, a.body, app),
+        Screen::Help => help::render(frame, a.body, app),
+    }
+    footer::render_status(frame, a.status, app);
+    footer::render_hints(frame, a.footer, app);
+}
+
+fn render_tabs(frame: &mut Frame, area: Rect, app: &App) {
+    let th = app.theme;
+    let mut spans = Vec::new();
+    for (i, s) in Screen::TABS.iter().enumerate() {
+        let style = if *s == app.screen {
+            th.selected()
+        } else {
+            th.dim()
+        };
+        spans.push(Span::styled(format!(" {} {} ", i + 1, s.title()), style));
+    }
+    if app.screen == Screen::Help {
+        spans.push(Span::styled(" help ", th.selected()));
+    }
+    let m = app.shown();
+    let arrow = if app.view.desc { "▼" } else { "▲" };
+    let mut summary = format!(
+        " {}/{} shown · sort {}{arrow}",
+        app.rows.len(),
+        m.totals.targets,
+        app.view.sort.title().split(' ').next().unwrap_or("")
+    );
+    if app.view.state != super::index::StateFilter::Any {
+        summary.push_str(&format!(" · state {}", app.view.state.as_str()));
+    }
+    if !app.filter_text.is_empty() {
+        summary.push_str(&format!(" · filter \"{}\"", app.filter_text));
+    }
+    let used: usize = spans.iter().map(|s| s.width()).sum();
+    let room = usize::from(area.width).saturating_sub(used);
+    spans.push(Span::styled(super::format::fit(&summary, room), th.dim()));
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
