@@ -779,3 +779,93 @@ fn s7_descriptor_limit_below_target_count_fails_only_the_excess() {
     ));
     assert_eq!(st.quit(), Some(0));
 }
+
+/// Scenario 8 (the part the binary supports today): a reload that leaves the target set and
+/// job unchanged, under each `--reload-policy`, checked on the target side. `prometheus` and
+/// `keep` keep the connection (same client port on the exporter), `reconnect` replaces it.
+/// Removed targets and changed jobs need `--targets FILE`, which the binary does not wire
+/// up yet (its sources are fixed, so `reload` yields the same list).
+#[test]
+fn s8_reload_under_each_policy_connections_survive_or_not_on_the_target_side() {
+    let Some(mut lab) = Lab::new("s8", &[Host::T1]) else {
+        return;
+    };
+    lab.testexporter(Host::T1, "9101-9103");
+    let ip = Host::T1.ip();
+    let policies = [("prometheus", 9101u16), ("keep", 9102), ("reconnect", 9103)];
+    let mut runs = Vec::new();
+    for (policy, port) in policies {
+        let target = format!("{ip}:{port}");
+        let mut st = lab.scrapetop(
+            &[],
+            &[
+                "--interval",
+                "1s",
+                "--timeout",
+                "800ms",
+                "--reload-policy",
+                policy,
+                "--target",
+                &target,
+            ],
+        );
+        let conn =
+            st.wait_for("conn_opened", secs(10), |e| is(e, "conn_opened"))["conn_id"].clone();
+        runs.push((policy, port, st, conn));
+    }
+    for (_, _, st, _) in &mut runs {
+        scrapes(st, 2, secs(4));
+    }
+    let before: Vec<Vec<String>> = runs
+        .iter()
+        .map(|(_, port, _, _)| lab.established_on_port(Host::T1, *port))
+        .collect();
+    for (i, b) in before.iter().enumerate() {
+        assert_eq!(b.len(), 1, "{}: {b:?}", runs[i].0);
+    }
+    lab.step("three scrapetops up, one connection each");
+    for (_, _, st, _) in &mut runs {
+        st.send(r#"{"cmd":"reload"}"#);
+    }
+    for (i, (policy, port, st, conn)) in runs.iter_mut().enumerate() {
+        let mut evs = st.collect_until("reload", secs(5), |e| is(e, "reload"));
+        let reload = evs.last().cloned().expect("reload");
+        assert!(reload["error"].is_null(), "{policy}: {reload}");
+        evs.extend(scrapes(st, 2, secs(4)));
+        let after = lab.established_on_port(Host::T1, *port);
+        assert_eq!(after.len(), 1, "{policy}: {after:?}");
+        if *policy == "reconnect" {
+            assert_eq!(reload["conns_closed"], 1, "{policy}: {reload}");
+            assert!(
+                of(&evs, "conn_closed").any(|c| c["conn_id"] == *conn && c["reason"] == "reload"),
+                "{policy}: {evs:?}"
+            );
+            assert!(
+                of(&evs, "conn_opened").next().is_some(),
+                "{policy}: {evs:?}"
+            );
+            assert_ne!(
+                after, before[i],
+                "{policy}: the exporter sees a new connection"
+            );
+        } else {
+            assert!(
+                reload["conns_closed"] == 0 && reload["conns_kept"] == 1,
+                "{policy}: {reload}"
+            );
+            assert_kept_on(&evs, conn, policy);
+            assert!(
+                of(&evs, "conn_closed").next().is_none(),
+                "{policy}: {evs:?}"
+            );
+            assert_eq!(
+                after, before[i],
+                "{policy}: the exporter still has the same connection"
+            );
+        }
+        lab.step(&format!("{policy}: {reload}"));
+    }
+    for (_, _, st, _) in runs {
+        assert_eq!(st.quit(), Some(0));
+    }
+}
