@@ -437,7 +437,7 @@ fn s4_dns_server_down_scraping_continues_until_reconnect() {
         f["kind"] == "no_server" || f["kind"] == "timeout",
         "a dead server is no_server (ICMP unreachable) or timeout: {f}"
     );
-    lab.step(&format!("re_resolve → dns_failed kind {}", f["kind"]));
+    lab.step(&format!("re_resolve → {f}"));
 
     st.send(r#"{"cmd":"reconnect"}"#);
     let evs = st.collect_until("a failed scrape", secs(5), scrape_down);
