@@ -631,7 +631,9 @@ fn remove_leftovers() {
         else {
             continue;
         };
-        if !name.contains('-') || Path::new(&format!("/proc/{pid}")).exists() {
+        let ours = name.split('-').count() == 3
+            && ["-scraper", "-t1", "-t2", "-dns"].iter().any(|h| name.ends_with(h));
+        if !ours || Path::new(&format!("/proc/{pid}")).exists() {
             continue;
         }
         kill_namespace_pids(name);
