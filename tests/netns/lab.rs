@@ -632,7 +632,9 @@ fn remove_leftovers() {
             continue;
         };
         let ours = name.split('-').count() == 3
-            && ["-scraper", "-t1", "-t2", "-dns"].iter().any(|h| name.ends_with(h));
+            && ["-scraper", "-t1", "-t2", "-dns"]
+                .iter()
+                .any(|h| name.ends_with(h));
         if !ours || Path::new(&format!("/proc/{pid}")).exists() {
             continue;
         }
