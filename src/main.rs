@@ -96,7 +96,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let (watch, refresh) = (first.watch, first.dns_sd_refresh);
 
     let _log_guard = init_logging(&cli, &tui_opts.log_file);
-    rt.block_on(async move {
+    let result = rt.block_on(async move {
         // The demo fleet runs in this process, on loopback only, for this run only.
         let fleet = if demo {
             let d = Demo::start(DemoOptions {
@@ -139,7 +139,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             d.stop().await;
         }
         res
-    })?;
+    });
+    // The stdin reader sits in a blocking read that only the end of stdin would finish: do
+    // not wait for it (`quit` must end the process while stdin stays open).
+    rt.shutdown_timeout(Duration::from_millis(200));
+    result?;
     Ok(ExitCode::SUCCESS)
 }
 

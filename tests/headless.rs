@@ -61,6 +61,12 @@ impl Proc {
         stdin.flush().await.expect("flush");
     }
 
+    /// Wait for the exit while stdin stays open (tokio's `wait` would close it first).
+    async fn exit_code_stdin_open(mut self, within: Duration) -> i32 {
+        let _stdin = self.child.stdin.take();
+        self.exit_code(within).await
+    }
+
     async fn exit_code(mut self, within: Duration) -> i32 {
         let st = tokio::time::timeout(within, self.child.wait())
             .await
@@ -145,8 +151,9 @@ async fn two_hundred_targets_hold_two_hundred_sockets_and_the_census_matches_pro
     for e in &exporters {
         assert_eq!(e.accepts(), 1);
     }
+    // quit ends the process even though stdin stays open.
     p.send(r#"{"cmd":"quit"}"#).await;
-    assert_eq!(p.exit_code(Duration::from_secs(10)).await, 0);
+    assert_eq!(p.exit_code_stdin_open(Duration::from_secs(10)).await, 0);
 }
 
 #[tokio::test]
