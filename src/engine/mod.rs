@@ -474,11 +474,18 @@ impl Engine {
     /// Make the running target set equal to `list` under `policy`.
     fn apply(&mut self, list: Vec<TargetSpec>, policy: ReloadPolicy, report: bool) {
         let before = self.live_conns();
+        // Connections asked to close by this reload (a set: a pool can be hit twice).
+        let mut closed: HashSet<u64> = HashSet::new();
+        let mut close = |pool: &Pool, reason: CloseReason| {
+            for c in pool.live() {
+                c.request_close(reason);
+                closed.insert(c.id);
+            }
+        };
         let mut new: HashMap<Key, TargetSpec> = HashMap::new();
         for s in list {
             new.entry(key_of(&s)).or_insert(s);
         }
-        // Jobs whose settings changed get fresh pools, as Prometheus builds a new client.
         let mut changed_jobs: HashSet<Arc<str>> = HashSet::new();
         for (k, s) in &new {
             if let Some(r) = self.targets.get(k)
@@ -496,8 +503,9 @@ impl Engine {
         let mut n_removed = 0u64;
         let mut n_changed = 0u64;
         for k in &removed {
-            let really_removed = !new.contains_key(k);
-            if really_removed {
+            if new.contains_key(k) {
+                n_changed += 1;
+            } else {
                 n_removed += 1;
                 if let Some(r) = self.targets.get(k) {
                     let pool = r.shared.pool.clone();
@@ -505,13 +513,12 @@ impl Engine {
                         k2 != k && Arc::ptr_eq(&r2.shared.pool, &pool) && new.contains_key(k2)
                     });
                     // Prometheus keeps a departed target's idle connection until the idle
-                    // timeout; the other policies close it now.
+                    // timeout (and reuses it if the target comes back); the other policies
+                    // close it now.
                     if policy != ReloadPolicy::Prometheus && !shared_with_others {
-                        pool.close_all(CloseReason::TargetRemoved);
+                        close(&pool, CloseReason::TargetRemoved);
                     }
                 }
-            } else {
-                n_changed += 1;
             }
             self.remove(k);
         }
@@ -523,16 +530,21 @@ impl Engine {
                 .cloned()
                 .collect();
             for key in keys {
-                if let Some(p) = self.pools.remove(&key)
-                    && policy != ReloadPolicy::Keep
-                {
-                    p.close_all(CloseReason::Reload);
+                if policy == ReloadPolicy::Keep {
+                    // The re-added targets find these pools again and keep their connections;
+                    // only new dials see the job's new TLS settings.
+                    if let Some(p) = self.pools.get(&key) {
+                        p.reset_tls();
+                    }
+                } else if let Some(p) = self.pools.remove(&key) {
+                    // As Prometheus builds a new client for a changed job: fresh pools.
+                    close(&p, CloseReason::Reload);
                 }
             }
         }
         if policy == ReloadPolicy::Reconnect && report {
             for p in self.pools.values() {
-                p.close_all(CloseReason::Reload);
+                close(p, CloseReason::Reload);
             }
         }
         let mut added = 0u64;
@@ -553,19 +565,14 @@ impl Engine {
         self.pools
             .retain(|_, p| used.contains(&Arc::as_ptr(p)) || p.live_count() > 0);
         if report {
-            let after_closing = self.pools.values().flat_map(|p| p.live()).count();
-            let closed = before.saturating_sub(after_closing.min(before));
-            let closed = match policy {
-                ReloadPolicy::Reconnect => before as u64,
-                _ => closed as u64,
-            };
+            let closed = closed.len().min(before) as u64;
             self.ctx.emit.emit(
                 None,
                 EventKind::Reload {
                     added,
                     removed: n_removed,
                     changed: n_changed,
-                    conns_kept: (before as u64).saturating_sub(closed),
+                    conns_kept: before as u64 - closed,
                     conns_closed: closed,
                     error: None,
                 },

@@ -2,7 +2,7 @@
 //! locks are uncontended; targets sharing a host:port (blackbox) share it as Prometheus does.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::spec::TlsSettings;
 
@@ -23,7 +23,7 @@ pub struct Pool {
     /// Engine-epoch milliseconds before which the background recheck skips this name.
     pub next_recheck_ms: AtomicU64,
     /// The job's TLS client configuration, built on first use (https pools only).
-    tls: OnceLock<Result<Arc<rustls::ClientConfig>, String>>,
+    tls: Mutex<Option<Result<Arc<rustls::ClientConfig>, String>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -43,16 +43,21 @@ impl Pool {
             idle: Mutex::new(Vec::new()),
             live: Mutex::new(Vec::new()),
             next_recheck_ms: AtomicU64::new(0),
-            tls: OnceLock::new(),
+            tls: Mutex::new(None),
         }
     }
 
     /// The TLS client configuration for `settings`, built once per pool (a job's pools share
     /// its settings; a changed job gets new pools).
     pub fn tls_config(&self, settings: &TlsSettings) -> Result<Arc<rustls::ClientConfig>, String> {
-        self.tls
-            .get_or_init(|| super::tls::client_config(settings))
+        lock(&self.tls)
+            .get_or_insert_with(|| super::tls::client_config(settings))
             .clone()
+    }
+
+    /// Forget the TLS configuration (the job's settings changed; the next dial rebuilds it).
+    pub fn reset_tls(&self) {
+        *lock(&self.tls) = None;
     }
 
     /// The most recently used idle connection that is still usable.
