@@ -780,92 +780,353 @@ fn s7_descriptor_limit_below_target_count_fails_only_the_excess() {
     assert_eq!(st.quit(), Some(0));
 }
 
-/// Scenario 8 (the part the binary supports today): a reload that leaves the target set and
-/// job unchanged, under each `--reload-policy`, checked on the target side. `prometheus` and
-/// `keep` keep the connection (same client port on the exporter), `reconnect` replaces it.
-/// Removed targets and changed jobs need `--targets FILE`, which the binary does not wire
-/// up yet (its sources are fixed, so `reload` yields the same list).
+/// Scenario 8's targets, one exporter port each: job `a` has A1 (stays) and A2 (removed by
+/// the reload), job `b` has B (its scrape_interval changes 1s → 2s), job `c` has C
+/// (unchanged), and job `d` with D is added by the reload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum S8 {
+    A1,
+    A2,
+    B,
+    C,
+    D,
+}
+
+const S8_ALL: [S8; 5] = [S8::A1, S8::A2, S8::B, S8::C, S8::D];
+
+/// Scenario 8's exporter port of target `t` in the run whose ports follow `base`.
+fn s8_port(base: u16, t: S8) -> u16 {
+    base + 1 + S8_ALL.iter().position(|x| *x == t).unwrap_or(0) as u16
+}
+
+fn s8_instance(base: u16, t: S8) -> String {
+    format!("{}:{}", Host::T1.ip(), s8_port(base, t))
+}
+
+/// Scenario 8's configuration before (`after == false`) and after the reload.
+fn s8_config(base: u16, after: bool) -> String {
+    let i = |t| format!("'{}'", s8_instance(base, t));
+    let a = if after {
+        i(S8::A1)
+    } else {
+        format!("{}, {}", i(S8::A1), i(S8::A2))
+    };
+    let b_interval = if after { "2s" } else { "1s" };
+    let mut cfg = format!(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 800ms\nscrape_configs:\n  \
+         - job_name: a\n    static_configs:\n      - targets: [{a}]\n  \
+         - job_name: b\n    scrape_interval: {b_interval}\n    static_configs:\n      \
+         - targets: [{}]\n  \
+         - job_name: c\n    static_configs:\n      - targets: [{}]\n",
+        i(S8::B),
+        i(S8::C)
+    );
+    if after {
+        cfg.push_str(&format!(
+            "  - job_name: d\n    static_configs:\n      - targets: [{}]\n",
+            i(S8::D)
+        ));
+    }
+    cfg
+}
+
+/// One policy's scrapetop in scenario 8, with its exporter ports `base+1..=base+5`.
+struct S8Run {
+    policy: &'static str,
+    base: u16,
+    cfg: std::path::PathBuf,
+    st: lab::Scrapetop,
+}
+
+impl S8Run {
+    fn instance(&self, t: S8) -> String {
+        s8_instance(self.base, t)
+    }
+    /// The target side of `t`: its established connections as `ss` shows them.
+    fn server(&self, lab: &Lab, t: S8) -> Vec<String> {
+        lab.established_on_port(Host::T1, s8_port(self.base, t))
+    }
+}
+
+/// The client side (`ip:port`) of one `ss` line: the last field.
+fn client(line: &str) -> &str {
+    line.rsplit(' ').next().unwrap_or(line)
+}
+
+/// Scenario 8: a reload under each `--reload-policy`, checked on the target side and on the
+/// `reload` and `conn_closed` events. The three policies run side by side, each its own
+/// scrapetop with its own `--config` and exporter ports. The reload removes A2, changes job
+/// `b`, leaves `a`'s A1 and job `c` alone and adds D; README's table says:
+/// - `prometheus`: A1 and C keep their connection, B's is closed (`reload`) and re-dialled,
+///   A2's idle connection stays until the idle timeout (`idle_timeout`);
+/// - `keep`: A1, B and C keep theirs, A2's is closed (`target_removed`);
+/// - `reconnect`: all are closed (`reload`; A2 `target_removed`), A1, B and C re-dial.
 #[test]
 fn s8_reload_under_each_policy_connections_survive_or_not_on_the_target_side() {
     let Some(mut lab) = Lab::new("s8", &[Host::T1]) else {
         return;
     };
-    lab.testexporter(Host::T1, "9101-9103");
-    let ip = Host::T1.ip();
-    let policies = [("prometheus", 9101u16), ("keep", 9102), ("reconnect", 9103)];
+    lab.testexporter(Host::T1, "9111-9135");
     let mut runs = Vec::new();
-    for (policy, port) in policies {
-        let target = format!("{ip}:{port}");
-        let mut st = lab.scrapetop(
+    for (policy, base) in [("prometheus", 9110u16), ("keep", 9120), ("reconnect", 9130)] {
+        let dir = lab.dir.path().join(format!("s8-{policy}"));
+        std::fs::create_dir_all(&dir).expect("config dir");
+        let cfg = dir.join("prometheus.yml");
+        std::fs::write(&cfg, s8_config(base, false)).expect("write config");
+        let path = cfg.display().to_string();
+        let st = lab.scrapetop(
             &[],
             &[
-                "--interval",
-                "1s",
-                "--timeout",
-                "800ms",
+                "--config",
+                &path,
                 "--reload-policy",
                 policy,
-                "--target",
-                &target,
+                "--idle-timeout",
+                "3s",
             ],
         );
-        let conn =
-            st.wait_for("conn_opened", secs(10), |e| is(e, "conn_opened"))["conn_id"].clone();
-        runs.push((policy, port, st, conn));
+        let run = S8Run {
+            policy,
+            base,
+            cfg,
+            st,
+        };
+        runs.push(run);
     }
-    for (_, _, st, _) in &mut runs {
-        scrapes(st, 2, secs(4));
-    }
-    let before: Vec<Vec<String>> = runs
-        .iter()
-        .map(|(_, port, _, _)| lab.established_on_port(Host::T1, *port))
-        .collect();
-    for (i, b) in before.iter().enumerate() {
-        assert_eq!(b.len(), 1, "{}: {b:?}", runs[i].0);
-    }
-    lab.step("three scrapetops up, one connection each");
-    for (_, _, st, _) in &mut runs {
-        st.send(r#"{"cmd":"reload"}"#);
-    }
-    for (i, (policy, port, st, conn)) in runs.iter_mut().enumerate() {
-        let mut evs = st.collect_until("reload", secs(5), |e| is(e, "reload"));
-        let reload = evs.last().cloned().expect("reload");
-        assert!(reload["error"].is_null(), "{policy}: {reload}");
-        evs.extend(scrapes(st, 2, secs(4)));
-        let after = lab.established_on_port(Host::T1, *port);
-        assert_eq!(after.len(), 1, "{policy}: {after:?}");
-        if *policy == "reconnect" {
-            assert_eq!(reload["conns_closed"], 1, "{policy}: {reload}");
+
+    // Up: one connection per target, on the target side too.
+    let mut before: Vec<Vec<(Value, String)>> = Vec::new();
+    for run in &mut runs {
+        let mut conns: Vec<Option<Value>> = vec![None; 4];
+        let deadline = Instant::now() + secs(10);
+        while conns.iter().any(Option::is_none) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let v = run
+                .st
+                .wait_for("a connection per target", left, |e| is(e, "conn_opened"));
+            let i = S8_ALL[..4]
+                .iter()
+                .position(|t| v["instance"] == run.instance(*t))
+                .unwrap_or_else(|| panic!("{}: unexpected connection {v}", run.policy));
             assert!(
-                of(&evs, "conn_closed").any(|c| c["conn_id"] == *conn && c["reason"] == "reload"),
-                "{policy}: {evs:?}"
+                conns[i].is_none(),
+                "{}: two connections for {:?}: {v}",
+                run.policy,
+                S8_ALL[i]
             );
-            assert!(
-                of(&evs, "conn_opened").next().is_some(),
-                "{policy}: {evs:?}"
-            );
-            assert_ne!(
-                after, before[i],
-                "{policy}: the exporter sees a new connection"
-            );
-        } else {
-            assert!(
-                reload["conns_closed"] == 0 && reload["conns_kept"] == 1,
-                "{policy}: {reload}"
-            );
-            assert_kept_on(&evs, conn, policy);
-            assert!(
-                of(&evs, "conn_closed").next().is_none(),
-                "{policy}: {evs:?}"
-            );
-            assert_eq!(
-                after, before[i],
-                "{policy}: the exporter still has the same connection"
-            );
+            conns[i] = Some(v["conn_id"].clone());
         }
-        lab.step(&format!("{policy}: {reload}"));
+        scrapes(&mut run.st, 8, secs(4));
+        let mut b = Vec::new();
+        for (i, t) in S8_ALL[..4].iter().enumerate() {
+            let server = run.server(&lab, *t);
+            assert_eq!(server.len(), 1, "{} {t:?}: {server:?}", run.policy);
+            b.push((conns[i].clone().unwrap_or_default(), server[0].clone()));
+        }
+        assert!(run.server(&lab, S8::D).is_empty(), "{}: D", run.policy);
+        before.push(b);
     }
-    for (_, _, st, _) in runs {
-        assert_eq!(st.quit(), Some(0));
+    lab.step("three scrapetops up, one connection per target on the target side");
+
+    // No churn up to the reload: what the events say so far.
+    for run in &mut runs {
+        let evs = run.st.collect(Duration::ZERO);
+        assert!(
+            evs.iter()
+                .all(|e| !is(e, "conn_closed") && !is(e, "conn_opened")),
+            "{}: connections changed before the reload: {evs:?}",
+            run.policy
+        );
+        std::fs::write(&run.cfg, s8_config(run.base, true)).expect("rewrite config");
     }
+    for run in &mut runs {
+        run.st.send(r#"{"cmd":"reload"}"#);
+    }
+    let reloaded = Instant::now();
+    // Right after each reload event: the target side, and the events so far.
+    let mut evs: Vec<Vec<Value>> = Vec::new();
+    let mut just_after: Vec<Vec<Vec<String>>> = Vec::new();
+    for run in &mut runs {
+        let e = run.st.collect_until("reload", secs(5), |e| is(e, "reload"));
+        just_after.push(S8_ALL.iter().map(|t| run.server(&lab, *t)).collect());
+        evs.push(e);
+    }
+    lab.step("reloaded");
+    // Long enough for the idle timeout (3 s after A2's last scrape) and B's 2 s interval.
+    for (i, run) in runs.iter_mut().enumerate() {
+        let left =
+            (reloaded + Duration::from_millis(5500)).saturating_duration_since(Instant::now());
+        evs[i].extend(run.st.collect(left));
+    }
+
+    // Every policy is checked, and the failures reported together.
+    let mut failed = Vec::new();
+    for (i, run) in runs.iter().enumerate() {
+        let policy = run.policy;
+        let check = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let evs = &evs[i];
+            let reload = of(evs, "reload").next().cloned().unwrap_or_default();
+            let at = evs.iter().position(|e| is(e, "reload")).unwrap_or(0);
+            // Closes and target events come before the reload event; scrapes after it are
+            // under the new configuration.
+            let post = &evs[at..];
+            let conn = |t: S8| before[i][t as usize].0.clone();
+            let port = |t: S8| client(&before[i][t as usize].1).to_owned();
+            let closed = |t: S8| -> Vec<&Value> {
+                of(evs, "conn_closed")
+                    .filter(|c| c["conn_id"] == conn(t))
+                    .collect()
+            };
+            let opened = |t: S8| -> Vec<&Value> {
+                of(evs, "conn_opened")
+                    .filter(|c| c["instance"] == run.instance(t))
+                    .collect()
+            };
+            let after: Vec<Vec<String>> = S8_ALL.iter().map(|t| run.server(&lab, *t)).collect();
+            let mut timeline = String::new();
+            for e in evs {
+                if [
+                    "reload",
+                    "conn_closed",
+                    "conn_opened",
+                    "target_added",
+                    "target_removed",
+                ]
+                .iter()
+                .any(|n| is(e, n))
+                {
+                    timeline.push_str(&format!("\n  {e}"));
+                }
+            }
+            let ctx = format!(
+                "{policy}: events:{timeline}\ntarget side (A1 A2 B C D) before: {:?}\n\
+                 right after the reload event: {:?}\nin the end: {after:?}",
+                before[i].iter().map(|b| &b.1).collect::<Vec<_>>(),
+                just_after[i]
+            );
+
+            assert!(reload["error"].is_null(), "{ctx}");
+            assert!(
+                reload["added"] == 1 && reload["removed"] == 1 && reload["changed"] == 1,
+                "{ctx}\nreload: D added, A2 removed, B changed: {reload}"
+            );
+            // B is re-added with its new interval (target events come before the reload event).
+            assert!(
+                of(evs, "target_added")
+                    .any(|e| e["instance"] == run.instance(S8::B) && e["interval_s"] == 2.0),
+                "{ctx}\nB with interval 2s"
+            );
+            // D is new everywhere: dialled, one connection on the target side.
+            assert_eq!(opened(S8::D).len(), 1, "{ctx}\nD dialled once");
+            assert_eq!(
+                after[S8::D as usize].len(),
+                1,
+                "{ctx}\nD on the target side"
+            );
+            // A2 gone from the target side in the end, whatever the policy.
+            assert!(
+                after[S8::A2 as usize].is_empty(),
+                "{ctx}\nA2 closed on the target side"
+            );
+            assert!(opened(S8::A2).is_empty(), "{ctx}\nA2 not re-dialled");
+            for t in [S8::A1, S8::B, S8::C] {
+                assert_eq!(
+                    after[t as usize].len(),
+                    1,
+                    "{ctx}\n{t:?}: one connection on the target side"
+                );
+            }
+            // Which connections survived: same client port on the target side, same conn_id, no
+            // close; or closed (with the policy's reason) and re-dialled from a new client port.
+            let kept: &[S8] = match policy {
+                "prometheus" => &[S8::A1, S8::C],
+                "keep" => &[S8::A1, S8::B, S8::C],
+                _ => &[],
+            };
+            for t in [S8::A1, S8::B, S8::C] {
+                if kept.contains(&t) {
+                    assert!(closed(t).is_empty(), "{ctx}\n{t:?} kept: closed");
+                    assert!(opened(t).is_empty(), "{ctx}\n{t:?} kept: re-dialled");
+                    assert_eq!(
+                        after[t as usize][0], before[i][t as usize].1,
+                        "{ctx}\n{t:?} kept: the same connection on the target side"
+                    );
+                    let on = of(post, "scrape")
+                        .filter(|s| s["instance"] == run.instance(t))
+                        .collect::<Vec<_>>();
+                    assert!(
+                        !on.is_empty()
+                            && on.iter().all(|s| s["up"] == true
+                                && s["conn_id"] == conn(t)
+                                && s["reused"] == true),
+                        "{ctx}\n{t:?} kept: scrapes on the kept connection: {on:?}"
+                    );
+                } else {
+                    let c = closed(t);
+                    assert!(
+                        c.len() == 1 && c[0]["reason"] == "reload",
+                        "{ctx}\n{t:?} closed with reason reload: {c:?}"
+                    );
+                    assert_eq!(opened(t).len(), 1, "{ctx}\n{t:?} re-dialled once");
+                    assert_ne!(
+                        client(&after[t as usize][0]),
+                        port(t),
+                        "{ctx}\n{t:?} re-dialled: a new client port on the target side"
+                    );
+                }
+            }
+            let a2 = closed(S8::A2);
+            match policy {
+                "prometheus" => {
+                    assert_eq!(
+                        just_after[i][S8::A2 as usize],
+                        vec![before[i][S8::A2 as usize].1.clone()],
+                        "{ctx}\nA2's idle connection stays open on the target side after the reload"
+                    );
+                    assert!(
+                        a2.len() == 1 && a2[0]["reason"] == "idle_timeout",
+                        "{ctx}\nA2 closed by the idle timeout: {a2:?}"
+                    );
+                    assert!(
+                        reload["conns_closed"] == 1 && reload["conns_kept"] == 3,
+                        "{ctx}\nreload closes B's only: {reload}"
+                    );
+                }
+                "keep" => {
+                    assert!(
+                        a2.len() == 1 && a2[0]["reason"] == "target_removed",
+                        "{ctx}\nA2 closed as target_removed: {a2:?}"
+                    );
+                    assert!(
+                        reload["conns_closed"] == 1 && reload["conns_kept"] == 3,
+                        "{ctx}\nreload closes A2's only: {reload}"
+                    );
+                }
+                _ => {
+                    assert!(
+                        a2.len() == 1 && a2[0]["reason"] == "target_removed",
+                        "{ctx}\nA2 closed as target_removed: {a2:?}"
+                    );
+                    assert!(
+                        reload["conns_closed"] == 4 && reload["conns_kept"] == 0,
+                        "{ctx}\nreload closes all four: {reload}"
+                    );
+                }
+            }
+            lab.step(&format!("{policy}: as README says; {reload}"));
+        }));
+        if let Err(e) = check {
+            let msg = e
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| e.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_default();
+            lab.step(&format!("{policy}: FAILED"));
+            failed.push(msg);
+        }
+    }
+    for run in runs {
+        assert_eq!(run.st.quit(), Some(0));
+    }
+    assert!(failed.is_empty(), "\n{}", failed.join("\n\n"));
 }

@@ -171,6 +171,8 @@ pub struct Lab {
     namespaces: Vec<String>,
     procs: Vec<Proc>,
     dnsmasq: Option<usize>,
+    /// How many scrapetops were started (each gets its own stderr file).
+    scrapetops: usize,
     pub started: Instant,
 }
 
@@ -192,6 +194,7 @@ impl Lab {
             namespaces: Vec::new(),
             procs: Vec::new(),
             dnsmasq: None,
+            scrapetops: 0,
             started: Instant::now(),
         };
         lab.add_ns(Host::Scraper);
@@ -472,7 +475,11 @@ impl Lab {
     /// Start scrapetop headless inside the scraper host. `prefix` goes before the binary
     /// (e.g. `prlimit --nofile=N:N`).
     pub fn scrapetop(&mut self, prefix: &[&str], args: &[&str]) -> Scrapetop {
-        let log = self.dir.path().join("scrapetop.stderr");
+        self.scrapetops += 1;
+        let log = match self.scrapetops {
+            1 => self.dir.path().join("scrapetop.stderr"),
+            n => self.dir.path().join(format!("scrapetop-{n}.stderr")),
+        };
         let err = std::fs::File::create(&log).expect("log file");
         let mut child = Command::new("ip")
             .args(["netns", "exec", &self.ns(Host::Scraper)])
