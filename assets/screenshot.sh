@@ -110,5 +110,12 @@ sleep 1.2
 capture demo-detail
 
 t send-keys -t shot q
-wait_for 10 'Pane is dead' || say "warning: scrapetop did not quit by itself"
+quit_by=$((SECONDS + 15))
+until [ "$(t display -p -t shot '#{pane_dead}')" = 1 ]; do
+    if [ $SECONDS -ge $quit_by ]; then
+        say "warning: scrapetop did not quit within 15 s of q; the tmux server is killed"
+        break
+    fi
+    sleep 0.5
+done
 say "done: $here/demo.png $here/demo-detail.png"
