@@ -295,25 +295,41 @@ async fn scrape_inner(
     let limit = t.spec.job.body_size_limit;
     let mut sink = Sink::new(gzip && status.is_success(), limit);
     let mut body = resp.into_body();
-    // Read (or, for a non-200, drain) the whole body so the connection stays reusable.
-    loop {
-        match tokio::time::timeout_at(deadline, body.frame()).await {
-            Err(_) => return Err(deadline_msg(t)),
-            Ok(None) => break,
-            Ok(Some(Err(e))) => {
-                let reason = conn::classify_hyper(&e);
-                guard.close(reason);
-                return Err(format!("Get \"{}\": reading body: {e}", t.spec.url()));
-            }
-            Ok(Some(Ok(frame))) => {
-                if let Ok(data) = frame.into_data()
-                    && status == http::StatusCode::OK
-                    && let Err(e) = sink.feed(&data)
-                {
-                    guard.close(CloseReason::Error);
-                    return Err(e);
+    // Read (or, for a non-200, drain) the whole body so the connection stays reusable. One
+    // timer for the whole body, not one per frame.
+    enum BodyEnd {
+        Done,
+        Broken(hyper::Error),
+        Sink(String),
+    }
+    let read = tokio::time::timeout_at(deadline, async {
+        loop {
+            match body.frame().await {
+                None => return BodyEnd::Done,
+                Some(Err(e)) => return BodyEnd::Broken(e),
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data()
+                        && status == http::StatusCode::OK
+                        && let Err(e) = sink.feed(&data)
+                    {
+                        return BodyEnd::Sink(e);
+                    }
                 }
             }
+        }
+    })
+    .await;
+    match read {
+        Err(_) => return Err(deadline_msg(t)),
+        Ok(BodyEnd::Done) => {}
+        Ok(BodyEnd::Broken(e)) => {
+            let reason = conn::classify_hyper(&e);
+            guard.close(reason);
+            return Err(format!("Get \"{}\": reading body: {e}", t.spec.url()));
+        }
+        Ok(BodyEnd::Sink(e)) => {
+            guard.close(CloseReason::Error);
+            return Err(e);
         }
     }
     let counter = if status == http::StatusCode::OK {
