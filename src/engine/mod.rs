@@ -642,7 +642,7 @@ async fn census_loop(ctx: Arc<Ctx>) {
         let Ok(c) = c else { continue };
         if periodic || last != Some(c) {
             last = Some(c);
-            ctx.emit.emit(None, c.event());
+            ctx.emit.emit(None, EventKind::Fds(c));
         }
     }
 }

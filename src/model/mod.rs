@@ -344,24 +344,7 @@ pub struct OpenConn {
     pub opened: SystemTime,
 }
 
-/// The latest descriptor census.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
-pub struct FdCensus {
-    /// All descriptors.
-    pub total: u64,
-    /// Sockets.
-    pub sockets: u64,
-    /// Files.
-    pub files: u64,
-    /// Pipes.
-    pub pipes: u64,
-    /// Other.
-    pub other: u64,
-    /// Soft limit.
-    pub soft_limit: u64,
-    /// Hard limit.
-    pub hard_limit: u64,
-}
+pub use crate::event::FdCensus;
 
 /// Which counter a per-minute rate is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -946,24 +929,8 @@ impl Model {
                     });
                 }
             }
-            EventKind::Fds {
-                total,
-                sockets,
-                files,
-                pipes,
-                other,
-                soft_limit,
-                hard_limit,
-            } => {
-                self.fds = Some(FdCensus {
-                    total: *total,
-                    sockets: *sockets,
-                    files: *files,
-                    pipes: *pipes,
-                    other: *other,
-                    soft_limit: *soft_limit,
-                    hard_limit: *hard_limit,
-                });
+            EventKind::Fds(c) => {
+                self.fds = Some(*c);
                 return;
             }
             EventKind::Dropped { count } => self.dropped += count,

@@ -395,7 +395,7 @@ fn sample_model() -> Model {
     s.at(
         599.0,
         None,
-        EventKind::Fds {
+        EventKind::Fds(crate::event::FdCensus {
             total: 42,
             sockets: 12,
             files: 18,
@@ -403,7 +403,7 @@ fn sample_model() -> Model {
             other: 8,
             soft_limit: 1024,
             hard_limit: 524_288,
-        },
+        }),
     );
     s.at(599.5, None, EventKind::Dropped { count: 3 });
     s.at(

@@ -45,14 +45,24 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &mut App, now: SystemTi
         .map(|t| t.instance.chars().count())
         .max()
         .unwrap_or(0);
-    let base: u16 = cols.iter().map(|c| c.width() + 1).sum::<u16>().saturating_sub(1);
+    let base: u16 = cols
+        .iter()
+        .map(|c| c.width() + 1)
+        .sum::<u16>()
+        .saturating_sub(1);
     let spare = area.width.saturating_sub(base);
     let inst_w = Column::Instance.width()
         + u16::try_from(longest)
             .unwrap_or(u16::MAX)
             .saturating_sub(Column::Instance.width())
             .min(spare);
-    let width_of = |c: Column| if c == Column::Instance { inst_w } else { c.width() };
+    let width_of = |c: Column| {
+        if c == Column::Instance {
+            inst_w
+        } else {
+            c.width()
+        }
+    };
     let fixed: u16 = cols
         .iter()
         .filter(|c| **c != Column::Error)
