@@ -35,6 +35,8 @@ pub struct TargetShared {
     pub last_up: AtomicBool,
     /// Removed: an in-flight connection closes with reason `target_removed`.
     pub removed: AtomicBool,
+    /// Uncompressed size of the last body read (0 before the first), to size read buffers.
+    last_bytes: std::sync::atomic::AtomicU64,
     /// Precomputed request headers (auth included).
     headers: http::HeaderMap,
     authority: HeaderValue,
@@ -81,9 +83,24 @@ impl TargetShared {
             pool,
             last_up: AtomicBool::new(false),
             removed: AtomicBool::new(false),
+            last_bytes: std::sync::atomic::AtomicU64::new(0),
             headers,
             authority,
         })
+    }
+
+    /// hyper's read buffer for a new connection: room for the last body plus headers, a power
+    /// of two between 2 KiB and 64 KiB (4 KiB before the first scrape). Larger bodies are read
+    /// in several reads; idle connections stay small.
+    fn read_buf(&self) -> usize {
+        match self.last_bytes.load(Ordering::Relaxed) {
+            0 => 4096,
+            n => usize::try_from(n + 1024)
+                .unwrap_or(usize::MAX)
+                .checked_next_power_of_two()
+                .unwrap_or(65536)
+                .clamp(2048, 65536),
+        }
     }
 
     fn request(&self) -> Result<Request<Empty<Bytes>>, String> {
@@ -160,7 +177,9 @@ pub async fn run(ctx: Arc<Ctx>, t: Arc<TargetShared>) {
         if *paused.borrow_and_update() {
             continue;
         }
-        scrape(&ctx, &t).await;
+        // Boxed: the scrape's state machine is large (kilobytes); a target waiting for its next
+        // tick then holds only this small loop, not the scrape's state.
+        Box::pin(scrape(&ctx, &t)).await;
         if ctx.opts.recheck_dns {
             maybe_recheck(&ctx, &t);
         }
@@ -344,6 +363,7 @@ async fn scrape_inner(
         Counter::default()
     };
     out.bytes = counter.bytes;
+    t.last_bytes.store(counter.bytes, Ordering::Relaxed);
     out.samples = counter.samples;
     if conn_close {
         guard.close(CloseReason::ConnectionClose);
@@ -449,10 +469,13 @@ async fn dial(
         let (stream, peer, took) = conn::connect_any(&addrs, deadline).await?;
         let info = SockInfo::of(&stream, peer, took);
         match t.spec.scheme {
-            Scheme::Http => conn::establish(ctx, &t.pool, &t.tref, stream, info, None).await,
+            Scheme::Http => {
+                conn::establish(ctx, &t.pool, &t.tref, stream, info, None, t.read_buf()).await
+            }
             Scheme::Https => {
                 let (tls, tls_info) = tls_handshake(t, stream, peer, deadline).await?;
-                conn::establish(ctx, &t.pool, &t.tref, tls, info, Some(tls_info)).await
+                let rb = t.read_buf();
+                conn::establish(ctx, &t.pool, &t.tref, tls, info, Some(tls_info), rb).await
             }
         }
     }
@@ -595,12 +618,12 @@ pub async fn probe(ctx: &Arc<Ctx>, t: &Arc<TargetShared>) {
         connect_ms = Some(ms(took));
         peer = Some(p);
         let (mut sender, driver) = match t.spec.scheme {
-            Scheme::Http => conn::handshake_plain(stream).await,
+            Scheme::Http => conn::handshake_plain(stream, t.read_buf()).await,
             Scheme::Https => {
                 let (tls, _) = tls_handshake(t, stream, p, deadline)
                     .await
                     .map_err(|e| (e.kind.to_string(), e.message))?;
-                conn::handshake_plain(tls).await
+                conn::handshake_plain(tls, t.read_buf()).await
             }
         }
         .map_err(|e| ("other".to_owned(), e))?;
