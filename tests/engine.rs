@@ -409,7 +409,7 @@ async fn reconnect_re_resolve_and_probe_commands() {
         matches!(e.kind, EventKind::ConnOpened { .. })
     })
     .await;
-    assert_eq!(ex.accepts(), 3);
+    assert_accepts(&ex, 3).await;
     run.quit().await;
 }
 

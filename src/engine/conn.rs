@@ -372,11 +372,13 @@ pub async fn establish<S: Io>(
     tls: Option<TlsInfo>,
     read_buf: usize,
 ) -> Result<InUse, DialError> {
-    let (sender, driver) = handshake_plain(stream, read_buf).await.map_err(|m| DialError {
-        kind: ConnFailKind::Other,
-        addr: info.peer.to_string(),
-        message: m,
-    })?;
+    let (sender, driver) = handshake_plain(stream, read_buf)
+        .await
+        .map_err(|m| DialError {
+            kind: ConnFailKind::Other,
+            addr: info.peer.to_string(),
+            message: m,
+        })?;
     let shared = Arc::new(ConnShared {
         id: ctx.conn_ids.fetch_add(1, Ordering::Relaxed) + 1,
         fd: info.fd,

@@ -122,3 +122,13 @@ pub fn is_scrape(ev: &Event) -> bool {
 pub fn scrape_up(ev: &Event) -> bool {
     matches!(ev.kind, EventKind::Scrape { up: true, .. })
 }
+
+/// The server counts an accept on its own thread, possibly just after the client saw its
+/// connection open: wait (bounded) until it has counted `n`, then insist on exactly `n`.
+pub async fn assert_accepts(ex: &scrapetop::exporter::Exporter, n: u64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while ex.accepts() < n && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(ex.accepts(), n, "connections accepted by {}", ex.addr());
+}
