@@ -139,12 +139,17 @@ fn base64(input: &[u8]) -> String {
 
 /// The stable offset of a target inside its interval (hash of job and URL), so scrapes
 /// spread evenly and a restart keeps the phase.
+///
+/// Offsets fall on slots of 1/100 of the interval (10 ms at 1 s): scrapes still spread
+/// evenly, but those sharing a slot start on one wake-up of the runtime instead of one each,
+/// which saves a context switch per scrape at scale.
 pub fn offset(job: &str, url: &str, interval: Duration) -> Duration {
     let mut h = std::hash::DefaultHasher::new();
     job.hash(&mut h);
     url.hash(&mut h);
     let n = interval.as_nanos().max(1) as u64;
-    Duration::from_nanos(h.finish() % n)
+    let slot = (n / 100).max(1);
+    Duration::from_nanos((h.finish() % n) / slot * slot)
 }
 
 /// When the first scrape happens: the next time whose phase in the interval equals the offset.
