@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use crate::engine::ReloadPolicy;
 
 fn duration(s: &str) -> Result<Duration, String> {
-    crate::duration::parse(s)
+    crate::config::units::parse_duration(s)
 }
 
 /// Scrape Prometheus targets the way Prometheus does and watch every connection live.
@@ -77,6 +77,15 @@ pub struct Cli {
     /// Key bindings file (YAML: action: key).
     #[arg(long, value_name = "FILE", global = true)]
     pub keys: Option<PathBuf>,
+    /// Demo time compression (tests run the demo's script faster).
+    #[arg(
+        long,
+        value_name = "X",
+        default_value_t = 1.0,
+        hide = true,
+        global = true
+    )]
+    pub demo_speed: f64,
 }
 
 /// Subcommands.

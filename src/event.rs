@@ -178,6 +178,25 @@ pub struct TlsInfo {
     pub cert_expiry: Option<String>,
 }
 
+/// A census of this process's descriptors and its RLIMIT_NOFILE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+pub struct FdCensus {
+    /// All open descriptors.
+    pub total: u64,
+    /// Sockets.
+    pub sockets: u64,
+    /// Regular files, directories and devices.
+    pub files: u64,
+    /// Pipes.
+    pub pipes: u64,
+    /// Anything else (eventfd, epoll, …).
+    pub other: u64,
+    /// RLIMIT_NOFILE soft limit.
+    pub soft_limit: u64,
+    /// RLIMIT_NOFILE hard limit.
+    pub hard_limit: u64,
+}
+
 /// What happened. Field names are the JSON field names.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -320,22 +339,7 @@ pub enum EventKind {
         hidden_failure: bool,
     },
     /// Descriptor census of this process.
-    Fds {
-        /// All open descriptors.
-        total: u64,
-        /// Sockets.
-        sockets: u64,
-        /// Regular files and directories.
-        files: u64,
-        /// Pipes.
-        pipes: u64,
-        /// Anything else (eventfd, epoll, …).
-        other: u64,
-        /// RLIMIT_NOFILE soft limit.
-        soft_limit: u64,
-        /// RLIMIT_NOFILE hard limit.
-        hard_limit: u64,
-    },
+    Fds(FdCensus),
     /// A command was received and carried out (its effects follow as their own events).
     CommandAck {
         /// The command's name.
@@ -395,7 +399,7 @@ impl EventKind {
             EventKind::Scrape { .. } => "scrape",
             EventKind::StalePeer { .. } => "stale_peer",
             EventKind::Probe { .. } => "probe",
-            EventKind::Fds { .. } => "fds",
+            EventKind::Fds(_) => "fds",
             EventKind::CommandAck { .. } => "command_ack",
             EventKind::Paused { .. } => "paused",
             EventKind::Reload { .. } => "reload",

@@ -43,6 +43,8 @@ pub struct ExporterConfig {
     pub idle_close: Option<Duration>,
     /// Metric name prefix.
     pub name: String,
+    /// Serve HTTPS with this configuration.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Default for ExporterConfig {
@@ -51,6 +53,7 @@ impl Default for ExporterConfig {
             lines: 20,
             idle_close: None,
             name: "demo".to_owned(),
+            tls: None,
         }
     }
 }
@@ -65,6 +68,8 @@ pub struct ExporterState {
     page_gz: Bytes,
     idle_close: Option<Duration>,
     accepting: AtomicBool,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    last_authorization: Mutex<Option<String>>,
 }
 
 /// A running exporter.
@@ -109,6 +114,8 @@ impl Exporter {
             page: Bytes::from(text),
             idle_close: cfg.idle_close,
             accepting: AtomicBool::new(true),
+            tls: cfg.tls.map(tokio_rustls::TlsAcceptor::from),
+            last_authorization: Mutex::new(None),
         });
         let conns = Arc::new(Mutex::new(Vec::new()));
         let task = tokio::spawn(accept_loop(listener, state.clone(), conns.clone()));
@@ -138,6 +145,15 @@ impl Exporter {
     /// Connections open now.
     pub fn open(&self) -> u64 {
         self.state.open.load(Ordering::Acquire)
+    }
+
+    /// The `Authorization` header of the latest request, if any.
+    pub fn last_authorization(&self) -> Option<String> {
+        self.state
+            .last_authorization
+            .lock()
+            .ok()
+            .and_then(|g| g.clone())
     }
 
     /// Change how requests are answered.
@@ -208,6 +224,13 @@ async fn accept_loop(
         let st = state.clone();
         let task = if matches!(mode, Mode::ResetReused | Mode::ResetAll) {
             tokio::spawn(serve_resetting(stream, st, mode))
+        } else if let Some(acceptor) = state.tls.clone() {
+            tokio::spawn(async move {
+                // A failed handshake (a client that does not trust us) just ends the connection.
+                if let Ok(tls) = acceptor.accept(stream).await {
+                    serve(tls, st).await;
+                }
+            })
         } else {
             tokio::spawn(serve(stream, st))
         };
@@ -259,7 +282,10 @@ struct ConnTrack {
     served: AtomicU64,
 }
 
-async fn serve(stream: tokio::net::TcpStream, state: Arc<ExporterState>) {
+async fn serve<S>(stream: S, state: Arc<ExporterState>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     state.open.fetch_add(1, Ordering::AcqRel);
     let track = Arc::new(ConnTrack {
         busy: AtomicBool::new(false),
@@ -312,6 +338,13 @@ async fn answer(
 ) -> Result<Response<Full<Bytes>>, Reset> {
     st.requests.fetch_add(1, Ordering::AcqRel);
     tr.busy.store(true, Ordering::Release);
+    if let Ok(mut a) = st.last_authorization.lock() {
+        *a = req
+            .headers()
+            .get(hyper::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+    }
     let nth = tr.served.fetch_add(1, Ordering::AcqRel);
     let mode = st.mode.lock().map(|m| m.clone()).unwrap_or(Mode::Ok);
     let res = respond(req, st, mode, nth).await;

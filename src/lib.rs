@@ -2,11 +2,13 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod config;
+pub mod demo;
 pub mod dnsserver;
-pub mod duration;
 pub mod engine;
 pub mod event;
 pub mod exporter;
 pub mod headless;
 pub mod model;
+pub mod sources;
 pub mod tui;

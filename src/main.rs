@@ -7,10 +7,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
+use tokio::sync::mpsc;
 
 use scrapetop::cli::{Cli, Sub};
-use scrapetop::engine::spec::{JobSettings, TargetSpec};
-use scrapetop::engine::{self, EngineOptions, FixedSources, Sources};
+use scrapetop::config::{self, SourceArgs};
+use scrapetop::demo::{Demo, DemoOptions};
+use scrapetop::engine::dns::Dns;
+use scrapetop::engine::{self, EngineOptions, Sources};
+use scrapetop::event::Command;
+use scrapetop::sources::{self, ConfigSources};
 use scrapetop::tui::{self, TuiOptions};
 
 fn main() -> ExitCode {
@@ -30,50 +35,20 @@ fn usage_error(msg: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(2)
 }
 
-/// Targets from the command line (`--target`), checked before anything starts.
-fn cli_targets(cli: &Cli) -> Result<Vec<TargetSpec>, String> {
-    let interval = cli.interval.unwrap_or(Duration::from_secs(60));
-    let timeout = cli.timeout.unwrap_or(Duration::from_secs(10).min(interval));
-    if interval.is_zero() || timeout.is_zero() {
-        return Err("--interval and --timeout must be greater than zero".to_owned());
-    }
-    if timeout > interval {
-        return Err(format!(
-            "--timeout {} is greater than --interval {}: a scrape timeout must not exceed the scrape interval",
-            scrapetop::duration::format(timeout),
-            scrapetop::duration::format(interval)
-        ));
-    }
-    let mut job = JobSettings::new("targets");
-    job.interval = interval;
-    job.timeout = timeout;
-    let job = Arc::new(job);
-    cli.targets
-        .iter()
-        .map(|t| {
-            TargetSpec::parse(t, job.clone()).map_err(|e| {
-                let shown = scrapetop::engine::spec::redact_userinfo(t);
-                format!("--target {shown:?}: {e}")
-            })
-        })
-        .collect()
-}
-
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    if let Some(Sub::Check { .. }) = &cli.command {
-        return Ok(usage_error("check: not implemented yet"));
+    if let Some(Sub::Check { files, output }) = &cli.command {
+        let code = config::check_main(files, output == "json");
+        return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
     }
-    if !cli.has_sources() || matches!(cli.command, Some(Sub::Demo)) {
-        return Ok(usage_error(
-            "the demo is not implemented yet; give --target HOST:PORT",
-        ));
-    }
-    let targets = match cli_targets(&cli) {
-        Ok(t) => t,
-        Err(e) => return Ok(usage_error(e)),
+    let demo = !cli.has_sources() || matches!(cli.command, Some(Sub::Demo));
+    let args = SourceArgs {
+        config: cli.config.clone(),
+        targets_files: cli.targets_files.clone(),
+        targets: cli.targets.clone(),
+        interval: cli.interval,
+        timeout: cli.timeout,
     };
-    let sources: Arc<dyn Sources> = Arc::new(FixedSources(targets.clone()));
-    let opts = EngineOptions {
+    let mut opts = EngineOptions {
         dns_server: cli.dns_server,
         idle_timeout: cli.idle_timeout,
         max_conn_age: cli.max_conn_age,
@@ -86,6 +61,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         fps: cli.fps,
         mouse: cli.mouse,
         keys_file: cli.keys.clone(),
+        demo,
         ..Default::default()
     };
     if let Some(p) = &cli.log_file {
@@ -97,19 +73,57 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     {
         return Ok(usage_error(format!("{e:#}")));
     }
-    let _log_guard = init_logging(&cli, &tui_opts.log_file);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    tracing::info!(
-        targets = targets.len(),
-        headless = cli.headless,
-        version = env!("CARGO_PKG_VERSION"),
-        "scrapetop starting"
-    );
-    rt.block_on(async move {
-        let handle = engine::start(opts, targets, sources).map_err(anyhow::Error::msg)?;
-        if cli.headless {
+
+    // Read every source before anything else, so a bad file is reported (exit 2) before the
+    // terminal is taken over.
+    let first = rt.block_on(async {
+        let dns = Dns::new(cli.dns_server).map_err(|e| format!("DNS: {e}"))?;
+        sources::read(&args, &[], &dns).await
+    });
+    let first = match first {
+        Ok(l) => l,
+        Err(e) => return Ok(usage_error(e)),
+    };
+    if cli.headless {
+        for n in &first.set.notices {
+            eprintln!("scrapetop: {n}");
+        }
+    }
+    let mut initial = first.set;
+    let (watch, refresh) = (first.watch, first.dns_sd_refresh);
+
+    let _log_guard = init_logging(&cli, &tui_opts.log_file);
+    let result = rt.block_on(async move {
+        // The demo fleet runs in this process, on loopback only, for this run only.
+        let fleet = if demo {
+            let d = Demo::start(DemoOptions {
+                speed: cli.demo_speed,
+            })
+            .await?;
+            opts = d.engine_options(opts);
+            initial.targets.splice(0..0, d.targets());
+            tui_opts.hints = d.hints();
+            Some(d)
+        } else {
+            None
+        };
+        tracing::info!(
+            targets = initial.targets.len(),
+            headless = cli.headless,
+            demo,
+            version = env!("CARGO_PKG_VERSION"),
+            "scrapetop starting"
+        );
+        let sources: Arc<dyn Sources> = match &fleet {
+            Some(d) => Arc::new(ConfigSources::with_base(args, d.targets())),
+            None => Arc::new(ConfigSources::new(args)),
+        };
+        let handle = engine::start(opts, initial, sources).map_err(anyhow::Error::msg)?;
+        spawn_reload_triggers(handle.commands.clone(), watch, refresh);
+        let res = if cli.headless {
             scrapetop::headless::run(handle, cli.exit_on_eof).await
         } else {
             let engine::EngineHandle {
@@ -120,9 +134,50 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let res = tui::run(tui_opts, events, commands).await;
             let _ = tokio::time::timeout(Duration::from_secs(3), done).await;
             res
+        };
+        if let Some(d) = fleet {
+            d.stop().await;
         }
-    })?;
+        res
+    });
+    // The stdin reader sits in a blocking read that only the end of stdin would finish: do
+    // not wait for it (`quit` must end the process while stdin stays open).
+    rt.shutdown_timeout(Duration::from_millis(200));
+    result?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Reload when file_sd files change on disk (polled, debounced) and at the dns_sd refresh
+/// interval, as Prometheus's discovery does.
+fn spawn_reload_triggers(
+    commands: mpsc::UnboundedSender<Command>,
+    watch: Vec<std::path::PathBuf>,
+    dns_sd_refresh: Option<Duration>,
+) {
+    if !watch.is_empty() {
+        let mut changed =
+            config::watch::spawn(watch, Duration::from_secs(1), Duration::from_millis(500));
+        let tx = commands.clone();
+        tokio::spawn(async move {
+            while changed.recv().await.is_some() {
+                if tx.send(Command::Reload).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    if let Some(every) = dns_sd_refresh.filter(|d| !d.is_zero()) {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if commands.send(Command::Reload).is_err() {
+                    break;
+                }
+            }
+        });
+    }
 }
 
 /// Logs go to `--log-file`; in headless mode without one, to stderr; with the TUI, to the

@@ -409,7 +409,7 @@ async fn reconnect_re_resolve_and_probe_commands() {
         matches!(e.kind, EventKind::ConnOpened { .. })
     })
     .await;
-    assert_eq!(ex.accepts(), 3);
+    assert_accepts(&ex, 3).await;
     run.quit().await;
 }
 
@@ -742,5 +742,44 @@ async fn pause_stops_scraping_and_resume_restarts_it() {
     assert!(!quiet.iter().any(is_scrape), "scraped while paused");
     run.send(Command::Resume);
     run.wait_for("scrape after resume", S, scrape_up).await;
+    run.quit().await;
+}
+
+#[tokio::test]
+async fn a_probe_also_notices_a_stale_pooled_connection() {
+    let dns = DnsServer::start("127.0.0.1:0".parse().unwrap(), "test.")
+        .await
+        .unwrap();
+    let (old, new) = two_hosts().await;
+    dns.set_addrs("db", &[old.addr().ip()], 60).await.unwrap();
+    let j = job("db", 100, 80);
+    let o = EngineOptions {
+        dns_server: Some(dns.addr()),
+        recheck_dns: false,
+        ..opts()
+    };
+    let mut run = start(
+        o,
+        vec![target(&format!("db.test:{}", old.addr().port()), &j)],
+    );
+    run.wait_for("scrape", 2 * S, scrape_up).await;
+    dns.set_addrs("db", &[new.addr().ip()], 60).await.unwrap();
+    run.send(Command::Probe {
+        job: None,
+        instance: None,
+    });
+    run.wait_for("stale via probe", S, |e| {
+        matches!(e.kind, EventKind::StalePeer { .. })
+    })
+    .await;
+    let p = run
+        .wait_for("probe", S, |e| matches!(e.kind, EventKind::Probe { .. }))
+        .await;
+    assert!(
+        matches!(p.kind, EventKind::Probe { ok: true, peer: Some(a), .. } if a == new.addr()),
+        "{p:?}"
+    );
+    assert_eq!(new.accepts(), 1, "the probe went to the new address");
+    assert!(old.requests() >= 1);
     run.quit().await;
 }

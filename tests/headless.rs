@@ -61,6 +61,12 @@ impl Proc {
         stdin.flush().await.expect("flush");
     }
 
+    /// Wait for the exit while stdin stays open (tokio's `wait` would close it first).
+    async fn exit_code_stdin_open(mut self, within: Duration) -> i32 {
+        let _stdin = self.child.stdin.take();
+        self.exit_code(within).await
+    }
+
     async fn exit_code(mut self, within: Duration) -> i32 {
         let st = tokio::time::timeout(within, self.child.wait())
             .await
@@ -145,8 +151,9 @@ async fn two_hundred_targets_hold_two_hundred_sockets_and_the_census_matches_pro
     for e in &exporters {
         assert_eq!(e.accepts(), 1);
     }
+    // quit ends the process even though stdin stays open.
     p.send(r#"{"cmd":"quit"}"#).await;
-    assert_eq!(p.exit_code(Duration::from_secs(10)).await, 0);
+    assert_eq!(p.exit_code_stdin_open(Duration::from_secs(10)).await, 0);
 }
 
 #[tokio::test]
@@ -224,7 +231,7 @@ fn a_timeout_above_the_interval_is_refused_with_status_2() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("--timeout 15s is greater than --interval 10s"),
+        err.contains("--timeout 15s is above --interval 10s"),
         "{err}"
     );
 }
@@ -309,4 +316,50 @@ async fn running_out_of_descriptors_fails_only_the_excess_dials() {
     assert_eq!(census["soft_limit"], 50, "{census}");
     p.send(r#"{"cmd":"quit"}"#).await;
     assert_eq!(p.exit_code(Duration::from_secs(10)).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_runs_headless_and_shows_its_story() {
+    let mut p = spawn(&[
+        "demo".into(),
+        "--headless".into(),
+        "--demo-speed".into(),
+        "10".into(),
+    ]);
+    let mut added = 0;
+    while added < 40 {
+        p.next_matching("40 demo targets", Duration::from_secs(10), |v| {
+            v["event"] == "target_added"
+        })
+        .await;
+        added += 1;
+    }
+    let stale = p
+        .next_matching("a moved address", Duration::from_secs(30), |v| {
+            v["event"] == "stale_peer"
+        })
+        .await;
+    assert!(
+        stale["instance"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("api-2.demo.test"),
+        "{stale}"
+    );
+    // node-3 refuses new connections while its established one goes on (other hidden
+    // failures, e.g. probes during the DNS outage, may come first).
+    let probe = p
+        .next_matching("node-3's hidden failure", Duration::from_secs(30), |v| {
+            v["event"] == "probe"
+                && v["hidden_failure"] == true
+                && v["kind"] == "refused"
+                && v["instance"]
+                    .as_str()
+                    .unwrap_or("")
+                    .starts_with("node-3.demo.test")
+        })
+        .await;
+    assert_eq!(probe["ok"], false, "{probe}");
+    p.send(r#"{"cmd":"quit"}"#).await;
+    assert_eq!(p.exit_code(Duration::from_secs(15)).await, 0);
 }

@@ -320,10 +320,15 @@ pub trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'sta
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static> Io for T {}
 
 /// Start HTTP/1.1 on an established stream without registering it anywhere (probes).
+///
+/// `read_buf` is the exact size of hyper's read buffer: sized to what the target serves, it
+/// keeps an idle connection's memory small (hyper's adaptive buffer starts at 8 KiB).
 pub async fn handshake_plain<S: Io>(
     stream: S,
+    read_buf: usize,
 ) -> Result<(SendRequest<Empty<Bytes>>, Driver), String> {
     let (sender, conn) = hyper::client::conn::http1::Builder::new()
+        .read_buf_exact_size(Some(read_buf))
         .handshake::<_, Empty<Bytes>>(TokioIo::new(stream))
         .await
         .map_err(|e| format!("http handshake: {e}"))?;
@@ -365,12 +370,15 @@ pub async fn establish<S: Io>(
     stream: S,
     info: SockInfo,
     tls: Option<TlsInfo>,
+    read_buf: usize,
 ) -> Result<InUse, DialError> {
-    let (sender, driver) = handshake_plain(stream).await.map_err(|m| DialError {
-        kind: ConnFailKind::Other,
-        addr: info.peer.to_string(),
-        message: m,
-    })?;
+    let (sender, driver) = handshake_plain(stream, read_buf)
+        .await
+        .map_err(|m| DialError {
+            kind: ConnFailKind::Other,
+            addr: info.peer.to_string(),
+            message: m,
+        })?;
     let shared = Arc::new(ConnShared {
         id: ctx.conn_ids.fetch_add(1, Ordering::Relaxed) + 1,
         fd: info.fd,

@@ -76,6 +76,14 @@ impl Dns {
         Ok(Dns { resolver })
     }
 
+    /// One server if given, else the system configuration.
+    pub fn new(server: Option<SocketAddr>) -> Result<Dns, String> {
+        match server {
+            Some(a) => Dns::server(a),
+            None => Dns::system(),
+        }
+    }
+
     /// Look up A/AAAA records of `host`.
     pub async fn lookup(&self, host: &str) -> Result<Answer, DnsError> {
         match self.resolver.lookup_ip(host).await {
@@ -181,4 +189,18 @@ pub(crate) async fn resolve(
 /// Milliseconds with microsecond precision.
 pub(crate) fn ms(d: Duration) -> f64 {
     (d.as_micros() as f64) / 1000.0
+}
+
+/// Discovery lookups without events (the first load, before the engine runs).
+impl crate::config::SdResolver for Dns {
+    async fn lookup_ip(&self, name: &str) -> Result<Vec<IpAddr>, String> {
+        self.lookup(name)
+            .await
+            .map(|a| a.addrs)
+            .map_err(|e| e.message)
+    }
+
+    async fn lookup_srv(&self, name: &str) -> Result<Vec<(String, u16)>, String> {
+        Dns::lookup_srv(self, name).await.map_err(|e| e.message)
+    }
 }

@@ -2,41 +2,8 @@
 
 use rustix::process::{Resource, getrlimit, setrlimit};
 
-use crate::event::EventKind;
-
-/// Counts of open descriptors by kind, plus the limits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Census {
-    /// All.
-    pub total: u64,
-    /// `socket:[…]`.
-    pub sockets: u64,
-    /// Paths (files, directories, devices).
-    pub files: u64,
-    /// `pipe:[…]`.
-    pub pipes: u64,
-    /// Everything else (`anon_inode:…`).
-    pub other: u64,
-    /// Soft limit.
-    pub soft_limit: u64,
-    /// Hard limit.
-    pub hard_limit: u64,
-}
-
-impl Census {
-    /// As an event.
-    pub fn event(&self) -> EventKind {
-        EventKind::Fds {
-            total: self.total,
-            sockets: self.sockets,
-            files: self.files,
-            pipes: self.pipes,
-            other: self.other,
-            soft_limit: self.soft_limit,
-            hard_limit: self.hard_limit,
-        }
-    }
-}
+/// Counts of open descriptors by kind, plus the limits (the event's payload).
+pub type Census = crate::event::FdCensus;
 
 /// Soft and hard RLIMIT_NOFILE (`u64::MAX` for unlimited).
 pub fn limits() -> (u64, u64) {

@@ -12,6 +12,7 @@ pub mod fds;
 pub mod pool;
 pub mod spec;
 pub mod target;
+pub mod tls;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -132,34 +133,108 @@ pub struct Ctx {
     pub fd_poke: Notify,
 }
 
-/// A future that yields a fresh list of targets (the reload of the current sources, or a file
-/// to load). Errors are user-facing messages naming the file and line.
-pub type TargetsFuture = Pin<Box<dyn Future<Output = Result<Vec<TargetSpec>, String>> + Send>>;
+/// A fresh set of targets from the sources, with what to tell the operator about them.
+#[derive(Debug, Clone, Default)]
+pub struct TargetSet {
+    /// The complete list of targets to scrape.
+    pub targets: Vec<TargetSpec>,
+    /// Notices (ignored sections, failed discovery lookups), emitted as `notice` events.
+    pub notices: Vec<String>,
+}
+
+/// A future that yields a fresh target set (the reload of the current sources, or a file to
+/// load). Errors are user-facing messages naming the file and line.
+pub type TargetsFuture = Pin<Box<dyn Future<Output = Result<TargetSet, String>> + Send>>;
 
 /// Where targets come from, so the engine can reload them.
 pub trait Sources: Send + Sync + 'static {
-    /// Read the current sources again.
-    fn reload(&self) -> TargetsFuture;
+    /// Read the current sources again; discovery lookups go through `sd`.
+    fn reload(&self, sd: Discovery) -> TargetsFuture;
     /// Read a target list file; with `replace` it becomes the only source, otherwise it is
-    /// added to the current ones. Returns the complete new target list.
-    fn load(&self, path: String, replace: bool) -> TargetsFuture;
+    /// added to the current ones. Returns the complete new target set; on error the current
+    /// sources stay as they were.
+    fn load(&self, path: String, replace: bool, sd: Discovery) -> TargetsFuture;
 }
 
 /// Sources fixed at start (command-line targets): reload yields the same list.
 pub struct FixedSources(pub Vec<TargetSpec>);
 
 impl Sources for FixedSources {
-    fn reload(&self) -> TargetsFuture {
-        let t = self.0.clone();
-        Box::pin(async move { Ok(t) })
+    fn reload(&self, _sd: Discovery) -> TargetsFuture {
+        let targets = self.0.clone();
+        Box::pin(async move {
+            Ok(TargetSet {
+                targets,
+                notices: Vec::new(),
+            })
+        })
     }
 
-    fn load(&self, path: String, _replace: bool) -> TargetsFuture {
+    fn load(&self, path: String, _replace: bool, _sd: Discovery) -> TargetsFuture {
         Box::pin(async move {
             Err(format!(
                 "{path}: loading target lists needs a target source"
             ))
         })
+    }
+}
+
+/// Service-discovery lookups through the engine's resolver, reported as DNS events with cause
+/// `discovery` (so they show in the event log like every other lookup).
+#[derive(Clone)]
+pub struct Discovery(Arc<Ctx>);
+
+impl crate::config::SdResolver for Discovery {
+    async fn lookup_ip(&self, name: &str) -> Result<Vec<std::net::IpAddr>, String> {
+        let start = Instant::now();
+        let res = self.0.dns.lookup(name).await;
+        let duration_ms = dns::ms(start.elapsed());
+        match res {
+            Ok(a) => {
+                self.0.emit.emit(
+                    None,
+                    EventKind::DnsResolved {
+                        host: name.to_owned(),
+                        addrs: a.addrs.clone(),
+                        ttl_s: a.ttl.as_secs(),
+                        duration_ms,
+                        cause: DnsCause::Discovery,
+                    },
+                );
+                Ok(a.addrs)
+            }
+            Err(e) => {
+                self.0.emit.emit(
+                    None,
+                    EventKind::DnsFailed {
+                        host: name.to_owned(),
+                        kind: e.kind,
+                        error: e.message.clone(),
+                        duration_ms,
+                        cause: DnsCause::Discovery,
+                    },
+                );
+                Err(e.message)
+            }
+        }
+    }
+
+    async fn lookup_srv(&self, name: &str) -> Result<Vec<(String, u16)>, String> {
+        let start = Instant::now();
+        let res = self.0.dns.lookup_srv(name).await;
+        if let Err(e) = &res {
+            self.0.emit.emit(
+                None,
+                EventKind::DnsFailed {
+                    host: name.to_owned(),
+                    kind: e.kind,
+                    error: e.message.clone(),
+                    duration_ms: dns::ms(start.elapsed()),
+                    cause: DnsCause::Discovery,
+                },
+            );
+        }
+        res.map_err(|e| e.message)
     }
 }
 
@@ -198,16 +273,13 @@ struct Engine {
 /// Start the engine on the current tokio runtime.
 pub fn start(
     opts: EngineOptions,
-    targets: Vec<TargetSpec>,
+    initial: TargetSet,
     sources: Arc<dyn Sources>,
 ) -> Result<EngineHandle, String> {
     if opts.raise_fd_limit {
         fds::raise_soft_limit();
     }
-    let dns = match opts.dns_server {
-        Some(a) => Dns::server(a)?,
-        None => Dns::system()?,
-    };
+    let dns = Dns::new(opts.dns_server)?;
     let (tx, events) = mpsc::channel(opts.channel_capacity.max(16));
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (paused_tx, paused) = watch::channel(false);
@@ -232,7 +304,10 @@ pub fn start(
         sources,
     };
     let done = tokio::spawn(async move {
-        engine.apply(targets, ReloadPolicy::Keep, false);
+        for n in initial.notices {
+            engine.ctx.emit.emit(None, EventKind::Notice { message: n });
+        }
+        engine.apply(initial.targets, ReloadPolicy::Keep, false);
         engine.run(cmd_rx).await;
     });
     Ok(EngineHandle {
@@ -252,9 +327,13 @@ impl Engine {
                     let Some(cmd) = cmd else { break };
                     match cmd {
                         Command::Quit => break,
-                        Command::Reload => pending_reload = Some((self.sources.reload(), "reload")),
+                        Command::Reload => {
+                            let sd = Discovery(self.ctx.clone());
+                            pending_reload = Some((self.sources.reload(sd), "reload"));
+                        }
                         Command::Load { path, replace } => {
-                            pending_reload = Some((self.sources.load(path, replace), "load"))
+                            let sd = Discovery(self.ctx.clone());
+                            pending_reload = Some((self.sources.load(path, replace, sd), "load"));
                         }
                         other => self.command(other),
                     }
@@ -262,9 +341,12 @@ impl Engine {
                 res = async { match pending_reload.as_mut() { Some((f, _)) => f.await, None => std::future::pending().await } } => {
                     let what = pending_reload.take().map_or("reload", |(_, w)| w);
                     match res {
-                        Ok(list) => {
+                        Ok(set) => {
+                            for n in set.notices {
+                                self.ctx.emit.emit(None, EventKind::Notice { message: n });
+                            }
                             let policy = self.ctx.opts.reload_policy;
-                            self.apply(list, policy, true);
+                            self.apply(set.targets, policy, true);
                         }
                         Err(e) => self.ctx.emit.emit(None, EventKind::Reload {
                             added: 0, removed: 0, changed: 0, conns_kept: self.live_conns() as u64, conns_closed: 0,
@@ -392,11 +474,18 @@ impl Engine {
     /// Make the running target set equal to `list` under `policy`.
     fn apply(&mut self, list: Vec<TargetSpec>, policy: ReloadPolicy, report: bool) {
         let before = self.live_conns();
+        // Connections asked to close by this reload (a set: a pool can be hit twice).
+        let mut closed: HashSet<u64> = HashSet::new();
+        let mut close = |pool: &Pool, reason: CloseReason| {
+            for c in pool.live() {
+                c.request_close(reason);
+                closed.insert(c.id);
+            }
+        };
         let mut new: HashMap<Key, TargetSpec> = HashMap::new();
         for s in list {
             new.entry(key_of(&s)).or_insert(s);
         }
-        // Jobs whose settings changed get fresh pools, as Prometheus builds a new client.
         let mut changed_jobs: HashSet<Arc<str>> = HashSet::new();
         for (k, s) in &new {
             if let Some(r) = self.targets.get(k)
@@ -414,8 +503,9 @@ impl Engine {
         let mut n_removed = 0u64;
         let mut n_changed = 0u64;
         for k in &removed {
-            let really_removed = !new.contains_key(k);
-            if really_removed {
+            if new.contains_key(k) {
+                n_changed += 1;
+            } else {
                 n_removed += 1;
                 if let Some(r) = self.targets.get(k) {
                     let pool = r.shared.pool.clone();
@@ -423,13 +513,12 @@ impl Engine {
                         k2 != k && Arc::ptr_eq(&r2.shared.pool, &pool) && new.contains_key(k2)
                     });
                     // Prometheus keeps a departed target's idle connection until the idle
-                    // timeout; the other policies close it now.
+                    // timeout (and reuses it if the target comes back); the other policies
+                    // close it now.
                     if policy != ReloadPolicy::Prometheus && !shared_with_others {
-                        pool.close_all(CloseReason::TargetRemoved);
+                        close(&pool, CloseReason::TargetRemoved);
                     }
                 }
-            } else {
-                n_changed += 1;
             }
             self.remove(k);
         }
@@ -441,16 +530,21 @@ impl Engine {
                 .cloned()
                 .collect();
             for key in keys {
-                if let Some(p) = self.pools.remove(&key)
-                    && policy != ReloadPolicy::Keep
-                {
-                    p.close_all(CloseReason::Reload);
+                if policy == ReloadPolicy::Keep {
+                    // The re-added targets find these pools again and keep their connections;
+                    // only new dials see the job's new TLS settings.
+                    if let Some(p) = self.pools.get(&key) {
+                        p.reset_tls();
+                    }
+                } else if let Some(p) = self.pools.remove(&key) {
+                    // As Prometheus builds a new client for a changed job: fresh pools.
+                    close(&p, CloseReason::Reload);
                 }
             }
         }
         if policy == ReloadPolicy::Reconnect && report {
             for p in self.pools.values() {
-                p.close_all(CloseReason::Reload);
+                close(p, CloseReason::Reload);
             }
         }
         let mut added = 0u64;
@@ -471,19 +565,14 @@ impl Engine {
         self.pools
             .retain(|_, p| used.contains(&Arc::as_ptr(p)) || p.live_count() > 0);
         if report {
-            let after_closing = self.pools.values().flat_map(|p| p.live()).count();
-            let closed = before.saturating_sub(after_closing.min(before));
-            let closed = match policy {
-                ReloadPolicy::Reconnect => before as u64,
-                _ => closed as u64,
-            };
+            let closed = closed.len().min(before) as u64;
             self.ctx.emit.emit(
                 None,
                 EventKind::Reload {
                     added,
                     removed: n_removed,
                     changed: n_changed,
-                    conns_kept: (before as u64).saturating_sub(closed),
+                    conns_kept: before as u64 - closed,
                     conns_closed: closed,
                     error: None,
                 },
@@ -553,7 +642,7 @@ async fn census_loop(ctx: Arc<Ctx>) {
         let Ok(c) = c else { continue };
         if periodic || last != Some(c) {
             last = Some(c);
-            ctx.emit.emit(None, c.event());
+            ctx.emit.emit(None, EventKind::Fds(c));
         }
     }
 }

@@ -4,6 +4,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use super::spec::TlsSettings;
+
 use crate::event::CloseReason;
 
 use super::conn::{Conn, ConnShared};
@@ -20,6 +22,8 @@ pub struct Pool {
     live: Mutex<Vec<Arc<ConnShared>>>,
     /// Engine-epoch milliseconds before which the background recheck skips this name.
     pub next_recheck_ms: AtomicU64,
+    /// The job's TLS client configuration, built on first use (https pools only).
+    tls: Mutex<Option<Result<Arc<rustls::ClientConfig>, String>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -39,7 +43,21 @@ impl Pool {
             idle: Mutex::new(Vec::new()),
             live: Mutex::new(Vec::new()),
             next_recheck_ms: AtomicU64::new(0),
+            tls: Mutex::new(None),
         }
+    }
+
+    /// The TLS client configuration for `settings`, built once per pool (a job's pools share
+    /// its settings; a changed job gets new pools).
+    pub fn tls_config(&self, settings: &TlsSettings) -> Result<Arc<rustls::ClientConfig>, String> {
+        lock(&self.tls)
+            .get_or_insert_with(|| super::tls::client_config(settings))
+            .clone()
+    }
+
+    /// Forget the TLS configuration (the job's settings changed; the next dial rebuilds it).
+    pub fn reset_tls(&self) {
+        *lock(&self.tls) = None;
     }
 
     /// The most recently used idle connection that is still usable.

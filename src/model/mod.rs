@@ -329,8 +329,10 @@ pub struct OpenConn {
     pub conn_id: u64,
     /// Pool key.
     pub pool: String,
-    /// Index into `Model::targets` of the target that last used it.
+    /// Index into `Model::targets` of the target that dialled it.
     pub slot: usize,
+    /// Every target that has used it (more than one in a shared pool, e.g. blackbox).
+    pub users: Vec<usize>,
     /// File descriptor.
     pub fd: i32,
     /// Local address.
@@ -342,24 +344,7 @@ pub struct OpenConn {
     pub opened: SystemTime,
 }
 
-/// The latest descriptor census.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
-pub struct FdCensus {
-    /// All descriptors.
-    pub total: u64,
-    /// Sockets.
-    pub sockets: u64,
-    /// Files.
-    pub files: u64,
-    /// Pipes.
-    pub pipes: u64,
-    /// Other.
-    pub other: u64,
-    /// Soft limit.
-    pub soft_limit: u64,
-    /// Hard limit.
-    pub hard_limit: u64,
-}
+pub use crate::event::FdCensus;
 
 /// Which counter a per-minute rate is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -553,6 +538,64 @@ impl Model {
         t.conn_state = s;
     }
 
+    /// A target scraped over a connection another target dialled (a shared pool): make it the
+    /// target's current connection, with a record in its history.
+    fn adopt(&mut self, s: usize, conn_id: u64) {
+        let Some(oc) = self.conns.get_mut(&conn_id) else {
+            return;
+        };
+        if oc.users.contains(&s) {
+            return;
+        }
+        oc.users.push(s);
+        let rec = ConnRecord {
+            conn_id,
+            opened: oc.opened,
+            fd: oc.fd,
+            local: oc.local,
+            peer: oc.peer,
+            connect_ms: 0.0,
+            requests: 0,
+            closed: None,
+        };
+        let t = &mut self.targets[s];
+        t.conn_id = Some(conn_id);
+        if t.conn_mut(conn_id).is_none() {
+            push_bounded(&mut t.conns, rec, CONN_HISTORY);
+        }
+    }
+
+    /// Connection `conn_id` used by target `s` ended.
+    fn conn_ended(
+        &mut self,
+        s: usize,
+        conn_id: u64,
+        at: SystemTime,
+        reason: CloseReason,
+        requests: u64,
+    ) {
+        let Some(t) = self.targets.get(s) else { return };
+        let was_current = t.conn_id == Some(conn_id);
+        if was_current {
+            self.set_flag(s, Flag::Stale, false);
+            let st = self.targets[s].conn_state;
+            if st != ConnState::Resolving && st != ConnState::Dialling {
+                self.set_state(s, ConnState::Closed);
+            }
+        }
+        let t = &mut self.targets[s];
+        if was_current {
+            t.conn_id = None;
+        }
+        if let Some(c) = t.conn_mut(conn_id) {
+            c.closed = Some((at, reason));
+            c.requests = requests.max(c.requests);
+        }
+        if t.pending == Some(Pending::Reconnecting) {
+            t.pending = None;
+        }
+    }
+
     /// Apply one event. O(1) apart from bounded histories.
     pub fn apply(&mut self, ev: Event) {
         self.version += 1;
@@ -715,6 +758,7 @@ impl Model {
                             conn_id: *conn_id,
                             pool: pool.clone(),
                             slot: s,
+                            users: vec![s],
                             fd: *fd,
                             local: *local,
                             peer: *peer,
@@ -765,30 +809,21 @@ impl Model {
                 ..
             } => {
                 self.rates.add(at, Rate::Closes);
-                if self.conns.remove(conn_id).is_some() {
-                    self.totals.conns_open = self.totals.conns_open.saturating_sub(1);
+                let mut users = match self.conns.remove(conn_id) {
+                    Some(c) => {
+                        self.totals.conns_open = self.totals.conns_open.saturating_sub(1);
+                        c.users
+                    }
+                    None => Vec::new(),
+                };
+                if let Some(s) = slot
+                    && !users.contains(&s)
+                {
+                    users.push(s);
                 }
-                if let Some(s) = slot {
-                    let was_current = self.targets[s].conn_id == Some(*conn_id);
-                    if was_current {
-                        self.set_flag(s, Flag::Stale, false);
-                        if self.targets[s].conn_state != ConnState::Resolving
-                            && self.targets[s].conn_state != ConnState::Dialling
-                        {
-                            self.set_state(s, ConnState::Closed);
-                        }
-                    }
-                    let t = &mut self.targets[s];
-                    if was_current {
-                        t.conn_id = None;
-                    }
-                    if let Some(c) = t.conn_mut(*conn_id) {
-                        c.closed = Some((at, *reason));
-                        c.requests = *requests;
-                    }
-                    if t.pending == Some(Pending::Reconnecting) {
-                        t.pending = None;
-                    }
+                // Every target that used the connection (a shared pool has several) sees it end.
+                for s in users {
+                    self.conn_ended(s, *conn_id, at, *reason, *requests);
                 }
             }
             EventKind::Scrape {
@@ -802,6 +837,9 @@ impl Model {
                 error,
             } => {
                 self.rates.add(at, Rate::Scrapes);
+                if let (Some(s), Some(c)) = (slot, conn_id) {
+                    self.adopt(s, *c);
+                }
                 if let Some(s) = slot {
                     let new = if *up { Health::Up } else { Health::Down };
                     let old = self.targets[s].health;
@@ -891,24 +929,8 @@ impl Model {
                     });
                 }
             }
-            EventKind::Fds {
-                total,
-                sockets,
-                files,
-                pipes,
-                other,
-                soft_limit,
-                hard_limit,
-            } => {
-                self.fds = Some(FdCensus {
-                    total: *total,
-                    sockets: *sockets,
-                    files: *files,
-                    pipes: *pipes,
-                    other: *other,
-                    soft_limit: *soft_limit,
-                    hard_limit: *hard_limit,
-                });
+            EventKind::Fds(c) => {
+                self.fds = Some(*c);
                 return;
             }
             EventKind::Dropped { count } => self.dropped += count,
@@ -981,5 +1003,96 @@ impl Model {
             conns,
             targets: &self.targets,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(id: u64, instance: &str) -> Arc<TargetRef> {
+        Arc::new(TargetRef {
+            id,
+            job: Arc::from("blackbox"),
+            instance: Arc::from(instance),
+        })
+    }
+
+    fn ev(target: &Arc<TargetRef>, kind: EventKind) -> Event {
+        Event {
+            ts: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+            target: Some(target.clone()),
+            kind,
+        }
+    }
+
+    fn scrape(conn_id: u64, up: bool) -> EventKind {
+        EventKind::Scrape {
+            conn_id: Some(conn_id),
+            reused: true,
+            status: Some(200),
+            duration_ms: 1.0,
+            bytes: 10,
+            samples: 1,
+            up,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn a_shared_connection_belongs_to_every_target_using_it_until_it_closes() {
+        let (a, b) = (t(1, "a.example"), t(2, "b.example"));
+        let mut m = Model::new();
+        for x in [&a, &b] {
+            m.apply(ev(
+                x,
+                EventKind::TargetAdded {
+                    url: "http://bb:9115/probe".into(),
+                    pool: "blackbox/http://bb:9115".into(),
+                    interval_s: 1.0,
+                    timeout_s: 1.0,
+                },
+            ));
+        }
+        m.apply(ev(
+            &a,
+            EventKind::ConnOpened {
+                conn_id: 7,
+                pool: "blackbox/http://bb:9115".into(),
+                fd: 9,
+                local: "127.0.0.1:5000".parse().unwrap(),
+                peer: "127.0.0.1:9115".parse().unwrap(),
+                connect_ms: 0.1,
+                tls: None,
+            },
+        ));
+        m.apply(ev(&a, scrape(7, true)));
+        m.apply(ev(&b, scrape(7, true)));
+        assert_eq!(m.totals.up, 2);
+        assert_eq!(m.targets[1].open_conn().map(|c| c.fd), Some(9));
+        assert_eq!(m.targets[1].conn_state, ConnState::Idle);
+        assert_eq!(m.totals.conns_open, 1);
+        // The close is reported to the last user only; both targets see it.
+        m.apply(ev(
+            &b,
+            EventKind::ConnClosed {
+                conn_id: 7,
+                fd: 9,
+                reason: CloseReason::Forced,
+                lifetime_s: 1.0,
+                requests: 2,
+            },
+        ));
+        for s in 0..2 {
+            assert_eq!(m.targets[s].conn_id, None, "target {s}");
+            assert_eq!(m.targets[s].conn_state, ConnState::Closed, "target {s}");
+            let last = m.targets[s].conns.back().and_then(|c| c.closed);
+            assert_eq!(
+                last.map(|(_, r)| r),
+                Some(CloseReason::Forced),
+                "target {s}"
+            );
+        }
+        assert_eq!(m.totals.conns_open, 0);
     }
 }

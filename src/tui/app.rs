@@ -234,6 +234,8 @@ pub struct Facts {
     pub log_file: PathBuf,
     /// The keys file in use.
     pub keys_file: Option<PathBuf>,
+    /// "What to try" lines shown first in help (the demo's script).
+    pub hints: Vec<String>,
 }
 
 /// All TUI state.

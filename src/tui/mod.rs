@@ -47,6 +47,8 @@ pub struct TuiOptions {
     pub export_dir: PathBuf,
     /// Where logs go (shown in help).
     pub log_file: PathBuf,
+    /// "What to try" lines shown first in help (the demo's script).
+    pub hints: Vec<String>,
 }
 
 /// `$XDG_STATE_HOME/scrapetop`, else `~/.local/state/scrapetop`, else `.` (derived from the
@@ -73,6 +75,7 @@ impl Default for TuiOptions {
             keys_file: None,
             export_dir: dir.join("exports"),
             log_file: dir.join("scrapetop.log"),
+            hints: Vec::new(),
         }
     }
 }
@@ -88,6 +91,7 @@ pub fn new_app(opts: &TuiOptions) -> anyhow::Result<App> {
         export_dir: opts.export_dir.clone(),
         log_file: opts.log_file.clone(),
         keys_file: opts.keys_file.clone(),
+        hints: opts.hints.clone(),
     };
     Ok(App::new(Model::new(), bindings, Theme::from_env(), facts))
 }

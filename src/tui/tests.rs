@@ -395,7 +395,7 @@ fn sample_model() -> Model {
     s.at(
         599.0,
         None,
-        EventKind::Fds {
+        EventKind::Fds(crate::event::FdCensus {
             total: 42,
             sockets: 12,
             files: 18,
@@ -403,7 +403,7 @@ fn sample_model() -> Model {
             other: 8,
             soft_limit: 1024,
             hard_limit: 524_288,
-        },
+        }),
     );
     s.at(599.5, None, EventKind::Dropped { count: 3 });
     s.at(
@@ -428,6 +428,7 @@ fn app_with(model: Model) -> App {
         export_dir: "/tmp/scrapetop-exports".into(),
         log_file: "/home/op/.local/state/scrapetop/scrapetop.log".into(),
         keys_file: None,
+        hints: Vec::new(),
     };
     let mut app = App::new(model, Bindings::defaults(), Theme { color: true }, facts);
     app.refresh(Instant::now(), now());

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use scrapetop::engine::spec::{JobSettings, TargetSpec};
-use scrapetop::engine::{self, EngineHandle, EngineOptions, FixedSources};
+use scrapetop::engine::{self, EngineHandle, EngineOptions, FixedSources, TargetSet};
 use scrapetop::event::{Command, Event, EventKind};
 
 /// A running engine and everything it has said so far.
@@ -27,7 +27,11 @@ pub fn target(s: &str, job: &Arc<JobSettings>) -> TargetSpec {
 
 pub fn start(opts: EngineOptions, targets: Vec<TargetSpec>) -> Run {
     let sources = Arc::new(FixedSources(targets.clone()));
-    let handle = engine::start(opts, targets, sources).expect("engine starts");
+    let set = TargetSet {
+        targets,
+        notices: Vec::new(),
+    };
+    let handle = engine::start(opts, set, sources).expect("engine starts");
     Run {
         handle,
         seen: Vec::new(),
@@ -117,4 +121,14 @@ pub fn is_scrape(ev: &Event) -> bool {
 
 pub fn scrape_up(ev: &Event) -> bool {
     matches!(ev.kind, EventKind::Scrape { up: true, .. })
+}
+
+/// The server counts an accept on its own thread, possibly just after the client saw its
+/// connection open: wait (bounded) until it has counted `n`, then insist on exactly `n`.
+pub async fn assert_accepts(ex: &scrapetop::exporter::Exporter, n: u64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while ex.accepts() < n && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(ex.accepts(), n, "connections accepted by {}", ex.addr());
 }

@@ -19,6 +19,13 @@ use crate::tui::format::fit;
 pub(super) fn render(frame: &mut Frame, area: Rect, app: &mut App) {
     let th = app.theme;
     let mut lines: Vec<Line> = Vec::new();
+    if !app.facts.hints.is_empty() {
+        lines.push(Line::from(Span::styled("What to try", th.key())));
+        for h in &app.facts.hints {
+            lines.push(Line::from(format!("• {h}")));
+        }
+        lines.push(Line::from(""));
+    }
     for (spec, keys) in app.bindings.table() {
         let k = if keys.is_empty() {
             "(unbound)".to_string()
@@ -58,6 +65,7 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &mut App) {
     let inner = usize::from(area.height.saturating_sub(2));
     app.scroll = app.scroll.min(lines.len().saturating_sub(inner));
     let p = Paragraph::new(lines)
+        .wrap(ratatui::widgets::Wrap { trim: false })
         .scroll((app.scroll as u16, 0))
         .block(Block::bordered().title(" help: keys (esc or ? to leave, j/k scroll) "));
     let _ = Constraint::Fill(1);

@@ -121,9 +121,7 @@ pub fn summary(kind: &EventKind) -> String {
                 ""
             }
         ),
-        EventKind::Fds {
-            total, soft_limit, ..
-        } => format!("{total}/{soft_limit}"),
+        EventKind::Fds(c) => format!("{}/{}", c.total, c.soft_limit),
         EventKind::CommandAck { cmd, targets } => format!("{cmd} → {targets} targets"),
         EventKind::Paused { paused } => if *paused { "paused" } else { "resumed" }.to_string(),
         EventKind::Reload {
@@ -168,7 +166,7 @@ fn style_of(ev: &Event, th: Theme) -> ratatui::style::Style {
         | EventKind::Error { .. } => th.bad(),
         EventKind::Scrape { up: false, .. } | EventKind::Probe { ok: false, .. } => th.bad(),
         EventKind::StalePeer { .. } | EventKind::ConnClosed { .. } => th.warn(),
-        EventKind::Scrape { .. } | EventKind::Fds { .. } => th.dim(),
+        EventKind::Scrape { .. } | EventKind::Fds(_) => th.dim(),
         _ => Default::default(),
     }
 }

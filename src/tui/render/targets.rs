@@ -35,16 +35,44 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &mut App, now: SystemTi
     }
     app.offset = app.offset.min(app.rows.len().saturating_sub(app.page));
 
+    // The instance column grows to the longest visible instance when there is room to spare
+    // (only the visible rows are measured), so long names are not cut on wide terminals.
+    let m = app.shown();
+    let end = (app.offset + app.page).min(app.rows.len());
+    let longest = app.rows[app.offset.min(end)..end]
+        .iter()
+        .filter_map(|&slot| m.targets.get(slot))
+        .map(|t| t.instance.chars().count())
+        .max()
+        .unwrap_or(0);
+    let base: u16 = cols
+        .iter()
+        .map(|c| c.width() + 1)
+        .sum::<u16>()
+        .saturating_sub(1);
+    let spare = area.width.saturating_sub(base);
+    let inst_w = Column::Instance.width()
+        + u16::try_from(longest)
+            .unwrap_or(u16::MAX)
+            .saturating_sub(Column::Instance.width())
+            .min(spare);
+    let width_of = |c: Column| {
+        if c == Column::Instance {
+            inst_w
+        } else {
+            c.width()
+        }
+    };
     let fixed: u16 = cols
         .iter()
         .filter(|c| **c != Column::Error)
-        .map(|c| c.width() + 1)
+        .map(|c| width_of(*c) + 1)
         .sum();
     let widths: Vec<Constraint> = cols
         .iter()
         .map(|c| match c {
             Column::Error => Constraint::Min(area.width.saturating_sub(fixed).max(c.width())),
-            c => Constraint::Length(c.width()),
+            c => Constraint::Length(width_of(*c)),
         })
         .collect();
     let arrow = if app.view.desc { "▼" } else { "▲" };
@@ -57,7 +85,6 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &mut App, now: SystemTi
     }))
     .style(th.title());
 
-    let m = app.shown();
     if app.rows.is_empty() {
         let msg = if m.totals.targets == 0 {
             "no targets yet"
@@ -77,12 +104,11 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &mut App, now: SystemTi
         return;
     }
 
-    let end = (app.offset + app.page).min(app.rows.len());
     let visible = &app.rows[app.offset..end];
     let rows: Vec<Row> = visible
         .iter()
         .filter_map(|&slot| m.targets.get(slot))
-        .map(|t| Row::new(cols.iter().map(|c| cell(*c, t, th, now))))
+        .map(|t| Row::new(cols.iter().map(|c| cell(*c, width_of(*c), t, th, now))))
         .collect();
     let mut state = TableState::default();
     state.select(app.selected_row().map(|r| r.saturating_sub(app.offset)));
@@ -93,8 +119,8 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &mut App, now: SystemTi
     frame.render_stateful_widget(table, area, &mut state);
 }
 
-fn cell<'a>(c: Column, t: &'a TargetState, th: Theme, now: SystemTime) -> Cell<'a> {
-    let w = usize::from(c.width());
+fn cell<'a>(c: Column, w: u16, t: &'a TargetState, th: Theme, now: SystemTime) -> Cell<'a> {
+    let w = usize::from(w);
     let conn = t.open_conn();
     let dash = || Cell::from(Span::styled("-", th.dim()));
     match c {

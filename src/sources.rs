@@ -1,0 +1,104 @@
+//! Target sources for the engine's reloads: the command line's `--config`, `--targets` and
+//! `--target`, re-read on reload, and target list files added or swapped in at run time.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use crate::config::{self, SourceArgs};
+use crate::engine::spec::TargetSpec;
+use crate::engine::{Discovery, Sources, TargetSet, TargetsFuture};
+
+/// The sources given on the command line, re-read on every reload, plus fixed targets that
+/// are always there (the demo fleet).
+pub struct ConfigSources {
+    args: Arc<Mutex<SourceArgs>>,
+    base: Vec<TargetSpec>,
+}
+
+impl ConfigSources {
+    /// Sources as given.
+    pub fn new(args: SourceArgs) -> Self {
+        ConfigSources {
+            args: Arc::new(Mutex::new(args)),
+            base: Vec::new(),
+        }
+    }
+
+    /// Sources with `base` targets that every reload keeps (files loaded at run time add to
+    /// them, or replace only the files).
+    pub fn with_base(args: SourceArgs, base: Vec<TargetSpec>) -> Self {
+        ConfigSources {
+            args: Arc::new(Mutex::new(args)),
+            base,
+        }
+    }
+
+    fn current(&self) -> SourceArgs {
+        match self.args.lock() {
+            Ok(a) => a.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+}
+
+/// What a read of the sources gives: the targets, and what should trigger the next reload.
+#[derive(Debug, Default)]
+pub struct Read {
+    /// Targets and notices.
+    pub set: TargetSet,
+    /// file_sd files and directories to watch.
+    pub watch: Vec<PathBuf>,
+    /// The shortest dns_sd refresh interval.
+    pub dns_sd_refresh: Option<std::time::Duration>,
+}
+
+/// Read `args` and turn the result, after `base`, into a target set; errors are the
+/// user-facing text. No sources at all read as no targets.
+pub async fn read(
+    args: &SourceArgs,
+    base: &[TargetSpec],
+    sd: &impl config::SdResolver,
+) -> Result<Read, String> {
+    let empty = args.config.is_none() && args.targets_files.is_empty() && args.targets.is_empty();
+    let mut r = Read::default();
+    r.set.targets = base.to_vec();
+    if !empty {
+        let l = config::load(args, sd).await.map_err(|e| e.to_string())?;
+        r.set.targets.extend(l.targets);
+        r.set.notices = l.notices;
+        r.watch = l.watch;
+        r.dns_sd_refresh = l.dns_sd_refresh;
+    }
+    Ok(r)
+}
+
+impl Sources for ConfigSources {
+    fn reload(&self, sd: Discovery) -> TargetsFuture {
+        let args = self.current();
+        let base = self.base.clone();
+        Box::pin(async move { read(&args, &base, &sd).await.map(|r| r.set) })
+    }
+
+    fn load(&self, path: String, replace: bool, sd: Discovery) -> TargetsFuture {
+        let mut next = self.current();
+        let file = PathBuf::from(&path);
+        if replace {
+            next.config = None;
+            next.targets.clear();
+            next.targets_files = vec![file];
+        } else if !next.targets_files.contains(&file) {
+            next.targets_files.push(file);
+        }
+        let shared = self.args.clone();
+        let base = self.base.clone();
+        Box::pin(async move {
+            let set = read(&next, &base, &sd).await?.set;
+            // Only a source that loaded becomes current: a bad file loses nothing.
+            match shared.lock() {
+                Ok(mut a) => *a = next,
+                Err(p) => *p.into_inner() = next,
+            }
+            Ok(set)
+        })
+    }
+}
