@@ -11,6 +11,10 @@ use crate::engine::EngineHandle;
 use crate::event::{Command, Event, EventKind};
 use crate::model::Model;
 
+/// How long the writer lets events gather after a partial batch: bounds its wake-ups to
+/// about 100 a second while adding at most this much delay to an event.
+const BATCH_PAUSE: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// A line on stdin: an engine command, or `{"cmd":"state"}` answered from the model.
 #[derive(Debug, PartialEq)]
 pub enum Input {
@@ -117,6 +121,12 @@ pub async fn run(engine: EngineHandle, exit_on_eof: bool) -> anyhow::Result<()> 
                 for ev in batch.drain(..) {
                     write_event(&mut out, &ev)?;
                     model.apply(ev);
+                }
+                if n < 256 {
+                    // A partial batch: let events gather for a moment rather than waking up
+                    // for each one (at 10,000 targets every scrape would wake this thread).
+                    out.flush()?;
+                    tokio::time::sleep(BATCH_PAUSE).await;
                 }
             }
             Some(input) = err_rx.recv() => match input {

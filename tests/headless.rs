@@ -164,6 +164,8 @@ async fn malformed_commands_get_an_error_event_and_eof_quits_with_exit_on_eof() 
     let mut p = spawn(&[
         "--headless".into(),
         "--exit-on-eof".into(),
+        "--interval".into(),
+        "200ms".into(),
         "--target".into(),
         e.addr().to_string(),
     ]);
@@ -179,7 +181,7 @@ async fn malformed_commands_get_an_error_event_and_eof_quits_with_exit_on_eof() 
         err["error"].as_str().unwrap_or("").contains("bad command"),
         "{err}"
     );
-    p.next_matching("a scrape", Duration::from_secs(70), |v| {
+    p.next_matching("a scrape", Duration::from_secs(5), |v| {
         v["event"] == "scrape"
     })
     .await;

@@ -21,7 +21,7 @@ pub const CONN_HISTORY: usize = 32;
 /// How many DNS outcomes per target are kept.
 pub const DNS_HISTORY: usize = 32;
 /// How many scrapes per target are kept (for the sparkline and detail view).
-pub const SCRAPE_HISTORY: usize = 60;
+pub const SCRAPE_HISTORY: usize = 30;
 /// How many reconnect timestamps per target are kept (for "reconnects in the last hour").
 pub const RECONNECT_HISTORY: usize = 64;
 /// How many events the event log keeps.
@@ -316,6 +316,10 @@ impl TargetState {
 }
 
 fn push_bounded<T>(q: &mut VecDeque<T>, v: T, cap: usize) {
+    if q.capacity() == 0 {
+        // Exactly the bound, at once: no regrowth, no slack (memory per target is bounded).
+        q.reserve_exact(cap);
+    }
     if q.len() == cap {
         q.pop_front();
     }

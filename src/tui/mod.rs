@@ -32,6 +32,10 @@ use keys::Bindings;
 /// How many engine events are applied per loop turn before input is looked at again.
 pub const BATCH: usize = 256;
 
+/// After a partial batch, engine events are left to gather this long: the UI then wakes at
+/// most ~100 times a second for events, whatever the scrape rate (frames are at most `fps`).
+const EVENT_PAUSE: Duration = Duration::from_millis(10);
+
 /// Options of the UI.
 #[derive(Debug, Clone)]
 pub struct TuiOptions {
@@ -146,6 +150,8 @@ async fn event_loop(
     let mut dirty = true;
     let mut drawn_version = u64::MAX;
     let mut next_frame = tokio::time::Instant::now();
+    // Engine events are taken when this instant has passed (see EVENT_PAUSE).
+    let mut events_at = tokio::time::Instant::now();
     // Ages on screen have one-second resolution: a 1 Hz tick redraws them when nothing else
     // happens (and not at all while frozen). That is the only drawing an idle UI does.
     let mut clock = tokio::time::interval(Duration::from_secs(1));
@@ -167,6 +173,7 @@ async fn event_loop(
             next_frame = now_tokio + frame_interval;
         }
 
+        let events_open = tokio::time::Instant::now() >= events_at;
         tokio::select! {
             // Input first: a key press is handled before a backlog of engine events.
             biased;
@@ -201,15 +208,21 @@ async fn event_loop(
                 app.outbox.push(Command::Quit);
                 app.quit = true;
             }
-            n = events.recv_many(&mut batch, BATCH), if !app.engine_gone => {
+            n = events.recv_many(&mut batch, BATCH), if !app.engine_gone && events_open => {
                 if n == 0 {
                     tracing::info!("engine event channel closed");
                     app.engine_gone = true;
                     dirty = true;
                 } else {
                     app.apply(batch.drain(..));
+                    if n < BATCH {
+                        // A partial batch: let events gather briefly instead of waking for
+                        // each scrape (keys are still handled at once).
+                        events_at = tokio::time::Instant::now() + EVENT_PAUSE;
+                    }
                 }
             }
+            _ = tokio::time::sleep_until(events_at), if !events_open => {}
             _ = tokio::time::sleep_until(next_frame), if dirty => {}
             _ = clock.tick(), if app.frozen.is_none() => { dirty = true; }
         }
