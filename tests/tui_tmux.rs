@@ -158,3 +158,60 @@ async fn keys_act_on_the_selected_target_and_the_terminal_is_restored() {
     let logged = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(!logged.is_empty(), "the log file is written");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signals_reload_or_quit_and_the_terminal_is_restored() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        assert!(std::env::var("CI").is_err(), "tmux is required in CI");
+        eprintln!("SKIPPED: tmux is not installed");
+        return;
+    }
+    let a = Exporter::start("127.0.0.1:0".parse().unwrap(), ExporterConfig::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("pid");
+    let t = Tmux {
+        sock: format!("scrapetop-sig-{}", std::process::id()),
+    };
+    t.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "st",
+        "-x",
+        "160",
+        "-y",
+        "40",
+        "bash --norc --noprofile",
+    ]);
+    // In the foreground of the pane's terminal; `exec` keeps the pid that the shell wrote.
+    let cmd = format!(
+        "bash -c 'echo $$ > {}; exec {BIN} --interval 300ms --timeout 250ms --target {} --log-file {}'; echo EX\"\"IT=$?",
+        pidfile.display(),
+        a.addr(),
+        dir.path().join("log").display(),
+    );
+    t.keys(&[&cmd, "Enter"]);
+    t.wait("up", Duration::from_secs(10), |s| s.contains(" up "));
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let pid = rustix::process::Pid::from_raw(pid).unwrap();
+    // SIGHUP reloads: the UI stays and says so.
+    rustix::process::kill_process(pid, rustix::process::Signal::HUP).unwrap();
+    t.wait("reloaded", Duration::from_secs(5), |s| {
+        s.contains("reloaded")
+    });
+    // SIGINT from outside (not a key) quits cleanly.
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+    let s = t.wait("exit", Duration::from_secs(10), |s| s.contains("EXIT="));
+    assert!(s.contains("EXIT=0"), "{s}");
+    assert_eq!(
+        t.run(&["display", "-p", "-t", "st", "#{alternate_on}"])
+            .trim(),
+        "0"
+    );
+}

@@ -110,8 +110,12 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     // A bad keys file is reported before the terminal is taken over.
     let app = new_app(&opts)?;
-    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("installing the SIGTERM handler")?;
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut signals = Signals {
+        term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+        int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+        hup: signal(SignalKind::hangup()).context("installing the SIGHUP handler")?,
+    };
 
     let mut terminal = ratatui::try_init().context("initialising the terminal")?;
     // ratatui's hook restores the terminal; ours runs before it, so the panic reaches the log
@@ -124,7 +128,7 @@ pub async fn run(
     if opts.mouse {
         crossterm::execute!(std::io::stdout(), EnableMouseCapture).context("enabling the mouse")?;
     }
-    let result = event_loop(&mut terminal, app, &opts, events, &commands, &mut sigterm).await;
+    let result = event_loop(&mut terminal, app, &opts, events, &commands, &mut signals).await;
     if opts.mouse {
         let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
     }
@@ -136,13 +140,22 @@ pub async fn run(
     result
 }
 
+/// Signals the UI handles itself, so none of them can leave the terminal in raw mode: SIGTERM
+/// and SIGINT quit (ctrl+c arrives as a key in raw mode; SIGINT comes from `kill`), SIGHUP
+/// reloads the target sources, as in headless mode.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
 async fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
     mut app: App,
     opts: &TuiOptions,
     mut events: mpsc::Receiver<Event>,
     commands: &mpsc::UnboundedSender<Command>,
-    sigterm: &mut tokio::signal::unix::Signal,
+    signals: &mut Signals,
 ) -> anyhow::Result<()> {
     let frame_interval = Duration::from_secs(1) / opts.fps.clamp(1, 120);
     let mut input = EventStream::new();
@@ -203,10 +216,19 @@ async fn event_loop(
                     app.quit = true;
                 }
             },
-            _ = sigterm.recv() => {
+            _ = signals.term.recv() => {
                 tracing::info!("SIGTERM: leaving");
                 app.outbox.push(Command::Quit);
                 app.quit = true;
+            }
+            _ = signals.int.recv() => {
+                tracing::info!("SIGINT: leaving");
+                app.outbox.push(Command::Quit);
+                app.quit = true;
+            }
+            _ = signals.hup.recv() => {
+                tracing::info!("SIGHUP: reloading");
+                app.outbox.push(Command::Reload);
             }
             n = events.recv_many(&mut batch, BATCH), if !app.engine_gone && events_open => {
                 if n == 0 {
