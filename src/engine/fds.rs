@@ -103,7 +103,7 @@ impl Scanner {
             names.push(entry.file_name().to_owned());
         }
         let dirfd = self.dir.fd()?;
-        let full = self.runs % FULL_PASS_EVERY == 0;
+        let full = self.runs.is_multiple_of(FULL_PASS_EVERY);
         self.runs += 1;
         let mut known = std::collections::HashMap::with_capacity(names.len());
         for name in names {
