@@ -6,7 +6,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use common::*;
-use scrapetop::dnsserver::DnsServer;
 use scrapetop::engine::EngineOptions;
 use scrapetop::event::{CloseReason, Command, ConnFailKind, DnsCause, DnsFailKind, EventKind};
 use scrapetop::exporter::{Exporter, ExporterConfig, Mode};
@@ -83,9 +82,7 @@ async fn idle_connections_close_after_the_idle_timeout() {
 
 #[tokio::test]
 async fn a_timeout_closes_the_connection_and_the_next_scrape_resolves_again() {
-    let dns = DnsServer::start("127.0.0.1:0".parse().unwrap(), "test.")
-        .await
-        .unwrap();
+    let dns = dns_server().await;
     dns.set_addrs("slow", &["127.0.0.1".parse().unwrap()], 60)
         .await
         .unwrap();
@@ -306,9 +303,7 @@ async fn a_reset_on_a_reused_connection_is_retried_once_on_a_fresh_one() {
 
 #[tokio::test]
 async fn reconnect_re_resolve_and_probe_commands() {
-    let dns = DnsServer::start("127.0.0.1:0".parse().unwrap(), "test.")
-        .await
-        .unwrap();
+    let dns = dns_server().await;
     dns.set_addrs("api", &["127.0.0.1".parse().unwrap()], 60)
         .await
         .unwrap();
@@ -427,9 +422,7 @@ async fn two_hosts() -> (Exporter, Exporter) {
 
 #[tokio::test]
 async fn a_moved_record_marks_the_connection_stale_until_a_reconnect_follows_it() {
-    let dns = DnsServer::start("127.0.0.1:0".parse().unwrap(), "test.")
-        .await
-        .unwrap();
+    let dns = dns_server().await;
     let (old, new) = two_hosts().await;
     dns.set_addrs("db", &[old.addr().ip()], 60).await.unwrap();
     let j = job("db", 100, 80);
@@ -484,9 +477,7 @@ async fn a_moved_record_marks_the_connection_stale_until_a_reconnect_follows_it(
 
 #[tokio::test]
 async fn the_background_recheck_flags_a_stale_peer_by_itself() {
-    let dns = DnsServer::start("127.0.0.1:0".parse().unwrap(), "test.")
-        .await
-        .unwrap();
+    let dns = dns_server().await;
     let (old, new) = two_hosts().await;
     dns.set_addrs("db", &[old.addr().ip()], 1).await.unwrap();
     let j = job("db", 200, 150);
@@ -522,9 +513,7 @@ async fn the_background_recheck_flags_a_stale_peer_by_itself() {
 
 #[tokio::test]
 async fn a_dead_dns_server_goes_unnoticed_until_a_reconnect() {
-    let dns = DnsServer::start("127.0.0.1:0".parse().unwrap(), "test.")
-        .await
-        .unwrap();
+    let dns = dns_server().await;
     dns.set_addrs("web", &["127.0.0.1".parse().unwrap()], 60)
         .await
         .unwrap();
@@ -747,9 +736,7 @@ async fn pause_stops_scraping_and_resume_restarts_it() {
 
 #[tokio::test]
 async fn a_probe_also_notices_a_stale_pooled_connection() {
-    let dns = DnsServer::start("127.0.0.1:0".parse().unwrap(), "test.")
-        .await
-        .unwrap();
+    let dns = dns_server().await;
     let (old, new) = two_hosts().await;
     dns.set_addrs("db", &[old.addr().ip()], 60).await.unwrap();
     let j = job("db", 100, 80);

@@ -4,6 +4,8 @@ use std::collections::HashSet;
 use std::process::Stdio;
 use std::time::Duration;
 
+mod common;
+
 use scrapetop::exporter::{Exporter, ExporterConfig};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
@@ -87,20 +89,7 @@ fn socket_fds(pid: u32) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_targets_hold_two_hundred_sockets_and_the_census_matches_proc() {
-    let mut exporters = Vec::new();
-    for _ in 0..200 {
-        exporters.push(
-            Exporter::start(
-                "127.0.0.1:0".parse().unwrap(),
-                ExporterConfig {
-                    lines: 5,
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap(),
-        );
-    }
+    let exporters = common::exporters(200, 5).await;
     let mut args: Vec<String> = vec![
         "--headless".into(),
         "--interval".into(),
@@ -108,10 +97,7 @@ async fn two_hundred_targets_hold_two_hundred_sockets_and_the_census_matches_pro
         "--timeout".into(),
         "900ms".into(),
     ];
-    for e in &exporters {
-        args.push("--target".into());
-        args.push(e.addr().to_string());
-    }
+    args.extend(common::target_args(&exporters));
     let mut p = spawn(&args);
     let pid = p.child.id().expect("pid");
     let mut opened = HashSet::new();
@@ -252,20 +238,7 @@ fn a_bad_target_is_refused_with_status_2() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn running_out_of_descriptors_fails_only_the_excess_dials() {
-    let mut exporters = Vec::new();
-    for _ in 0..80 {
-        exporters.push(
-            Exporter::start(
-                "127.0.0.1:0".parse().unwrap(),
-                ExporterConfig {
-                    lines: 5,
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap(),
-        );
-    }
+    let exporters = common::exporters(80, 5).await;
     // prlimit sets soft = hard = 50 for the child: fewer descriptors than targets.
     let mut args: Vec<String> = vec![
         "--nofile=50:50".into(),
@@ -276,10 +249,7 @@ async fn running_out_of_descriptors_fails_only_the_excess_dials() {
         "--timeout".into(),
         "400ms".into(),
     ];
-    for e in &exporters {
-        args.push("--target".into());
-        args.push(e.addr().to_string());
-    }
+    args.extend(common::target_args(&exporters));
     let mut child = Command::new("prlimit")
         .args(&args)
         .stdin(Stdio::piped())

@@ -132,3 +132,36 @@ pub async fn assert_accepts(ex: &scrapetop::exporter::Exporter, n: u64) {
     }
     assert_eq!(ex.accepts(), n, "connections accepted by {}", ex.addr());
 }
+
+/// `n` exporters on loopback serving `lines` sample lines each.
+pub async fn exporters(n: usize, lines: usize) -> Vec<scrapetop::exporter::Exporter> {
+    let mut all = Vec::with_capacity(n);
+    for _ in 0..n {
+        let cfg = scrapetop::exporter::ExporterConfig {
+            lines,
+            ..Default::default()
+        };
+        let bind = "127.0.0.1:0".parse().expect("loopback");
+        all.push(
+            scrapetop::exporter::Exporter::start(bind, cfg)
+                .await
+                .expect("exporter starts"),
+        );
+    }
+    all
+}
+
+/// `--target ADDR` for each exporter.
+pub fn target_args(exporters: &[scrapetop::exporter::Exporter]) -> Vec<String> {
+    exporters
+        .iter()
+        .flat_map(|e| ["--target".to_owned(), e.addr().to_string()])
+        .collect()
+}
+
+/// A DNS server on loopback serving the zone `test.`.
+pub async fn dns_server() -> scrapetop::dnsserver::DnsServer {
+    scrapetop::dnsserver::DnsServer::start("127.0.0.1:0".parse().expect("loopback"), "test.")
+        .await
+        .expect("dns server starts")
+}
