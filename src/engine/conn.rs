@@ -64,7 +64,7 @@ pub struct ConnShared {
     in_use: AtomicBool,
     close_reason: AtomicU8,
     kill: Notify,
-    /// Signalled when the user gives the connection back (finished, abandoned or closed).
+    /// Signalled when the user gives the connection back (finished or closed).
     released: Notify,
     /// Milliseconds since the engine epoch when it last went idle.
     idle_since_ms: AtomicU64,
@@ -101,6 +101,12 @@ impl ConnShared {
             Ordering::Acquire,
         );
         self.kill.notify_one();
+    }
+
+    /// Its user gave it back: no longer in use; wake a driver waiting to report a close.
+    fn release(&self) {
+        self.in_use.store(false, Ordering::Release);
+        self.released.notify_one();
     }
 
     fn pending_close(&self) -> Option<CloseReason> {
@@ -172,22 +178,11 @@ impl InUse {
         self.conn.as_mut().map(|c| &mut c.sender)
     }
 
-    /// The request failed because the connection had already ended: let the driver report
-    /// how (peer closed, reset) and forget it.
-    pub fn abandon(mut self) {
-        if let Some(c) = self.conn.take() {
-            c.shared.in_use.store(false, Ordering::Release);
-            c.shared.released.notify_one();
-            // Dropping the sender lets a still-running connection task finish by itself.
-        }
-    }
-
     /// Close it now for `reason`.
     pub fn close(mut self, reason: CloseReason) {
         if let Some(c) = self.conn.take() {
             c.shared.kill_now(reason);
-            c.shared.in_use.store(false, Ordering::Release);
-            c.shared.released.notify_one();
+            c.shared.release();
         }
     }
 
@@ -198,8 +193,7 @@ impl InUse {
         let s = c.shared.clone();
         s.idle_since_ms
             .store(epoch.elapsed().as_millis() as u64, Ordering::Release);
-        s.in_use.store(false, Ordering::Release);
-        s.released.notify_one();
+        s.release();
         if let Some(r) = s.pending_close() {
             s.kill_now(r);
         } else if max_age.is_some_and(|m| s.opened.elapsed() >= m) {
@@ -216,8 +210,7 @@ impl Drop for InUse {
     fn drop(&mut self) {
         if let Some(c) = self.conn.take() {
             c.shared.kill_now(self.drop_reason);
-            c.shared.in_use.store(false, Ordering::Release);
-            c.shared.released.notify_one();
+            c.shared.release();
         }
     }
 }

@@ -143,11 +143,6 @@ impl Scanner {
     }
 }
 
-/// One-off census (opens its own handle).
-pub fn census() -> std::io::Result<Census> {
-    Scanner::open()?.census()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,9 +157,9 @@ mod tests {
 
     #[test]
     fn census_sees_a_new_socket() {
-        let before = census().unwrap();
+        let before = Scanner::open().unwrap().census().unwrap();
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let after = census().unwrap();
+        let after = Scanner::open().unwrap().census().unwrap();
         assert!(after.sockets > before.sockets || after.sockets >= 1);
         drop(l);
         assert!(before.soft_limit > 0 && before.hard_limit >= before.soft_limit);
