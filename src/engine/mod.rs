@@ -500,6 +500,14 @@ impl Engine {
             .filter(|k| !new.contains_key(*k) || changed_jobs.contains(&k.0))
             .cloned()
             .collect();
+        // Pools of targets that stay: computed once (not per removed target, which was
+        // quadratic on large reloads).
+        let staying_pools: HashSet<*const Pool> = self
+            .targets
+            .iter()
+            .filter(|(k, _)| new.contains_key(*k))
+            .map(|(_, r)| Arc::as_ptr(&r.shared.pool))
+            .collect();
         let mut n_removed = 0u64;
         let mut n_changed = 0u64;
         for k in &removed {
@@ -508,15 +516,14 @@ impl Engine {
             } else {
                 n_removed += 1;
                 if let Some(r) = self.targets.get(k) {
-                    let pool = r.shared.pool.clone();
-                    let shared_with_others = self.targets.iter().any(|(k2, r2)| {
-                        k2 != k && Arc::ptr_eq(&r2.shared.pool, &pool) && new.contains_key(k2)
-                    });
+                    let pool = &r.shared.pool;
                     // Prometheus keeps a departed target's idle connection until the idle
                     // timeout (and reuses it if the target comes back); the other policies
-                    // close it now.
-                    if policy != ReloadPolicy::Prometheus && !shared_with_others {
-                        close(&pool, CloseReason::TargetRemoved);
+                    // close it now, unless a staying target shares the pool.
+                    if policy != ReloadPolicy::Prometheus
+                        && !staying_pools.contains(&Arc::as_ptr(pool))
+                    {
+                        close(pool, CloseReason::TargetRemoved);
                     }
                 }
             }
