@@ -77,6 +77,9 @@ pub struct Cli {
     /// Key bindings file (YAML: action: key).
     #[arg(long, value_name = "FILE", global = true)]
     pub keys: Option<PathBuf>,
+    /// Serve /metrics (Prometheus text format) on this address, e.g. 127.0.0.1:9985 or :9985.
+    #[arg(long = "web.listen-address", value_name = "HOST:PORT", global = true)]
+    pub web_listen_address: Option<String>,
     /// Demo time compression (tests run the demo's script faster).
     #[arg(
         long,

@@ -44,8 +44,13 @@ pub fn parse_input(line: &str) -> Result<Input, String> {
     parse_command(line).map(Input::Engine)
 }
 
-/// Run until `quit`, a signal, or (with `exit_on_eof`) the end of stdin.
-pub async fn run(engine: EngineHandle, exit_on_eof: bool) -> anyhow::Result<()> {
+/// Run until `quit`, a signal, or (with `exit_on_eof`) the end of stdin. `metrics`, when
+/// given, is handed the model after each batch (it reads it at most once a second).
+pub async fn run(
+    engine: EngineHandle,
+    exit_on_eof: bool,
+    metrics: Option<crate::metrics::Publisher>,
+) -> anyhow::Result<()> {
     let EngineHandle {
         commands,
         mut events,
@@ -121,6 +126,9 @@ pub async fn run(engine: EngineHandle, exit_on_eof: bool) -> anyhow::Result<()> 
                 for ev in batch.drain(..) {
                     write_event(&mut out, &ev)?;
                     model.apply(ev);
+                }
+                if let Some(m) = &metrics {
+                    m.publish(&model);
                 }
                 if n < 256 {
                     // A partial batch: let events gather for a moment rather than waking up

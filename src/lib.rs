@@ -9,6 +9,7 @@ pub mod engine;
 pub mod event;
 pub mod exporter;
 pub mod headless;
+pub mod metrics;
 pub mod model;
 pub mod sources;
 pub mod tui;

@@ -15,6 +15,7 @@ use scrapetop::demo::{Demo, DemoOptions};
 use scrapetop::engine::dns::Dns;
 use scrapetop::engine::{self, EngineOptions, Sources};
 use scrapetop::event::Command;
+use scrapetop::metrics;
 use scrapetop::sources::{self, ConfigSources};
 use scrapetop::tui::{self, TuiOptions};
 
@@ -73,6 +74,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     {
         return Ok(usage_error(format!("{e:#}")));
     }
+    // A bad or busy --web.listen-address is a user error, reported before the terminal is touched.
+    let metrics_listener = match cli.web_listen_address.as_deref().map(metrics::bind) {
+        Some(Err(e)) => return Ok(usage_error(e)),
+        Some(Ok(l)) => Some(l),
+        None => None,
+    };
+    let publisher = metrics_listener.as_ref().map(|_| metrics::Publisher::new());
+    tui_opts.metrics = publisher.clone();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -121,10 +130,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Some(d) => Arc::new(ConfigSources::with_base(args, d.targets())),
             None => Arc::new(ConfigSources::new(args)),
         };
+        if let (Some(l), Some(p)) = (metrics_listener, &publisher) {
+            metrics::serve(l, p)?;
+        }
         let handle = engine::start(opts, initial, sources).map_err(anyhow::Error::msg)?;
         spawn_reload_triggers(handle.commands.clone(), watch, refresh);
         let res = if cli.headless {
-            scrapetop::headless::run(handle, cli.exit_on_eof).await
+            scrapetop::headless::run(handle, cli.exit_on_eof, publisher).await
         } else {
             let engine::EngineHandle {
                 commands,

@@ -53,6 +53,8 @@ pub struct TuiOptions {
     pub log_file: PathBuf,
     /// "What to try" lines shown first in help (the demo's script).
     pub hints: Vec<String>,
+    /// `--web.listen-address`: handed the live model after each batch of events.
+    pub metrics: Option<crate::metrics::Publisher>,
 }
 
 /// `$XDG_STATE_HOME/scrapetop`, else `~/.local/state/scrapetop`, else `.` (derived from the
@@ -80,6 +82,7 @@ impl Default for TuiOptions {
             export_dir: dir.join("exports"),
             log_file: dir.join("scrapetop.log"),
             hints: Vec::new(),
+            metrics: None,
         }
     }
 }
@@ -237,6 +240,9 @@ async fn event_loop(
                     dirty = true;
                 } else {
                     app.apply(batch.drain(..));
+                    if let Some(m) = &opts.metrics {
+                        m.publish(&app.model);
+                    }
                     if n < BATCH {
                         // A partial batch: let events gather briefly instead of waking for
                         // each scrape (keys are still handled at once).
