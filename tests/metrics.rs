@@ -343,3 +343,51 @@ fn a_bad_or_busy_listen_address_exits_2_before_anything_starts() {
         assert!(out.stdout.is_empty(), "nothing started for {addr}");
     }
 }
+
+/// promtool, or `None` (said loudly) when it is not installed outside CI.
+fn promtool() -> Option<&'static str> {
+    let found = std::process::Command::new("promtool")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if found {
+        return Some("promtool");
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "promtool missing under CI=true (Debian package prometheus; .ci/run installs it)"
+    );
+    eprintln!("SKIPPED: promtool not installed (Debian package prometheus)");
+    None
+}
+
+#[test]
+fn the_alert_rules_pass_promtool_and_their_unit_tests() {
+    let Some(promtool) = promtool() else { return };
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/assets");
+    for args in [
+        ["check", "rules", "alerts.yml"],
+        ["test", "rules", "alerts.test.yml"],
+    ] {
+        let out = std::process::Command::new(promtool)
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("promtool runs");
+        assert!(
+            out.status.success(),
+            "promtool {args:?}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // The rules name only metrics scrapetop serves.
+    let rules = std::fs::read_to_string(format!("{dir}/alerts.yml")).expect("alerts.yml");
+    let src = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/metrics.rs"))
+        .expect("metrics.rs");
+    for word in rules.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
+        if word.starts_with("scrapetop_") {
+            assert!(src.contains(&format!("\"{word}\"")), "{word} is not served");
+        }
+    }
+}
