@@ -16,7 +16,7 @@ fn duration(s: &str) -> Result<Duration, String> {
 ///
 /// With no target source, runs the built-in demo.
 #[derive(Debug, Parser)]
-#[command(name = "scrapetop", version, about, long_about = None)]
+#[command(name = "scrapetop", version = env!("SCRAPETOP_VERSION"), about, long_about = None)]
 pub struct Cli {
     /// What to do (default: watch targets, or the demo when none are given).
     #[command(subcommand)]
@@ -105,9 +105,31 @@ pub enum Sub {
         #[arg(long, value_parser = ["text", "json"], default_value = "text")]
         output: String,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) on stdout: `scrapetop man | man -l -`.
+    Man,
 }
 
 impl Cli {
+    /// The completion script for `shell`, generated from this definition.
+    pub fn completions(shell: clap_complete::Shell) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut cmd = <Cli as clap::CommandFactory>::command();
+        clap_complete::generate(shell, &mut cmd, "scrapetop", &mut out);
+        out
+    }
+
+    /// The manual page (roff), generated from this definition.
+    pub fn man_page() -> std::io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut out)?;
+        Ok(out)
+    }
+
     /// Whether any target source was given.
     pub fn has_sources(&self) -> bool {
         self.config.is_some() || !self.targets_files.is_empty() || !self.targets.is_empty()

@@ -30,6 +30,16 @@ fn main() -> ExitCode {
     }
 }
 
+/// Write generated text to stdout (a closed pipe, as in `| head`, is not an error).
+fn print(bytes: &[u8]) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(ExitCode::SUCCESS),
+    }
+}
+
 /// A user error detected before anything starts: message and exit status 2.
 fn usage_error(msg: impl std::fmt::Display) -> ExitCode {
     eprintln!("scrapetop: {msg}");
@@ -37,6 +47,11 @@ fn usage_error(msg: impl std::fmt::Display) -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match &cli.command {
+        Some(Sub::Completions { shell }) => return print(&Cli::completions(*shell)),
+        Some(Sub::Man) => return print(&Cli::man_page()?),
+        _ => {}
+    }
     if let Some(Sub::Check { files, output }) = &cli.command {
         let code = config::check_main(files, output == "json");
         return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
@@ -123,7 +138,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             targets = initial.targets.len(),
             headless = cli.headless,
             demo,
-            version = env!("CARGO_PKG_VERSION"),
+            version = env!("SCRAPETOP_VERSION"),
             "scrapetop starting"
         );
         let sources: Arc<dyn Sources> = match &fleet {

@@ -453,6 +453,19 @@ fn encode_snapshot(
             }
         }
     }
+    {
+        let mut m = enc.encode_descriptor(
+            "scrapetop_build_info",
+            "Always 1: the scrapetop version and the git commit it was built from (empty outside git)",
+            None,
+            MetricType::Gauge,
+        )?;
+        let labels = [
+            ("version", env!("CARGO_PKG_VERSION")),
+            ("commit", env!("SCRAPETOP_GIT_COMMIT")),
+        ];
+        m.encode_family(&labels)?.encode_gauge(&1u64)?;
+    }
     if let Some(f) = &snap.fds {
         let mut m = enc.encode_descriptor(
             "scrapetop_open_fds",

@@ -197,6 +197,8 @@ async fn metrics_show_each_hidden_problem_per_target() {
     let named_l = [("job", "targets"), ("instance", named_inst.as_str())];
     let plain_l = [("job", "targets"), ("instance", plain_inst.as_str())];
 
+    // The port is bound before the engine starts: once it speaks, /metrics answers.
+    p.wait_event("a scrape", |v| v["event"] == "scrape").await;
     // Both up, on one connection each, the name resolved, the census there.
     let s = until(listen, "both targets up", |s| {
         value(s, "scrapetop_target_up", &named_l) == Some(1.0)
