@@ -393,3 +393,79 @@ fn the_alert_rules_pass_promtool_and_their_unit_tests() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_terminal_ui_serves_metrics_too() {
+    if std::process::Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "tmux is required under CI=true"
+        );
+        eprintln!("SKIPPED: tmux is not installed");
+        return;
+    }
+    let ex = common::exporters(1, 5).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let listen: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+    let sock = format!("scrapetop-metrics-{}", std::process::id());
+    let tmux = |args: &[&str]| {
+        std::process::Command::new("tmux")
+            .arg("-L")
+            .arg(&sock)
+            .args(args)
+            .output()
+            .expect("tmux runs")
+    };
+    struct Kill<F: Fn(&[&str]) -> std::process::Output>(F);
+    impl<F: Fn(&[&str]) -> std::process::Output> Drop for Kill<F> {
+        fn drop(&mut self) {
+            let _ = (self.0)(&["kill-server"]);
+        }
+    }
+    let tmux = Kill(tmux);
+    let cmd = format!(
+        "{BIN} --interval 300ms --timeout 250ms --target {} --web.listen-address {listen} \
+         --log-file {}",
+        ex[0].addr(),
+        dir.path().join("log").display()
+    );
+    (tmux.0)(&[
+        "new-session",
+        "-d",
+        "-s",
+        "st",
+        "-x",
+        "120",
+        "-y",
+        "40",
+        &cmd,
+    ]);
+    // The UI owns the model; it publishes it for /metrics like the headless loop does.
+    let instance = ex[0].addr().to_string();
+    let labels = [("job", "targets"), ("instance", instance.as_str())];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let samples = loop {
+        let got = match tokio::net::TcpStream::connect(listen).await {
+            Ok(_) => Some(parse(&get(listen, "/metrics").await.1)),
+            Err(_) => None,
+        };
+        if let Some(s) = got
+            && value(&s, "scrapetop_target_up", &labels) == Some(1.0)
+        {
+            break s;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the UI's /metrics never showed the target up; screen:\n{}",
+            String::from_utf8_lossy(&(tmux.0)(&["capture-pane", "-p", "-t", "st"]).stdout)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let reqs = value(&samples, "scrapetop_target_connection_requests", &labels);
+    assert!(reqs >= Some(1.0), "{reqs:?}");
+    (tmux.0)(&["send-keys", "-t", "st", "q"]);
+}
