@@ -319,7 +319,7 @@ async fn invalid_fixtures_give_exact_errors() {
         ),
         (
             "invalid_address.yml",
-            "4:37: job \"node\": invalid target address \"bad host:9100\": expected host:port",
+            "4:37: job \"node\": invalid target address \"bad host:9100\": invalid character ' ' in host name",
         ),
         (
             "bad_port.yml",
@@ -449,7 +449,7 @@ async fn targets_files_and_target_flags() -> Result<(), Box<dyn std::error::Erro
     assert_eq!(
         e.to_string(),
         format!(
-            "{}:3:4: invalid target address \"bad host:1\": expected host:port or URL",
+            "{}:3:4: invalid target address \"bad host:1\": invalid character ' ' in host name",
             plain.display()
         )
     );
@@ -585,9 +585,165 @@ async fn a_bad_discovered_target_is_skipped_with_its_location()
     assert_eq!(
         l.notices,
         [format!(
-            "{}:2:3: skipped target \"bad host:2\" of job \"a\": invalid target address \"bad host:2\": expected host:port",
+            "{}:2:3: skipped target \"bad host:2\" of job \"a\": invalid target address \"bad host:2\": invalid character ' ' in host name",
             sd.display()
         )]
     );
+    Ok(())
+}
+
+/// Every malformed shape that once echoed a password, fed to every output this area controls:
+/// load errors and notices (stderr at start, `reload` error events), `check` text and JSON, and
+/// the binary's stderr.
+#[tokio::test]
+async fn malformed_input_never_echoes_a_secret() -> Result<(), Box<dyn std::error::Error>> {
+    const S: &str = "Hunter2Pw";
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    let write = |name: &str, text: String| -> std::io::Result<PathBuf> {
+        let p = d.join(name);
+        std::fs::write(&p, text)?;
+        Ok(p)
+    };
+    // Targets: userinfo holding `/`, `?`, a second `@`; an unsupported scheme with userinfo;
+    // userinfo without a scheme.
+    let shapes = [
+        format!("http://user:{S}/x@h:1/metrics"),
+        format!("http://user:{S}?x@h:1"),
+        format!("http://user:{S}@x@h:1"),
+        format!("ftp://user:{S}@h:1"),
+        format!("user:{S}@h:9100"),
+        format!("user:{S} x@h:9100"),
+    ];
+    let mut configs = Vec::new();
+    for (i, t) in shapes.iter().enumerate() {
+        let yaml_target = t.replace('\'', "''");
+        configs.push(write(
+            &format!("static{i}.yml"),
+            format!(
+                "scrape_configs:\n  - job_name: a\n    static_configs:\n      - targets: ['{yaml_target}']\n"
+            ),
+        )?);
+        configs.push(write(&format!("list{i}.txt"), format!("ok:1\n{t}\n"))?);
+    }
+    // file_sd and relabelling produce `user:pass@host:port` (skipped with a notice).
+    std::fs::create_dir(d.join("sd"))?;
+    write(
+        "sd/a.json",
+        format!("[{{\"targets\": [\"good:1\", \"user:{S}@h:9100\"]}}]"),
+    )?;
+    let relabel = write(
+        "relabel.yml",
+        format!(
+            "scrape_configs:\n  - job_name: a\n    file_sd_configs: [{{files: ['sd/*.json']}}]\n    relabel_configs:\n      - source_labels: [__address__]\n        target_label: __address__\n        replacement: 'u:{S}@$1'\n"
+        ),
+    )?;
+    let sd = write(
+        "sd.yml",
+        "scrape_configs:\n  - job_name: a\n    file_sd_configs: [{files: ['sd/*.json']}]\n".into(),
+    )?;
+    // Auth given in the wrong shape: serde_yaml quotes the scalar.
+    let auth_shapes = [
+        format!("basic_auth: 'user:{S}'"),
+        format!("basic_auth: {{username: u, password: [{S}]}}"),
+        format!("authorization: 'Bearer {S}'"),
+        format!("authorization: {{credentials: {S}, credentials_file: x}}"),
+        format!("bearer_token: {{{S}: 1}}"),
+        format!("tls_config: {{key: '{S}', ca_file: 1: 2}}"),
+        format!(
+            "oauth2: {{client_id: a, client_secret: '{S}', token_url: 5}}\n    basic_auth: 'u'"
+        ),
+    ];
+    for (i, a) in auth_shapes.iter().enumerate() {
+        configs.push(write(
+            &format!("auth{i}.yml"),
+            format!(
+                "scrape_configs:\n  - job_name: a\n    {a}\n    static_configs: [{{targets: ['h:1']}}]\n"
+            ),
+        )?);
+    }
+    let mut outputs: Vec<(String, String)> = Vec::new();
+    for c in configs.iter().chain([&relabel, &sd]) {
+        let as_config = SourceArgs {
+            config: Some(c.clone()),
+            ..SourceArgs::default()
+        };
+        let as_list = SourceArgs {
+            targets_files: vec![c.clone()],
+            ..SourceArgs::default()
+        };
+        for args in [as_config, as_list] {
+            // What the binary prints at start and what a reload's error event carries.
+            let out = match scrapetop::sources::read(&args, &[], &FakeDns::new()).await {
+                Ok(r) => r.set.notices.join("\n"),
+                Err(e) => e,
+            };
+            outputs.push((format!("load {}", c.display()), out));
+        }
+    }
+    for t in &shapes {
+        let args = SourceArgs {
+            targets: vec![t.clone()],
+            ..SourceArgs::default()
+        };
+        let e = config::load(&args, &FakeDns::new()).await.err();
+        outputs.push((
+            format!("--target {t}"),
+            format!(
+                "{e:?} {}",
+                e.as_ref().map(ToString::to_string).unwrap_or_default()
+            ),
+        ));
+    }
+    let all: Vec<PathBuf> = configs.iter().chain([&relabel, &sd]).cloned().collect();
+    for json in [false, true] {
+        let (out, _) = config::check::check_report(&all, json);
+        outputs.push((format!("check json={json}"), out));
+    }
+    // The binary: `check`, and a run whose sources are refused before anything starts.
+    let bin = env!("CARGO_BIN_EXE_scrapetop");
+    let run = |args: &[&std::ffi::OsStr]| -> std::io::Result<String> {
+        let o = std::process::Command::new(bin)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()?;
+        Ok(format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ))
+    };
+    let mut check_args: Vec<&std::ffi::OsStr> = vec!["check".as_ref()];
+    check_args.extend(all.iter().map(|p| p.as_os_str()));
+    outputs.push(("scrapetop check".into(), run(&check_args)?));
+    for c in &configs {
+        for flag in ["--config", "--targets"] {
+            let o = run(&[
+                "--headless".as_ref(),
+                "--exit-on-eof".as_ref(),
+                flag.as_ref(),
+                c.as_os_str(),
+            ])?;
+            outputs.push((format!("scrapetop {flag} {}", c.display()), o));
+        }
+    }
+    for t in &shapes {
+        let o = run(&[
+            "--headless".as_ref(),
+            "--exit-on-eof".as_ref(),
+            "--target".as_ref(),
+            t.as_ref(),
+        ])?;
+        outputs.push((format!("scrapetop --target {t}"), o));
+    }
+    let mut refused = 0;
+    for (what, out) in &outputs {
+        assert!(!out.contains(S), "{what} leaks the secret:\n{out}");
+        if out.contains("<secret>") {
+            refused += 1;
+        }
+    }
+    // The redaction did run (the shapes were not simply accepted or reported without value).
+    assert!(refused > 20, "only {refused} outputs show <secret>");
     Ok(())
 }

@@ -23,7 +23,10 @@ pub use check::check_main;
 pub use outline::Pos;
 pub use sd::{NoLookups, SdResolver};
 
-use crate::engine::spec::{Auth, JobSettings, Scheme, Secret, TargetSpec, TlsSettings};
+use crate::engine::spec::{
+    Auth, JobSettings, Scheme, Secret, TargetSpec, TlsSettings, invalid_host, split_host_port,
+};
+use crate::redact::quote;
 use outline::{Outline, Span};
 use prom::{RawConfig, RawScrapeConfig, RawTls};
 use relabel::{Labels, Rule, is_label_name};
@@ -40,11 +43,12 @@ pub struct Loc {
 }
 
 /// A configuration that cannot be used. `Display` names the file, line and column and quotes
-/// the offending value (never a secret).
+/// the offending value; every message passes through [`crate::redact::text`] when shown, so
+/// nothing written in a source reaches an error unredacted, whoever built the message.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// An error at a known place in a file.
-    #[error("{}:{line}:{column}: {msg}", file.display())]
+    #[error("{}:{line}:{column}: {}", file.display(), crate::redact::text(msg))]
     At {
         /// The file.
         file: PathBuf,
@@ -56,7 +60,7 @@ pub enum ConfigError {
         msg: String,
     },
     /// An error about a whole file (unreadable, or no position known).
-    #[error("{}: {msg}", file.display())]
+    #[error("{}: {}", file.display(), crate::redact::text(msg))]
     File {
         /// The file.
         file: PathBuf,
@@ -64,18 +68,30 @@ pub enum ConfigError {
         msg: String,
     },
     /// An error in command-line values (`--target`, `--interval`, `--timeout`).
-    #[error("{0}")]
+    #[error("{}", crate::redact::text(.0))]
     Args(String),
 }
 
 impl ConfigError {
-    fn at(loc: &Loc, msg: impl Into<String>) -> Self {
-        ConfigError::At {
-            file: loc.file.clone(),
-            line: loc.pos.line,
-            column: loc.pos.column,
-            msg: msg.into(),
+    /// The one constructor of errors in a file: at `pos` when known, else about the whole file.
+    pub(crate) fn located(file: &Path, pos: Option<Pos>, msg: impl Into<String>) -> Self {
+        match pos {
+            Some(p) => ConfigError::At {
+                file: file.to_owned(),
+                line: p.line,
+                column: p.column,
+                msg: msg.into(),
+            },
+            None => ConfigError::File {
+                file: file.to_owned(),
+                msg: msg.into(),
+            },
         }
+    }
+
+    /// An error at `loc`.
+    pub(crate) fn at(loc: &Loc, msg: impl Into<String>) -> Self {
+        Self::located(&loc.file, Some(loc.pos), msg)
     }
 }
 
@@ -176,7 +192,7 @@ pub async fn load(args: &SourceArgs, sd: &impl SdResolver) -> Result<Loaded, Con
             );
         }
     }
-    loaded.notices = notices;
+    loaded.notices = notices.iter().map(|n| crate::redact::text(n)).collect();
     loaded.watch = watch.into_iter().collect();
     Ok(loaded)
 }
@@ -189,6 +205,7 @@ pub(crate) async fn check_file(path: &Path) -> Result<(Vec<JobReport>, Vec<Strin
     for plan in &plans {
         reports.push(discover(plan, None::<&NoLookups>, &mut notices, &mut watch).await?);
     }
+    let notices = notices.iter().map(|n| crate::redact::text(n)).collect();
     Ok((reports, notices))
 }
 
@@ -279,7 +296,19 @@ fn parse_prometheus(path: &Path) -> Result<(Vec<JobPlan>, Vec<String>), ConfigEr
     let raw: RawConfig = if text.trim().is_empty() {
         RawConfig::default()
     } else {
-        serde_yaml::from_str(&text).map_err(|e| sd::yaml_error(path, &e))?
+        serde_yaml::from_str(&text).map_err(|e| {
+            let err = sd::yaml_error(path, &e);
+            if e.to_string().contains("expected struct RawConfig") {
+                // A target list (or anything but a mapping) given as a configuration.
+                ConfigError::located(
+                    path,
+                    None,
+                    "not a Prometheus configuration (a YAML mapping with scrape_configs): a list of targets goes to --targets",
+                )
+            } else {
+                err
+            }
+        })?
     };
     let dir = path.parent().unwrap_or(Path::new("")).to_owned();
     let o = Outline::new(&text);
@@ -417,12 +446,7 @@ fn parse_prometheus(path: &Path) -> Result<(Vec<JobPlan>, Vec<String>), ConfigEr
                     .get(i)
                     .map(|s| o.start(*s))
                     .unwrap_or_else(|| loc(span, "relabel_configs").pos);
-                ConfigError::At {
-                    file: path.to_owned(),
-                    line: pos.line,
-                    column: pos.column,
-                    msg: m,
-                }
+                ConfigError::located(path, Some(pos), m)
             })?;
             plan.rules.push(rule);
         }
@@ -449,7 +473,7 @@ fn parse_prometheus(path: &Path) -> Result<(Vec<JobPlan>, Vec<String>), ConfigEr
                 if j.relabel_configs.as_ref().is_none_or(Vec::is_empty) && t.contains('/') {
                     return Err(ConfigError::at(
                         &tloc,
-                        format!("{t:?} is not a valid hostname"),
+                        format!("{} is not a valid hostname", quote(t)),
                     ));
                 }
                 targets.push((t.clone(), Some(tloc)));
@@ -472,12 +496,11 @@ fn parse_prometheus(path: &Path) -> Result<(Vec<JobPlan>, Vec<String>), ConfigEr
             for p in &f.files {
                 if !sd::valid_sd_pattern(p) {
                     let pos = o.value(fspan, p).unwrap_or_else(|| loc(fspan, "files").pos);
-                    return Err(ConfigError::At {
-                        file: path.to_owned(),
-                        line: pos.line,
-                        column: pos.column,
-                        msg: format!("path name {p:?} is not valid for file discovery"),
-                    });
+                    return Err(ConfigError::located(
+                        path,
+                        Some(pos),
+                        format!("path name {p:?} is not valid for file discovery"),
+                    ));
                 }
                 pats.push(resolve(&dir, p));
             }
@@ -857,12 +880,16 @@ async fn discover<R: SdResolver>(
                         return Err(ConfigError::at(l, format!("job {job:?}: {m}")));
                     }
                     Some(l) => notices.push(format!(
-                        "{}:{}:{}: skipped target {addr:?} of job {job:?}: {m}",
+                        "{}:{}:{}: skipped target {} of job {job:?}: {m}",
                         l.file.display(),
                         l.pos.line,
-                        l.pos.column
+                        l.pos.column,
+                        quote(addr)
                     )),
-                    None => notices.push(format!("skipped target {addr:?} of job {job:?}: {m}")),
+                    None => notices.push(format!(
+                        "skipped target {} of job {job:?}: {m}",
+                        quote(addr)
+                    )),
                 },
             }
         }
@@ -907,13 +934,23 @@ fn populate(plan: &JobPlan, group: &Labels, addr: &str) -> Result<Option<TargetS
     let scheme = match lb.get("__scheme__").map(String::as_str) {
         Some("http") | None => Scheme::Http,
         Some("https") => Scheme::Https,
-        Some(other) => return Err(format!("invalid scheme: {other:?}")),
+        Some(other) => return Err(format!("invalid scheme: {}", quote(other))),
     };
     if addr.contains('/') {
-        return Err(format!("{addr:?} is not a valid hostname"));
+        return Err(format!("{} is not a valid hostname", quote(&addr)));
     }
-    let (host, port) = crate::engine::spec::split_host_port(&addr)
-        .ok_or_else(|| format!("invalid target address {addr:?}: expected host:port"))?;
+    let (host, port) = split_host_port(&addr).ok_or_else(|| {
+        let host = addr.rsplit_once(':').map_or(addr.as_str(), |(h, _)| h);
+        match invalid_host(host) {
+            Some(why) if !addr.starts_with('[') && !addr.contains('@') => {
+                format!("invalid target address {}: {why}", quote(&addr))
+            }
+            _ => format!(
+                "invalid target address {}: expected host:port",
+                quote(&addr)
+            ),
+        }
+    })?;
     let port = port.unwrap_or_else(|| scheme.default_port());
     let addr = sd::join_host_port(host, port);
     lb.insert("__address__".into(), addr.clone());

@@ -61,21 +61,6 @@ struct YamlGroup {
     labels: BTreeMap<String, String>,
 }
 
-fn err_at(file: &Path, pos: Option<Pos>, msg: String) -> ConfigError {
-    match pos {
-        Some(p) => ConfigError::At {
-            file: file.to_owned(),
-            line: p.line,
-            column: p.column,
-            msg,
-        },
-        None => ConfigError::File {
-            file: file.to_owned(),
-            msg,
-        },
-    }
-}
-
 /// Map a serde_yaml error to a located error, without serde_yaml's own " at line …" suffix.
 pub(crate) fn yaml_error(file: &Path, e: &serde_yaml::Error) -> ConfigError {
     let mut msg = e.to_string();
@@ -86,17 +71,16 @@ pub(crate) fn yaml_error(file: &Path, e: &serde_yaml::Error) -> ConfigError {
                 msg.replace_range(i..i + suffix.len(), "");
             }
             msg = shorten_expected(&msg);
-            ConfigError::At {
-                file: file.to_owned(),
-                line: loc.line(),
-                column: loc.column(),
+            ConfigError::located(
+                file,
+                Some(Pos {
+                    line: loc.line(),
+                    column: loc.column(),
+                }),
                 msg,
-            }
+            )
         }
-        None => ConfigError::File {
-            file: file.to_owned(),
-            msg,
-        },
+        None => ConfigError::located(file, None, msg),
     }
 }
 
@@ -163,7 +147,7 @@ pub fn parse_sd_file(path: &Path, text: &str, format: Format) -> Result<Vec<Grou
     let raw: Vec<(Vec<String>, BTreeMap<String, String>)> = match format {
         Format::Json => {
             let g: Vec<JsonGroup> = serde_json::from_str(text).map_err(|e| {
-                err_at(
+                ConfigError::located(
                     path,
                     Some(Pos {
                         line: e.line(),
@@ -194,7 +178,7 @@ pub fn parse_sd_file(path: &Path, text: &str, format: Format) -> Result<Vec<Grou
         for name in labels.keys() {
             if !is_label_name(name) {
                 let pos = outline.value(outline.all(), name);
-                return Err(err_at(
+                return Err(ConfigError::located(
                     path,
                     pos,
                     format!("{name:?} is not a valid label name"),
