@@ -747,3 +747,117 @@ async fn malformed_input_never_echoes_a_secret() -> Result<(), Box<dyn std::erro
     assert!(refused > 20, "only {refused} outputs show <secret>");
     Ok(())
 }
+
+/// `--config /dev/zero`, a FIFO, a directory, an oversized file: refused at once with a message
+/// (never read whole, never blocking); a file_sd JSON file with a byte-order mark is JSON; a
+/// 50 MB single-line list is refused at its line, not taken as a host name.
+#[tokio::test]
+async fn sources_are_bounded_regular_files() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    let fifo = d.join("fifo.txt");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()?
+            .success()
+    );
+    let big = d.join("big.yml");
+    std::fs::File::create(&big)?.set_len(config::MAX_FILE_BYTES + 1)?;
+    let long_line = d.join("long.txt");
+    std::fs::write(&long_line, "x".repeat(50_000_000))?;
+    let cases: [(&str, &Path, String); 6] = [
+        (
+            "--config",
+            Path::new("/dev/zero"),
+            "/dev/zero: config is a character device: scrapetop reads only regular files".into(),
+        ),
+        (
+            "--targets",
+            &fifo,
+            format!(
+                "{}: target list is a FIFO: scrapetop reads only regular files",
+                fifo.display()
+            ),
+        ),
+        (
+            "--config",
+            d,
+            format!(
+                "{}: config is a directory: scrapetop reads only regular files",
+                d.display()
+            ),
+        ),
+        (
+            "--targets",
+            d,
+            format!(
+                "{}: target list is a directory: scrapetop reads only regular files",
+                d.display()
+            ),
+        ),
+        (
+            "--config",
+            &big,
+            format!(
+                "{}: config is larger than 64 MiB, the most scrapetop reads",
+                big.display()
+            ),
+        ),
+        (
+            "--targets",
+            &long_line,
+            format!("{}:1:1: target \"xxxx", long_line.display()),
+        ),
+    ];
+    let bin = env!("CARGO_BIN_EXE_scrapetop");
+    for (flag, p, want) in &cases {
+        let args = match *flag {
+            "--config" => SourceArgs {
+                config: Some(p.to_path_buf()),
+                ..SourceArgs::default()
+            },
+            _ => SourceArgs {
+                targets_files: vec![p.to_path_buf()],
+                ..SourceArgs::default()
+            },
+        };
+        let e = config::load(&args, &FakeDns::new())
+            .await
+            .err()
+            .ok_or(format!("{flag} {} accepted", p.display()))?
+            .to_string();
+        assert!(e.starts_with(want.as_str()), "got  {e}\nwant {want}");
+        assert!(e.len() < 500, "{} bytes of error", e.len());
+        // The binary refuses it before anything starts: exit 2, in bounded time.
+        let started = std::time::Instant::now();
+        let out = std::process::Command::new(bin)
+            .args(["--headless", "--exit-on-eof", flag])
+            .arg(p)
+            .stdin(std::process::Stdio::null())
+            .output()?;
+        assert_eq!(out.status.code(), Some(2), "{flag} {}", p.display());
+        assert!(started.elapsed() < Duration::from_secs(10));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(want.as_str()), "{stderr}");
+    }
+
+    let bom = d.join("apps.json");
+    std::fs::write(
+        &bom,
+        "\u{feff}[{\"targets\": [\"app:1\"], \"labels\": {\"tier\": \"front\"}}]",
+    )?;
+    let l = config::load(
+        &SourceArgs {
+            targets_files: vec![bom],
+            ..SourceArgs::default()
+        },
+        &FakeDns::new(),
+    )
+    .await?;
+    assert_eq!(
+        summary(&l),
+        ["apps 60s/10s http://app:1/metrics {instance=app:1,job=apps,tier=front}"]
+    );
+    Ok(())
+}

@@ -7,6 +7,7 @@
 //! Secrets are read into [`crate::engine::spec::Secret`] and never printed.
 
 pub mod check;
+mod files;
 mod outline;
 mod prom;
 pub mod relabel;
@@ -20,6 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use check::check_main;
+pub use files::MAX_FILE_BYTES;
 pub use outline::Pos;
 pub use sd::{NoLookups, SdResolver};
 
@@ -254,10 +256,7 @@ fn plan_sources(args: &SourceArgs) -> Result<(Vec<JobPlan>, Vec<String>), Config
             .and_then(|s| s.to_str())
             .filter(|s| !s.is_empty())
             .unwrap_or("targets");
-        let text = std::fs::read_to_string(file).map_err(|e| ConfigError::File {
-            file: file.clone(),
-            msg: format!("reading targets: {e}"),
-        })?;
+        let text = files::read_source(file, "target list")?;
         let mut plan = cli_job(name);
         match sd::detect(&text) {
             Format::Plain => {
@@ -289,10 +288,7 @@ fn resolve(dir: &Path, p: &str) -> PathBuf {
 
 /// Parse and validate a prometheus.yml into job plans and notices.
 fn parse_prometheus(path: &Path) -> Result<(Vec<JobPlan>, Vec<String>), ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
-        file: path.to_owned(),
-        msg: format!("reading config: {e}"),
-    })?;
+    let text = files::read_source(path, "config")?;
     let raw: RawConfig = if text.trim().is_empty() {
         RawConfig::default()
     } else {
@@ -563,12 +559,16 @@ fn read_secret(
     at: &dyn Fn(&str) -> Loc,
 ) -> Result<Secret, ConfigError> {
     let p = resolve(dir, file);
-    std::fs::read_to_string(&p)
+    files::read_bounded(&p, key)
         .map(|s| Secret::new(s.trim()))
         .map_err(|e| {
             ConfigError::at(
                 &at(key),
-                format!("reading {key} {:?}: {e}", p.display().to_string()),
+                format!(
+                    "reading {key} {:?}: {}",
+                    p.display().to_string(),
+                    e.msg.trim_start_matches(&format!("reading {key}: "))
+                ),
             )
         })
 }
@@ -804,10 +804,7 @@ async fn discover<R: SdResolver>(
                 ));
             }
             for f in files {
-                let text = std::fs::read_to_string(&f).map_err(|e| ConfigError::File {
-                    file: f.clone(),
-                    msg: format!("reading file_sd file: {e}"),
-                })?;
+                let text = files::read_source(&f, "file_sd file")?;
                 groups.extend(sd::parse_sd_file(&f, &text, sd_format(&f))?);
                 watch.insert(f);
             }
