@@ -151,7 +151,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// interval, as Prometheus's discovery does.
 fn spawn_reload_triggers(
     commands: mpsc::UnboundedSender<Command>,
-    watch: Vec<std::path::PathBuf>,
+    watch: config::watch::Watched,
     dns_sd_refresh: Option<Duration>,
 ) {
     if !watch.is_empty() {

@@ -215,12 +215,13 @@ async fn notices_report_ignored_sections_and_failed_lookups() {
             "file_sd in job \"services\": no file matches tests/fixtures/configs/valid/sd/missing-*.yaml"
         ]
     );
+    // The globs, each with its refresh_interval (default 5m), not the directory.
     assert_eq!(
-        l.watch,
+        l.watch.patterns,
         [
-            path("valid/sd"),
-            path("valid/sd/db.yml"),
-            path("valid/sd/web.json")
+            (path("valid/sd/*.json"), Duration::from_secs(60)),
+            (path("valid/sd/*.yml"), Duration::from_secs(60)),
+            (path("valid/sd/missing-*.yaml"), Duration::from_secs(300)),
         ]
     );
     let l = load_config("valid/https.yml")
@@ -434,6 +435,9 @@ async fn targets_files_and_target_flags() -> Result<(), Box<dyn std::error::Erro
             "targets 5s/5s http://[::1]:9200/m {instance=[::1]:9200,job=targets}",
         ]
     );
+    // Every --targets file is watched (file_sd or plain), as README promises.
+    assert_eq!(l.watch.paths().len(), 3);
+    assert!(l.watch.paths().contains(&plain.as_path()));
 
     std::fs::write(&plain, "ok:1\n\n   bad host:1\n")?;
     let e = config::load(
@@ -859,5 +863,51 @@ async fn sources_are_bounded_regular_files() -> Result<(), Box<dyn std::error::E
         summary(&l),
         ["apps 60s/10s http://app:1/metrics {instance=app:1,job=apps,tier=front}"]
     );
+    Ok(())
+}
+
+/// A file_sd file given with `--targets` reloads the running binary when it changes.
+#[test]
+fn a_targets_file_sd_file_is_watched_by_the_binary() -> Result<(), Box<dyn std::error::Error>> {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir()?;
+    let f = dir.path().join("apps.json");
+    std::fs::write(&f, r#"[{"targets": ["127.0.0.1:9"]}]"#)?;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_scrapetop"))
+        .args(["--headless", "--interval", "1h", "--targets"])
+        .arg(&f)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let wait_for = |needle: &str| -> Result<String, String> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            match rx.recv_timeout(left) {
+                Ok(l) if l.contains(needle) => return Ok(l),
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        Err(format!("no event with {needle}"))
+    };
+    let first = wait_for("\"target_added\"");
+    std::fs::write(&f, r#"[{"targets": ["127.0.0.1:9", "127.0.0.1:10"]}]"#)?;
+    let reload = wait_for("\"reload\"");
+    let _ = child.kill();
+    let _ = child.wait();
+    first?;
+    let reload = reload?;
+    assert!(reload.contains("\"added\":1"), "{reload}");
     Ok(())
 }

@@ -15,7 +15,7 @@ pub mod sd;
 pub mod units;
 pub mod watch;
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -120,8 +120,8 @@ pub struct Loaded {
     pub targets: Vec<TargetSpec>,
     /// Things to tell the operator once (`ignored: …`, failed dns_sd lookups, empty globs).
     pub notices: Vec<String>,
-    /// Files and directories to watch: a change means the file_sd targets may have changed.
-    pub watch: Vec<PathBuf>,
+    /// file_sd patterns and `--targets` files: a change means the targets may have changed.
+    pub watch: watch::Watched,
     /// The shortest dns_sd `refresh_interval`, if any job uses dns_sd.
     pub dns_sd_refresh: Option<Duration>,
 }
@@ -182,7 +182,10 @@ impl JobPlan {
 pub async fn load(args: &SourceArgs, sd: &impl SdResolver) -> Result<Loaded, ConfigError> {
     let (plans, mut notices) = plan_sources(args)?;
     let mut loaded = Loaded::default();
-    let mut watch = BTreeSet::new();
+    let mut watch = watch::Watched::default();
+    for f in &args.targets_files {
+        watch.add(f.clone(), watch::DEFAULT_REFRESH);
+    }
     for plan in &plans {
         let report = discover(plan, Some(sd), &mut notices, &mut watch).await?;
         loaded.targets.extend(report.targets);
@@ -195,7 +198,7 @@ pub async fn load(args: &SourceArgs, sd: &impl SdResolver) -> Result<Loaded, Con
         }
     }
     loaded.notices = notices.iter().map(|n| crate::redact::text(n)).collect();
-    loaded.watch = watch.into_iter().collect();
+    loaded.watch = watch;
     Ok(loaded)
 }
 
@@ -203,7 +206,7 @@ pub async fn load(args: &SourceArgs, sd: &impl SdResolver) -> Result<Loaded, Con
 pub(crate) async fn check_file(path: &Path) -> Result<(Vec<JobReport>, Vec<String>), ConfigError> {
     let (plans, mut notices) = parse_prometheus(path)?;
     let mut reports = Vec::new();
-    let mut watch = BTreeSet::new();
+    let mut watch = watch::Watched::default();
     for plan in &plans {
         reports.push(discover(plan, None::<&NoLookups>, &mut notices, &mut watch).await?);
     }
@@ -786,16 +789,14 @@ async fn discover<R: SdResolver>(
     plan: &JobPlan,
     sd: Option<&R>,
     notices: &mut Vec<String>,
-    watch: &mut BTreeSet<PathBuf>,
+    watch: &mut watch::Watched,
 ) -> Result<JobReport, ConfigError> {
     let job = &plan.settings.name;
     let mut groups = plan.groups.clone();
     let mut descr = Vec::new();
     for (patterns, refresh) in &plan.file_sd {
         for pat in patterns {
-            if let Some(d) = pat.parent() {
-                watch.insert(d.to_owned());
-            }
+            watch.add(pat.clone(), *refresh);
             let files = sd::expand_glob(pat);
             if files.is_empty() {
                 notices.push(format!(
@@ -806,7 +807,6 @@ async fn discover<R: SdResolver>(
             for f in files {
                 let text = files::read_source(&f, "file_sd file")?;
                 groups.extend(sd::parse_sd_file(&f, &text, sd_format(&f))?);
-                watch.insert(f);
             }
         }
         let pats: Vec<String> = patterns.iter().map(|p| p.display().to_string()).collect();
