@@ -30,6 +30,16 @@ pub struct Watched {
     /// Files, or patterns with `*`/`?` in their last component, and how often every file they
     /// match is re-read even when its modification time and size are unchanged.
     pub patterns: Vec<(PathBuf, Duration)>,
+    /// What the files looked like when the sources were read, so that a change made before
+    /// the watcher starts still counts.
+    baseline: Option<Baseline>,
+}
+
+/// Stat of every matched file and the content hash of every pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Baseline {
+    snapshot: BTreeMap<PathBuf, Stat>,
+    contents: Vec<u64>,
 }
 
 impl Watched {
@@ -44,6 +54,15 @@ impl Watched {
             Some((_, r)) => *r = (*r).min(refresh),
             None => self.patterns.push((pattern, refresh)),
         }
+    }
+
+    /// Record the files as they are now (right after the sources were read): the watcher
+    /// compares against this, not against what it finds when it starts.
+    pub fn seal(&mut self) {
+        self.baseline = Some(Baseline {
+            snapshot: snapshot(self),
+            contents: self.patterns.iter().map(|(p, _)| content(p)).collect(),
+        });
     }
 
     /// The patterns alone.
@@ -92,13 +111,17 @@ fn content(pattern: &Path) -> u64 {
 pub fn spawn(w: Watched, every: Duration, debounce: Duration) -> mpsc::Receiver<()> {
     let (tx, rx) = mpsc::channel(1);
     tokio::spawn(async move {
-        let mut last = snapshot(&w);
+        let base = match &w.baseline {
+            Some(b) => b.clone(),
+            None => Baseline {
+                snapshot: snapshot(&w),
+                contents: w.patterns.iter().map(|(p, _)| content(p)).collect(),
+            },
+        };
+        let mut last = base.snapshot;
         let start = Instant::now();
-        let mut contents: Vec<(u64, Instant)> = w
-            .patterns
-            .iter()
-            .map(|(p, _)| (content(p), start))
-            .collect();
+        let mut contents: Vec<(u64, Instant)> =
+            base.contents.into_iter().map(|h| (h, start)).collect();
         let mut changed: Option<(Instant, Instant)> = None;
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -173,6 +196,22 @@ mod tests {
             .ok_or("watcher ended")?;
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert!(rx.try_recv().is_err(), "one notification per burst");
+        Ok(())
+    }
+
+    /// A change made after the sources were read but before the watcher started counts.
+    #[tokio::test]
+    async fn a_change_before_the_watcher_starts_counts() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let f = dir.path().join("a.json");
+        std::fs::write(&f, "[]")?;
+        let mut w = watched(f.clone(), DEFAULT_REFRESH);
+        w.seal();
+        std::fs::write(&f, "[{\"targets\": [\"a:1\"]}]")?;
+        let mut rx = spawn(w, Duration::from_millis(10), Duration::from_millis(20));
+        tokio::time::timeout(Duration::from_secs(3), rx.recv())
+            .await?
+            .ok_or("watcher ended")?;
         Ok(())
     }
 

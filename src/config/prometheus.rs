@@ -1,0 +1,289 @@
+//! The Prometheus configuration file: `global` and `scrape_configs`, validated as Prometheus
+//! validates them, turned into job plans (discovery runs later, in [`super::discovery`]).
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::auth::{build_auth, build_tls};
+use super::discovery::{dns_sd_plans, file_sd_plans};
+use super::outline::{Outline, Span};
+use super::raw::{RawConfig, RawGlobal, RawScrapeConfig};
+use super::relabel::is_label_name;
+use super::sd::{self, Group};
+use super::targets::JobPlan;
+use super::units::format_duration;
+use super::{ConfigError, Loc, files};
+use crate::engine::spec::JobSettings;
+use crate::redact::quote;
+
+/// A configuration file being read: its path, its directory (relative paths in it are resolved
+/// against it, as Prometheus does) and its outline (to locate errors found after parsing).
+pub(super) struct Doc<'a> {
+    /// The file.
+    pub path: &'a Path,
+    /// Its directory.
+    pub dir: PathBuf,
+    /// Its lines.
+    pub o: Outline<'a>,
+}
+
+impl Doc<'_> {
+    /// Where `key` is written in `span` (or the span's start).
+    pub fn loc(&self, span: Span, key: &str) -> Loc {
+        let pos = self
+            .o
+            .key(span, key)
+            .map(|(_, p)| p)
+            .unwrap_or_else(|| self.o.start(span));
+        Loc {
+            file: self.path.to_owned(),
+            pos,
+        }
+    }
+
+    /// Where the scalar `value` is written in `span` (or `key`, when not found).
+    pub fn value_loc(&self, span: Span, value: &str, key: &str) -> Loc {
+        match self.o.value(span, value) {
+            Some(pos) => Loc {
+                file: self.path.to_owned(),
+                pos,
+            },
+            None => self.loc(span, key),
+        }
+    }
+}
+
+/// Scrape defaults from `global:`.
+struct Global {
+    interval: Duration,
+    timeout: Duration,
+    raw: RawGlobal,
+}
+
+/// Parse YAML text into `T`, with serde_yaml's error located in `path`.
+fn parse_yaml<T: serde::de::DeserializeOwned + Default>(
+    path: &Path,
+    text: &str,
+) -> Result<T, ConfigError> {
+    if text.trim().is_empty() {
+        return Ok(T::default());
+    }
+    serde_yaml::from_str(text).map_err(|e| {
+        if e.to_string().contains("expected struct RawConfig") {
+            // A target list (or anything but a mapping) given as a configuration.
+            ConfigError::located(
+                path,
+                None,
+                "not a Prometheus configuration (a YAML mapping with scrape_configs): a list of targets goes to --targets",
+            )
+        } else {
+            sd::yaml_error(path, &e)
+        }
+    })
+}
+
+/// Parse and validate a prometheus.yml into job plans and notices.
+pub(super) fn parse_prometheus(path: &Path) -> Result<(Vec<JobPlan>, Vec<String>), ConfigError> {
+    let text = files::read_source(path, "config")?;
+    let raw: RawConfig = parse_yaml(path, &text)?;
+    let doc = Doc {
+        path,
+        dir: path.parent().unwrap_or(Path::new("")).to_owned(),
+        o: Outline::new(&text),
+    };
+    let mut notices: Vec<String> = raw
+        .ignored_sections()
+        .iter()
+        .map(|s| format!("ignored: {s} (scrapetop only scrapes targets)"))
+        .collect();
+    let global = parse_global(&doc, raw.global.unwrap_or_default())?;
+
+    let raw_jobs = raw.scrape_configs.unwrap_or_default();
+    let mut spans = doc.o.seq(doc.o.all(), "scrape_configs");
+    if spans.len() != raw_jobs.len() {
+        // Flow-style YAML: point at the whole document rather than at a wrong job.
+        spans = vec![doc.o.all(); raw_jobs.len()];
+    }
+    let mut seen = HashSet::new();
+    let mut plans = Vec::new();
+    for (j, span) in raw_jobs.into_iter().zip(spans) {
+        let job_loc = doc.loc(span, "job_name");
+        if j.job_name.is_empty() {
+            return Err(ConfigError::at(&job_loc, "job_name is empty"));
+        }
+        if !seen.insert(j.job_name.clone()) {
+            return Err(ConfigError::at(
+                &job_loc,
+                format!(
+                    "found multiple scrape configs with job name {:?}",
+                    j.job_name
+                ),
+            ));
+        }
+        plans.push(plan_job(&doc, &global, &j, span, &mut notices)?);
+    }
+    Ok((plans, notices))
+}
+
+/// `global:` scrape defaults, checked as Prometheus checks them.
+fn parse_global(doc: &Doc<'_>, raw: RawGlobal) -> Result<Global, ConfigError> {
+    let span = doc
+        .o
+        .key(doc.o.all(), "global")
+        .map(|(l, _)| doc.o.block(l))
+        .unwrap_or(doc.o.all());
+    let interval = raw
+        .scrape_interval
+        .map(|d| d.0)
+        .filter(|d| !d.is_zero())
+        .unwrap_or(Duration::from_secs(60));
+    let timeout = match raw.scrape_timeout.map(|d| d.0).filter(|d| !d.is_zero()) {
+        Some(t) if t > interval => {
+            return Err(ConfigError::at(
+                &doc.loc(span, "scrape_timeout"),
+                format!(
+                    "global scrape timeout {} greater than scrape interval {}",
+                    format_duration(t),
+                    format_duration(interval)
+                ),
+            ));
+        }
+        Some(t) => t,
+        None => Duration::from_secs(10).min(interval),
+    };
+    for name in raw.external_labels.iter().flatten().map(|(k, _)| k) {
+        if !is_label_name(name) {
+            return Err(ConfigError::at(
+                &doc.loc(span, name),
+                format!("{name:?} is not a valid label name"),
+            ));
+        }
+    }
+    Ok(Global {
+        interval,
+        timeout,
+        raw,
+    })
+}
+
+/// One `scrape_configs` entry as a job plan.
+fn plan_job(
+    doc: &Doc<'_>,
+    global: &Global,
+    j: &RawScrapeConfig,
+    span: Span,
+    notices: &mut Vec<String>,
+) -> Result<JobPlan, ConfigError> {
+    let name = j.job_name.as_str();
+    let interval = j
+        .scrape_interval
+        .map(|d| d.0)
+        .filter(|d| !d.is_zero())
+        .unwrap_or(global.interval);
+    let timeout = match j.scrape_timeout.map(|d| d.0).filter(|d| !d.is_zero()) {
+        Some(t) => t,
+        None => global.timeout.min(interval),
+    };
+    if timeout > interval {
+        return Err(ConfigError::at(
+            &doc.loc(span, "scrape_timeout"),
+            format!(
+                "scrape timeout {} greater than scrape interval {} for scrape config with job name {name:?}",
+                format_duration(timeout),
+                format_duration(interval)
+            ),
+        ));
+    }
+    let scheme = j.scheme.clone().unwrap_or_else(|| "http".into());
+    if scheme != "http" && scheme != "https" {
+        return Err(ConfigError::at(
+            &doc.loc(span, "scheme"),
+            format!("invalid scheme {scheme:?}: must be http or https"),
+        ));
+    }
+    for key in j.ignored_keys() {
+        notices.push(format!("ignored: {key} in job {name:?}"));
+    }
+    if j.enable_http2 == Some(true) {
+        notices.push(format!(
+            "ignored: enable_http2 in job {name:?} (scrapetop speaks HTTP/1.1)"
+        ));
+    }
+    let at = |k: &str| doc.loc(span, k);
+    let mut settings = JobSettings::new(name);
+    settings.interval = interval;
+    settings.timeout = timeout;
+    settings.body_size_limit = j
+        .body_size_limit
+        .or(global.raw.body_size_limit)
+        .map_or(0, |b| b.0);
+    settings.sample_limit = j.sample_limit.or(global.raw.sample_limit).unwrap_or(0);
+    settings.follow_redirects = j.follow_redirects.unwrap_or(true);
+    settings.auth = build_auth(j, &doc.dir, &at)?;
+    let (tls, tls_notices) = build_tls(j.tls_config.as_ref(), &doc.dir, &at)?;
+    settings.tls = tls;
+    notices.extend(
+        tls_notices
+            .into_iter()
+            .map(|n| format!("{n} in job {name:?}")),
+    );
+
+    let mut plan = JobPlan::new(settings);
+    plan.scheme = scheme;
+    plan.metrics_path = j.metrics_path.clone().unwrap_or_else(|| "/metrics".into());
+    plan.params = j.params.clone().unwrap_or_default();
+    let rule_spans = doc.o.seq(span, "relabel_configs");
+    for (i, rc) in j.relabel_configs.iter().flatten().enumerate() {
+        let rule = rc.validate().map_err(|m| {
+            let pos = rule_spans
+                .get(i)
+                .map(|s| doc.o.start(*s))
+                .unwrap_or_else(|| doc.loc(span, "relabel_configs").pos);
+            ConfigError::located(doc.path, Some(pos), m)
+        })?;
+        plan.rules.push(rule);
+    }
+    plan.groups = static_groups(doc, j, span)?;
+    plan.file_sd = file_sd_plans(doc, j, span)?;
+    plan.dns_sd = dns_sd_plans(doc, j, span, notices)?;
+    Ok(plan)
+}
+
+/// `static_configs`: target groups with where each target is written.
+fn static_groups(
+    doc: &Doc<'_>,
+    j: &RawScrapeConfig,
+    span: Span,
+) -> Result<Vec<Group>, ConfigError> {
+    let group_spans = doc.o.seq(span, "static_configs");
+    let mut groups = Vec::new();
+    for (i, g) in j.static_configs.iter().flatten().enumerate() {
+        let gspan = group_spans.get(i).copied().unwrap_or(span);
+        for k in g.labels.keys() {
+            if !is_label_name(k) {
+                return Err(ConfigError::at(
+                    &doc.loc(gspan, k),
+                    format!("{k:?} is not a valid label name"),
+                ));
+            }
+        }
+        let mut targets = Vec::new();
+        for t in &g.targets {
+            let tloc = doc.value_loc(gspan, t, "targets");
+            // Prometheus refuses URLs in static targets unless relabelling may fix them.
+            if j.relabel_configs.as_ref().is_none_or(Vec::is_empty) && t.contains('/') {
+                return Err(ConfigError::at(
+                    &tloc,
+                    format!("{} is not a valid hostname", quote(t)),
+                ));
+            }
+            targets.push((t.clone(), Some(tloc)));
+        }
+        groups.push(Group {
+            targets,
+            labels: g.labels.clone(),
+        });
+    }
+    Ok(groups)
+}
