@@ -47,6 +47,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         targets: cli.targets.clone(),
         interval: cli.interval,
         timeout: cli.timeout,
+        compat: Default::default(),
     };
     let mut opts = EngineOptions {
         dns_server: cli.dns_server,

@@ -143,42 +143,24 @@ fn closing_quote(body: &str) -> Option<usize> {
     None
 }
 
-/// Whether a message names an auth key as a word or a path segment (`basic_auth.password`,
-/// `scrape_configs[0].bearer_token: …`), outside quoted strings.
+/// Whether a message is about an auth key: its leading key path (serde's
+/// `scrape_configs[0].basic_auth.password: …`) has an auth segment, or it names one of the
+/// types that hold credentials (serde's `expected struct RawBasicAuth`).
 fn mentions_auth_key(msg: &str) -> bool {
-    let mut in_quote = false;
-    let mut escaped = false;
-    let mut word = String::new();
-    let mut before_word = ' ';
-    let mut prev = ' ';
-    for c in msg.chars().chain(std::iter::once(' ')) {
-        if in_quote {
-            match c {
-                _ if escaped => escaped = false,
-                '\\' => escaped = true,
-                '"' => in_quote = false,
-                _ => {}
-            }
-            continue;
-        }
-        if c.is_ascii_alphanumeric() || c == '_' {
-            if word.is_empty() {
-                before_word = prev;
-            }
-            word.push(c);
-            prev = c;
-            continue;
-        }
-        let segment = before_word == '.' || c == ':' || c == '.' || c == '[';
-        if is_auth_key(&word) || (segment && AUTH_SEGMENTS.contains(&word.as_str())) {
-            return true;
-        }
-        word.clear();
-        in_quote = c == '"';
-        prev = c;
-    }
-    false
+    let path_end = msg.find(": ").unwrap_or(0);
+    let path = &msg[..path_end];
+    let is_path = path
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "_.[]".contains(c));
+    let in_path = is_path
+        && path
+            .split(['.', '[', ']'])
+            .any(|seg| is_auth_key(seg) || AUTH_SEGMENTS.contains(&seg));
+    in_path || AUTH_TYPES.iter().any(|t| msg.contains(t))
 }
+
+/// Types holding credentials, as serde names them in "expected struct …".
+const AUTH_TYPES: &[&str] = &["RawBasicAuth", "RawAuthorization", "RawTls", "a secret"];
 
 #[cfg(test)]
 mod tests {
@@ -220,6 +202,14 @@ mod tests {
             (
                 r#"bearer_token: invalid type: string "tok""#,
                 r#"bearer_token: invalid type: string "<secret>""#,
+            ),
+            (
+                r#"invalid type: string "u:tok", expected struct RawBasicAuth"#,
+                r#"invalid type: string "<secret>", expected struct RawBasicAuth"#,
+            ),
+            (
+                r#"job "a": unable to read basic auth password: unable to read file /p"#,
+                r#"job "a": unable to read basic auth password: unable to read file /p"#,
             ),
             (
                 r#"reading password_file "/etc/p": not found"#,

@@ -279,7 +279,9 @@ async fn tls_and_auth_settings_are_read_relative_to_the_config() {
     }
     assert_eq!(
         l.notices,
-        ["ignored: kubernetes_sd_configs in job \"legacy-bearer\""]
+        [
+            "kubernetes_sd_configs in job \"legacy-bearer\": Prometheus would discover targets here; scrapetop does not, so they are missing (use --prometheus URL to watch a running Prometheus)"
+        ]
     );
 }
 
@@ -341,10 +343,6 @@ async fn invalid_fixtures_give_exact_errors() {
         (
             "bad_action.yml",
             "4:17: scrape_configs[0].relabel_configs[0].action: unknown variant `rewrite`, expected one of",
-        ),
-        (
-            "missing_password_file.yml",
-            "5:22: reading password_file \"tests/fixtures/configs/invalid/does-not-exist\": No such file or directory (os error 2)",
         ),
         (
             "two_auth.yml",
@@ -422,6 +420,7 @@ async fn targets_files_and_target_flags() -> Result<(), Box<dyn std::error::Erro
         targets: vec!["localhost:9100".into(), "http://[::1]:9200/m".into()],
         interval: Some(Duration::from_secs(5)),
         timeout: None,
+        compat: config::Compat::V3,
     };
     let l = config::load(&args, &FakeDns::new()).await?;
     assert_eq!(
@@ -910,4 +909,42 @@ fn a_targets_file_sd_file_is_watched_by_the_binary() -> Result<(), Box<dyn std::
     let reload = reload?;
     assert!(reload.contains("\"added\":1"), "{reload}");
     Ok(())
+}
+
+/// A credentials or TLS file that cannot be read loads (as in Prometheus) and becomes the job's
+/// scrape error, carried in `JobSettings::scrape_error` and said in a notice.
+#[tokio::test]
+async fn unreadable_secret_files_fail_the_job_not_the_file() {
+    let l = load_config("valid/missing_secret_files.yml")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let errors: Vec<(String, Option<String>)> = l
+        .targets
+        .iter()
+        .map(|t| (t.job.name.to_string(), t.job.scrape_error.clone()))
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            (
+                "node".to_owned(),
+                Some("unable to read basic auth password: unable to read file tests/fixtures/configs/valid/does-not-exist: No such file or directory (os error 2)".to_owned())
+            ),
+            (
+                "bearer".to_owned(),
+                Some("unable to read authorization credentials: unable to read file /nonexistent/token: No such file or directory (os error 2)".to_owned())
+            ),
+            (
+                "tls".to_owned(),
+                Some("unable to read CA cert: unable to read file tests/fixtures/configs/valid/missing-ca.pem: No such file or directory (os error 2)".to_owned())
+            ),
+        ]
+    );
+    assert_eq!(l.notices.len(), 5, "{:#?}", l.notices);
+    assert!(l.notices[0].starts_with("job \"node\": every scrape will fail, as in Prometheus: unable to read basic auth password"), "{}", l.notices[0]);
+    assert!(
+        l.notices[4].starts_with("kubernetes_sd_configs in job \"kubernetes-pods\""),
+        "{}",
+        l.notices[3]
+    );
 }

@@ -9,7 +9,7 @@ use std::task::{Context, Poll, Waker};
 
 use serde::Serialize;
 
-use super::{JobReport, check_file};
+use super::{Compat, JobReport, check_file};
 use crate::config::units::format_duration;
 use crate::engine::spec::{Auth, JobSettings};
 
@@ -116,8 +116,8 @@ fn job_json(r: &JobReport) -> JobJson {
     }
 }
 
-fn check_one(path: &Path) -> FileJson {
-    match run_ready(check_file(path)) {
+fn check_one(path: &Path, compat: Compat) -> FileJson {
+    match run_ready(check_file(path, compat)) {
         Ok((jobs, notices)) => FileJson {
             file: path.display().to_string(),
             valid: true,
@@ -137,7 +137,12 @@ fn check_one(path: &Path) -> FileJson {
 
 /// The report `scrapetop check` prints, and its exit status (0 valid, 1 any file invalid).
 pub fn check_report(files: &[PathBuf], json: bool) -> (String, i32) {
-    let results: Vec<FileJson> = files.iter().map(|f| check_one(f)).collect();
+    check_report_with(files, json, Compat::default())
+}
+
+/// [`check_report`] validating as the given Prometheus version (`--compat`).
+pub fn check_report_with(files: &[PathBuf], json: bool, compat: Compat) -> (String, i32) {
+    let results: Vec<FileJson> = files.iter().map(|f| check_one(f, compat)).collect();
     let status = i32::from(results.iter().any(|r| !r.valid));
     if json {
         let mut s = serde_json::to_string_pretty(&results).unwrap_or_else(|e| format!("{e}"));
@@ -204,7 +209,12 @@ pub fn check_report(files: &[PathBuf], json: bool) -> (String, i32) {
 /// Run `scrapetop check FILE...`: print the report to stdout and return the exit status
 /// (0 when every file is valid, 1 otherwise).
 pub fn check_main(files: &[PathBuf], json: bool) -> i32 {
-    let (out, status) = check_report(files, json);
+    check_main_with(files, json, Compat::default())
+}
+
+/// [`check_main`] validating as the given Prometheus version (`--compat`).
+pub fn check_main_with(files: &[PathBuf], json: bool, compat: Compat) -> i32 {
+    let (out, status) = check_report_with(files, json, compat);
     print!("{out}");
     status
 }

@@ -166,7 +166,7 @@ async fn run_sd<R: SdResolver>(
             }
             for f in files {
                 let text = files::read_source(&f, "file_sd file")?;
-                groups.extend(sd::parse_sd_file(&f, &text, sd_format(&f))?);
+                groups.extend(sd::parse_sd_file(&f, &text, sd_format(&f), plan.compat)?);
             }
         }
         let pats: Vec<String> = patterns.iter().map(|p| p.display().to_string()).collect();

@@ -17,6 +17,7 @@ pub mod relabel;
 pub mod sd;
 mod targets;
 pub mod units;
+mod unsupported;
 pub mod watch;
 
 use std::path::{Path, PathBuf};
@@ -95,6 +96,37 @@ impl ConfigError {
     }
 }
 
+/// Which Prometheus scrapetop behaves as (`--compat 2|3`): for configurations, which label
+/// names are valid (Prometheus 3 accepts any UTF-8, Prometheus 2 only `[a-zA-Z_][a-zA-Z0-9_]*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Compat {
+    /// Prometheus 2.40 and later 2.x.
+    V2,
+    /// Prometheus 3.x (the default).
+    #[default]
+    V3,
+}
+
+impl std::str::FromStr for Compat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "2" => Ok(Compat::V2),
+            "3" => Ok(Compat::V3),
+            other => Err(format!("{other:?}: expected 2 or 3")),
+        }
+    }
+}
+
+impl std::fmt::Display for Compat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Compat::V2 => "2",
+            Compat::V3 => "3",
+        })
+    }
+}
+
 /// Where targets come from (the command line's view).
 #[derive(Debug, Clone, Default)]
 pub struct SourceArgs {
@@ -108,6 +140,8 @@ pub struct SourceArgs {
     pub interval: Option<Duration>,
     /// `--timeout` for the command-line jobs (default min(10s, interval)).
     pub timeout: Option<Duration>,
+    /// `--compat`: which Prometheus's validation rules apply (default 3).
+    pub compat: Compat,
 }
 
 /// Everything the sources describe.
@@ -162,8 +196,11 @@ pub async fn load(args: &SourceArgs, sd: &impl SdResolver) -> Result<Loaded, Con
 }
 
 /// Validate one Prometheus configuration and list its jobs without DNS lookups.
-pub(crate) async fn check_file(path: &Path) -> Result<(Vec<JobReport>, Vec<String>), ConfigError> {
-    let (plans, mut notices) = parse_prometheus(path)?;
+pub(crate) async fn check_file(
+    path: &Path,
+    compat: Compat,
+) -> Result<(Vec<JobReport>, Vec<String>), ConfigError> {
+    let (plans, mut notices) = parse_prometheus(path, compat)?;
     let mut reports = Vec::new();
     let mut watch = watch::Watched::default();
     for plan in &plans {

@@ -1,19 +1,20 @@
 //! The Prometheus configuration file: `global` and `scrape_configs`, validated as Prometheus
 //! validates them, turned into job plans (discovery runs later, in [`super::discovery`]).
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::auth::{build_auth, build_tls};
+use super::auth::build_job_auth;
 use super::discovery::{dns_sd_plans, file_sd_plans};
 use super::outline::{Outline, Span};
-use super::raw::{RawConfig, RawGlobal, RawScrapeConfig};
-use super::relabel::is_label_name;
+use super::raw::{RawConfig, RawGlobal, RawScrapeConfig, RawScrapeConfigs};
+use super::relabel::valid_label_name;
 use super::sd::{self, Group};
 use super::targets::JobPlan;
 use super::units::format_duration;
-use super::{ConfigError, Loc, files};
+use super::unsupported::{self, Unsupported};
+use super::{Compat, ConfigError, Loc, files, resolve};
 use crate::engine::spec::JobSettings;
 use crate::redact::quote;
 
@@ -26,6 +27,8 @@ pub(super) struct Doc<'a> {
     pub dir: PathBuf,
     /// Its lines.
     pub o: Outline<'a>,
+    /// Whose label-name rules apply.
+    pub compat: Compat,
 }
 
 impl Doc<'_> {
@@ -61,7 +64,8 @@ struct Global {
     raw: RawGlobal,
 }
 
-/// Parse YAML text into `T`, with serde_yaml's error located in `path`.
+/// Parse YAML text into `T`, with serde_yaml's error located in `path`. YAML merge keys
+/// (`<<: *anchor`) are applied as Prometheus's YAML library does.
 fn parse_yaml<T: serde::de::DeserializeOwned + Default>(
     path: &Path,
     text: &str,
@@ -69,28 +73,45 @@ fn parse_yaml<T: serde::de::DeserializeOwned + Default>(
     if text.trim().is_empty() {
         return Ok(T::default());
     }
-    serde_yaml::from_str(text).map_err(|e| {
-        if e.to_string().contains("expected struct RawConfig") {
-            // A target list (or anything but a mapping) given as a configuration.
-            ConfigError::located(
-                path,
-                None,
-                "not a Prometheus configuration (a YAML mapping with scrape_configs): a list of targets goes to --targets",
-            )
-        } else {
-            sd::yaml_error(path, &e)
-        }
-    })
+    let direct = serde_yaml::from_str(text);
+    let err = match direct {
+        Ok(v) => return Ok(v),
+        Err(e) => e,
+    };
+    if text.contains("<<") {
+        // serde_yaml leaves merge keys to the caller: merge, then read the merged tree (its
+        // errors carry the key path but no line).
+        let mut tree: serde_yaml::Value =
+            serde_yaml::from_str(text).map_err(|e| sd::yaml_error(path, &e))?;
+        tree.apply_merge()
+            .map_err(|e| ConfigError::located(path, None, e.to_string()))?;
+        return serde_yaml::from_value(tree)
+            .map_err(|e| ConfigError::located(path, None, e.to_string()));
+    }
+    if err.to_string().contains("expected struct RawConfig") {
+        // A target list (or anything but a mapping) given as a configuration.
+        return Err(ConfigError::located(
+            path,
+            None,
+            "not a Prometheus configuration (a YAML mapping with scrape_configs): a list of targets goes to --targets",
+        ));
+    }
+    Err(sd::yaml_error(path, &err))
 }
 
-/// Parse and validate a prometheus.yml into job plans and notices.
-pub(super) fn parse_prometheus(path: &Path) -> Result<(Vec<JobPlan>, Vec<String>), ConfigError> {
+/// Parse and validate a prometheus.yml, and the files its `scrape_config_files` name, into
+/// job plans and notices.
+pub(super) fn parse_prometheus(
+    path: &Path,
+    compat: Compat,
+) -> Result<(Vec<JobPlan>, Vec<String>), ConfigError> {
     let text = files::read_source(path, "config")?;
     let raw: RawConfig = parse_yaml(path, &text)?;
     let doc = Doc {
         path,
         dir: path.parent().unwrap_or(Path::new("")).to_owned(),
         o: Outline::new(&text),
+        compat,
     };
     let mut notices: Vec<String> = raw
         .ignored_sections()
@@ -98,32 +119,94 @@ pub(super) fn parse_prometheus(path: &Path) -> Result<(Vec<JobPlan>, Vec<String>
         .map(|s| format!("ignored: {s} (scrapetop only scrapes targets)"))
         .collect();
     let global = parse_global(&doc, raw.global.unwrap_or_default())?;
-
-    let raw_jobs = raw.scrape_configs.unwrap_or_default();
-    let mut spans = doc.o.seq(doc.o.all(), "scrape_configs");
-    if spans.len() != raw_jobs.len() {
-        // Flow-style YAML: point at the whole document rather than at a wrong job.
-        spans = vec![doc.o.all(); raw_jobs.len()];
+    let mut unsupported = Unsupported::default();
+    for k in unsupported::global_keys(&global.raw) {
+        unsupported.add(k, None);
     }
-    let mut seen = HashSet::new();
-    let mut plans = Vec::new();
-    for (j, span) in raw_jobs.into_iter().zip(spans) {
-        let job_loc = doc.loc(span, "job_name");
-        if j.job_name.is_empty() {
-            return Err(ConfigError::at(&job_loc, "job_name is empty"));
+    let mut jobs = Jobs {
+        global: &global,
+        seen: HashMap::new(),
+        plans: Vec::new(),
+        notices: Vec::new(),
+        unsupported,
+    };
+    jobs.add_file(
+        &doc,
+        raw.scrape_configs.unwrap_or_default(),
+        "main config file",
+    )?;
+    for pattern in raw.scrape_config_files.iter().flatten() {
+        let pat = resolve(&doc.dir, pattern);
+        for file in sd::expand_glob(&pat) {
+            let text = files::read_source(&file, "scrape config file")?;
+            let more: RawScrapeConfigs = parse_yaml(&file, &text)?;
+            let sub = Doc {
+                path: &file,
+                dir: file.parent().unwrap_or(Path::new("")).to_owned(),
+                o: Outline::new(&text),
+                compat,
+            };
+            let origin = format!("{:?}", file.display().to_string());
+            jobs.add_file(&sub, more.scrape_configs.unwrap_or_default(), &origin)?;
         }
-        if !seen.insert(j.job_name.clone()) {
-            return Err(ConfigError::at(
-                &job_loc,
-                format!(
+    }
+    notices.extend(jobs.notices);
+    notices.extend(jobs.unsupported.notices());
+    Ok((jobs.plans, notices))
+}
+
+/// Jobs gathered from the main file and its scrape config files.
+struct Jobs<'g> {
+    global: &'g Global,
+    /// Job names and where they were first found.
+    seen: HashMap<String, String>,
+    plans: Vec<JobPlan>,
+    notices: Vec<String>,
+    unsupported: Unsupported,
+}
+
+impl Jobs<'_> {
+    /// The `scrape_configs` of one file (`origin` names it in duplicate-name errors).
+    fn add_file(
+        &mut self,
+        doc: &Doc<'_>,
+        raw_jobs: Vec<RawScrapeConfig>,
+        origin: &str,
+    ) -> Result<(), ConfigError> {
+        let mut spans = doc.o.seq(doc.o.all(), "scrape_configs");
+        if spans.len() != raw_jobs.len() {
+            // Flow-style YAML or merge keys: point at the whole document rather than at a
+            // wrong job.
+            spans = vec![doc.o.all(); raw_jobs.len()];
+        }
+        for (j, span) in raw_jobs.into_iter().zip(spans) {
+            let job_loc = doc.loc(span, "job_name");
+            if j.job_name.is_empty() {
+                return Err(ConfigError::at(&job_loc, "job_name is empty"));
+            }
+            if let Some(first) = self.seen.get(&j.job_name) {
+                let msg = format!(
                     "found multiple scrape configs with job name {:?}",
                     j.job_name
-                ),
-            ));
+                );
+                return Err(ConfigError::at(
+                    &job_loc,
+                    if first == origin {
+                        msg
+                    } else {
+                        format!("{msg}, first found in {first}")
+                    },
+                ));
+            }
+            self.seen.insert(j.job_name.clone(), origin.to_owned());
+            for k in j.unsupported_keys() {
+                self.unsupported.add(k, Some(&j.job_name));
+            }
+            let plan = plan_job(doc, self.global, &j, span, &mut self.notices)?;
+            self.plans.push(plan);
         }
-        plans.push(plan_job(&doc, &global, &j, span, &mut notices)?);
+        Ok(())
     }
-    Ok((plans, notices))
 }
 
 /// `global:` scrape defaults, checked as Prometheus checks them.
@@ -153,7 +236,7 @@ fn parse_global(doc: &Doc<'_>, raw: RawGlobal) -> Result<Global, ConfigError> {
         None => Duration::from_secs(10).min(interval),
     };
     for name in raw.external_labels.iter().flatten().map(|(k, _)| k) {
-        if !is_label_name(name) {
+        if !valid_label_name(name, doc.compat) {
             return Err(ConfigError::at(
                 &doc.loc(span, name),
                 format!("{name:?} is not a valid label name"),
@@ -202,9 +285,6 @@ fn plan_job(
             format!("invalid scheme {scheme:?}: must be http or https"),
         ));
     }
-    for key in j.ignored_keys() {
-        notices.push(format!("ignored: {key} in job {name:?}"));
-    }
     if j.enable_http2 == Some(true) {
         notices.push(format!(
             "ignored: enable_http2 in job {name:?} (scrapetop speaks HTTP/1.1)"
@@ -220,22 +300,29 @@ fn plan_job(
         .map_or(0, |b| b.0);
     settings.sample_limit = j.sample_limit.or(global.raw.sample_limit).unwrap_or(0);
     settings.follow_redirects = j.follow_redirects.unwrap_or(true);
-    settings.auth = build_auth(j, &doc.dir, &at)?;
-    let (tls, tls_notices) = build_tls(j.tls_config.as_ref(), &doc.dir, &at)?;
-    settings.tls = tls;
+    let ja = build_job_auth(j, &doc.dir, &at)?;
+    settings.auth = ja.auth;
+    settings.tls = ja.tls;
+    if let Some(e) = &ja.scrape_error {
+        notices.push(format!(
+            "job {name:?}: every scrape will fail, as in Prometheus: {e}"
+        ));
+    }
+    settings.scrape_error = ja.scrape_error;
     notices.extend(
-        tls_notices
+        ja.notices
             .into_iter()
-            .map(|n| format!("{n} in job {name:?}")),
+            .map(|n| format!("{n} (job {name:?})")),
     );
 
     let mut plan = JobPlan::new(settings);
+    plan.compat = doc.compat;
     plan.scheme = scheme;
     plan.metrics_path = j.metrics_path.clone().unwrap_or_else(|| "/metrics".into());
     plan.params = j.params.clone().unwrap_or_default();
     let rule_spans = doc.o.seq(span, "relabel_configs");
     for (i, rc) in j.relabel_configs.iter().flatten().enumerate() {
-        let rule = rc.validate().map_err(|m| {
+        let rule = rc.validate_for(doc.compat).map_err(|m| {
             let pos = rule_spans
                 .get(i)
                 .map(|s| doc.o.start(*s))
@@ -261,7 +348,7 @@ fn static_groups(
     for (i, g) in j.static_configs.iter().flatten().enumerate() {
         let gspan = group_spans.get(i).copied().unwrap_or(span);
         for k in g.labels.keys() {
-            if !is_label_name(k) {
+            if !valid_label_name(k, doc.compat) {
                 return Err(ConfigError::at(
                     &doc.loc(gspan, k),
                     format!("{k:?} is not a valid label name"),

@@ -34,7 +34,7 @@ pub struct RawConfig {
     #[serde(default)]
     pub rule_files: Option<IgnoredAny>,
     #[serde(default)]
-    pub scrape_config_files: Option<IgnoredAny>,
+    pub scrape_config_files: Option<Vec<String>>,
     #[serde(default)]
     pub alerting: Option<IgnoredAny>,
     #[serde(default)]
@@ -56,7 +56,6 @@ impl RawConfig {
         let present = [
             ("runtime", self.runtime.is_some()),
             ("rule_files", self.rule_files.is_some()),
-            ("scrape_config_files", self.scrape_config_files.is_some()),
             ("alerting", self.alerting.is_some()),
             ("remote_write", self.remote_write.is_some()),
             ("remote_read", self.remote_read.is_some()),
@@ -71,6 +70,14 @@ impl RawConfig {
         }
         v
     }
+}
+
+/// A file named by `scrape_config_files`: only `scrape_configs`, as strict as the main file.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawScrapeConfigs {
+    #[serde(default)]
+    pub scrape_configs: Option<Vec<RawScrapeConfig>>,
 }
 
 /// `global:`.
@@ -125,6 +132,8 @@ pub struct RawGlobal {
     pub native_histogram_bucket_limit: Option<u64>,
     #[serde(default)]
     pub native_histogram_min_bucket_factor: Option<f64>,
+    #[serde(default)]
+    pub extra_scrape_metrics: Option<bool>,
 }
 
 /// `basic_auth:`.
@@ -139,6 +148,10 @@ pub struct RawBasicAuth {
     pub password: Option<YamlSecret>,
     #[serde(default)]
     pub password_file: Option<String>,
+    #[serde(default)]
+    pub username_ref: Option<String>,
+    #[serde(default)]
+    pub password_ref: Option<String>,
 }
 
 /// `authorization:`.
@@ -151,6 +164,8 @@ pub struct RawAuthorization {
     pub credentials: Option<YamlSecret>,
     #[serde(default)]
     pub credentials_file: Option<String>,
+    #[serde(default)]
+    pub credentials_ref: Option<String>,
 }
 
 /// `tls_config:`.
@@ -275,7 +290,7 @@ pub struct RawScrapeConfig {
     pub file_sd_configs: Option<Vec<RawFileSd>>,
     #[serde(default)]
     pub dns_sd_configs: Option<Vec<RawDnsSd>>,
-    // Accepted, not used by scrapetop (reported as ignored when they change behaviour).
+    // Keys scrapetop does not act on: accepted, each reported with its consequence.
     #[serde(default)]
     pub oauth2: Option<IgnoredAny>,
     #[serde(default)]
@@ -283,7 +298,7 @@ pub struct RawScrapeConfig {
     #[serde(default)]
     pub no_proxy: Option<IgnoredAny>,
     #[serde(default)]
-    pub proxy_from_environment: Option<IgnoredAny>,
+    pub proxy_from_environment: Option<bool>,
     #[serde(default)]
     pub proxy_connect_header: Option<IgnoredAny>,
     #[serde(default)]
@@ -321,6 +336,10 @@ pub struct RawScrapeConfig {
     #[serde(default)]
     pub scrape_failure_log_file: Option<IgnoredAny>,
     #[serde(default)]
+    pub extra_scrape_metrics: Option<IgnoredAny>,
+    #[serde(default)]
+    pub aws_sd_configs: Option<IgnoredAny>,
+    #[serde(default)]
     pub azure_sd_configs: Option<IgnoredAny>,
     #[serde(default)]
     pub consul_sd_configs: Option<IgnoredAny>,
@@ -332,6 +351,10 @@ pub struct RawScrapeConfig {
     pub dockerswarm_sd_configs: Option<IgnoredAny>,
     #[serde(default)]
     pub ec2_sd_configs: Option<IgnoredAny>,
+    #[serde(default)]
+    pub ecs_sd_configs: Option<IgnoredAny>,
+    #[serde(default)]
+    pub elasticache_sd_configs: Option<IgnoredAny>,
     #[serde(default)]
     pub eureka_sd_configs: Option<IgnoredAny>,
     #[serde(default)]
@@ -353,15 +376,23 @@ pub struct RawScrapeConfig {
     #[serde(default)]
     pub marathon_sd_configs: Option<IgnoredAny>,
     #[serde(default)]
+    pub msk_sd_configs: Option<IgnoredAny>,
+    #[serde(default)]
     pub nerve_sd_configs: Option<IgnoredAny>,
     #[serde(default)]
     pub nomad_sd_configs: Option<IgnoredAny>,
     #[serde(default)]
+    pub oci_sd_configs: Option<IgnoredAny>,
+    #[serde(default)]
     pub openstack_sd_configs: Option<IgnoredAny>,
+    #[serde(default)]
+    pub outscale_sd_configs: Option<IgnoredAny>,
     #[serde(default)]
     pub ovhcloud_sd_configs: Option<IgnoredAny>,
     #[serde(default)]
     pub puppetdb_sd_configs: Option<IgnoredAny>,
+    #[serde(default)]
+    pub rds_sd_configs: Option<IgnoredAny>,
     #[serde(default)]
     pub scaleway_sd_configs: Option<IgnoredAny>,
     #[serde(default)]
@@ -376,21 +407,50 @@ pub struct RawScrapeConfig {
     pub vultr_sd_configs: Option<IgnoredAny>,
 }
 
+/// Service discovery kinds Prometheus has (2.40 to 3.x) and scrapetop does not run.
+pub const UNSUPPORTED_SD: &[&str] = &[
+    "aws_sd_configs",
+    "azure_sd_configs",
+    "consul_sd_configs",
+    "digitalocean_sd_configs",
+    "docker_sd_configs",
+    "dockerswarm_sd_configs",
+    "ec2_sd_configs",
+    "ecs_sd_configs",
+    "elasticache_sd_configs",
+    "eureka_sd_configs",
+    "gce_sd_configs",
+    "hetzner_sd_configs",
+    "http_sd_configs",
+    "ionos_sd_configs",
+    "kubernetes_sd_configs",
+    "kuma_sd_configs",
+    "lightsail_sd_configs",
+    "linode_sd_configs",
+    "marathon_sd_configs",
+    "msk_sd_configs",
+    "nerve_sd_configs",
+    "nomad_sd_configs",
+    "oci_sd_configs",
+    "openstack_sd_configs",
+    "outscale_sd_configs",
+    "ovhcloud_sd_configs",
+    "puppetdb_sd_configs",
+    "rds_sd_configs",
+    "scaleway_sd_configs",
+    "serverset_sd_configs",
+    "stackit_sd_configs",
+    "triton_sd_configs",
+    "uyuni_sd_configs",
+    "vultr_sd_configs",
+];
+
 impl RawScrapeConfig {
-    /// Keys present in this job that scrapetop accepts but does not act on.
-    pub fn ignored_keys(&self) -> Vec<&'static str> {
+    /// Keys present in this job that scrapetop accepts but does not act on, in the order of
+    /// [`UNSUPPORTED_SD`] then the other keys.
+    pub fn unsupported_keys(&self) -> Vec<&'static str> {
         let present = [
-            ("oauth2", self.oauth2.is_some()),
-            ("proxy_url", self.proxy_url.is_some()),
-            (
-                "proxy_from_environment",
-                self.proxy_from_environment.is_some(),
-            ),
-            ("http_headers", self.http_headers.is_some()),
-            (
-                "metric_relabel_configs",
-                self.metric_relabel_configs.is_some(),
-            ),
+            ("aws_sd_configs", self.aws_sd_configs.is_some()),
             ("azure_sd_configs", self.azure_sd_configs.is_some()),
             ("consul_sd_configs", self.consul_sd_configs.is_some()),
             (
@@ -403,6 +463,11 @@ impl RawScrapeConfig {
                 self.dockerswarm_sd_configs.is_some(),
             ),
             ("ec2_sd_configs", self.ec2_sd_configs.is_some()),
+            ("ecs_sd_configs", self.ecs_sd_configs.is_some()),
+            (
+                "elasticache_sd_configs",
+                self.elasticache_sd_configs.is_some(),
+            ),
             ("eureka_sd_configs", self.eureka_sd_configs.is_some()),
             ("gce_sd_configs", self.gce_sd_configs.is_some()),
             ("hetzner_sd_configs", self.hetzner_sd_configs.is_some()),
@@ -416,17 +481,94 @@ impl RawScrapeConfig {
             ("lightsail_sd_configs", self.lightsail_sd_configs.is_some()),
             ("linode_sd_configs", self.linode_sd_configs.is_some()),
             ("marathon_sd_configs", self.marathon_sd_configs.is_some()),
+            ("msk_sd_configs", self.msk_sd_configs.is_some()),
             ("nerve_sd_configs", self.nerve_sd_configs.is_some()),
             ("nomad_sd_configs", self.nomad_sd_configs.is_some()),
+            ("oci_sd_configs", self.oci_sd_configs.is_some()),
             ("openstack_sd_configs", self.openstack_sd_configs.is_some()),
+            ("outscale_sd_configs", self.outscale_sd_configs.is_some()),
             ("ovhcloud_sd_configs", self.ovhcloud_sd_configs.is_some()),
             ("puppetdb_sd_configs", self.puppetdb_sd_configs.is_some()),
+            ("rds_sd_configs", self.rds_sd_configs.is_some()),
             ("scaleway_sd_configs", self.scaleway_sd_configs.is_some()),
             ("serverset_sd_configs", self.serverset_sd_configs.is_some()),
             ("stackit_sd_configs", self.stackit_sd_configs.is_some()),
             ("triton_sd_configs", self.triton_sd_configs.is_some()),
             ("uyuni_sd_configs", self.uyuni_sd_configs.is_some()),
             ("vultr_sd_configs", self.vultr_sd_configs.is_some()),
+            ("oauth2", self.oauth2.is_some()),
+            ("proxy_url", self.proxy_url.is_some()),
+            ("no_proxy", self.no_proxy.is_some()),
+            (
+                "proxy_from_environment",
+                self.proxy_from_environment == Some(true),
+            ),
+            ("proxy_connect_header", self.proxy_connect_header.is_some()),
+            ("http_headers", self.http_headers.is_some()),
+            ("scrape_protocols", self.scrape_protocols.is_some()),
+            (
+                "fallback_scrape_protocol",
+                self.fallback_scrape_protocol.is_some(),
+            ),
+            (
+                "scrape_classic_histograms",
+                self.scrape_classic_histograms.is_some(),
+            ),
+            (
+                "always_scrape_classic_histograms",
+                self.always_scrape_classic_histograms.is_some(),
+            ),
+            (
+                "convert_classic_histograms_to_nhcb",
+                self.convert_classic_histograms_to_nhcb.is_some(),
+            ),
+            (
+                "scrape_native_histograms",
+                self.scrape_native_histograms.is_some(),
+            ),
+            ("label_limit", self.label_limit.is_some()),
+            (
+                "label_name_length_limit",
+                self.label_name_length_limit.is_some(),
+            ),
+            (
+                "label_value_length_limit",
+                self.label_value_length_limit.is_some(),
+            ),
+            ("target_limit", self.target_limit.is_some()),
+            ("keep_dropped_targets", self.keep_dropped_targets.is_some()),
+            (
+                "native_histogram_bucket_limit",
+                self.native_histogram_bucket_limit.is_some(),
+            ),
+            (
+                "native_histogram_min_bucket_factor",
+                self.native_histogram_min_bucket_factor.is_some(),
+            ),
+            (
+                "metric_name_validation_scheme",
+                self.metric_name_validation_scheme.is_some(),
+            ),
+            (
+                "metric_name_escaping_scheme",
+                self.metric_name_escaping_scheme.is_some(),
+            ),
+            (
+                "scrape_failure_log_file",
+                self.scrape_failure_log_file.is_some(),
+            ),
+            ("extra_scrape_metrics", self.extra_scrape_metrics.is_some()),
+            (
+                "metric_relabel_configs",
+                self.metric_relabel_configs.is_some(),
+            ),
+            ("honor_labels", self.honor_labels.is_some()),
+            ("honor_timestamps", self.honor_timestamps.is_some()),
+            (
+                "track_timestamps_staleness",
+                self.track_timestamps_staleness.is_some(),
+            ),
+            ("enable_compression", self.enable_compression == Some(false)),
         ];
         present
             .iter()

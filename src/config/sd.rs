@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::outline::{Outline, Pos};
-use super::relabel::{Labels, is_label_name};
+use super::relabel::{Labels, valid_label_name};
 use super::{ConfigError, Loc};
 
 /// DNS lookups for `dns_sd_configs`. The engine implements it with its own resolver so the
@@ -143,7 +143,12 @@ pub fn detect(text: &str) -> Format {
 }
 
 /// Parse a file_sd file's text (format by extension or detection), adding `__meta_filepath`.
-pub fn parse_sd_file(path: &Path, text: &str, format: Format) -> Result<Vec<Group>, ConfigError> {
+pub fn parse_sd_file(
+    path: &Path,
+    text: &str,
+    format: Format,
+    compat: super::Compat,
+) -> Result<Vec<Group>, ConfigError> {
     let raw: Vec<(Vec<String>, BTreeMap<String, String>)> = match format {
         Format::Json => {
             let g: Vec<JsonGroup> = serde_json::from_str(text).map_err(|e| {
@@ -176,7 +181,7 @@ pub fn parse_sd_file(path: &Path, text: &str, format: Format) -> Result<Vec<Grou
     let mut groups = Vec::new();
     for (targets, mut labels) in raw {
         for name in labels.keys() {
-            if !is_label_name(name) {
+            if !valid_label_name(name, compat) {
                 let pos = outline.value(outline.all(), name);
                 return Err(ConfigError::located(
                     path,

@@ -11,7 +11,7 @@ use super::prometheus::parse_prometheus;
 use super::relabel::{self, Labels, Rule};
 use super::sd::{self, Format, Group};
 use super::units::{self, format_duration};
-use super::{ConfigError, Loc, SourceArgs, files};
+use super::{Compat, ConfigError, Loc, SourceArgs, files};
 use crate::engine::spec::{JobSettings, Scheme, TargetSpec, invalid_host, split_host_port};
 use crate::redact::quote;
 
@@ -28,6 +28,8 @@ pub(super) struct JobPlan {
     pub(super) dns_sd: Vec<DnsPlan>,
     /// Command-line targets (plain lists, `--target`): parsed as given, URLs allowed.
     pub(super) plain: Vec<(String, Option<Loc>)>,
+    /// Whose label-name rules apply to discovered groups.
+    pub(super) compat: Compat,
 }
 
 impl JobPlan {
@@ -42,13 +44,14 @@ impl JobPlan {
             file_sd: Vec::new(),
             dns_sd: Vec::new(),
             plain: Vec::new(),
+            compat: Compat::default(),
         }
     }
 }
 
 pub(super) fn plan_sources(args: &SourceArgs) -> Result<(Vec<JobPlan>, Vec<String>), ConfigError> {
     let (mut plans, notices) = match &args.config {
-        Some(p) => parse_prometheus(p)?,
+        Some(p) => parse_prometheus(p, args.compat)?,
         None => (Vec::new(), Vec::new()),
     };
     let interval = args.interval.unwrap_or(Duration::from_secs(60));
@@ -72,7 +75,9 @@ pub(super) fn plan_sources(args: &SourceArgs) -> Result<(Vec<JobPlan>, Vec<Strin
         let mut s = JobSettings::new(name);
         s.interval = interval;
         s.timeout = timeout;
-        JobPlan::new(s)
+        let mut plan = JobPlan::new(s);
+        plan.compat = args.compat;
+        plan
     };
     let mut names: HashSet<String> = plans.iter().map(|p| p.settings.name.to_string()).collect();
     let mut add = |plan: JobPlan, plans: &mut Vec<JobPlan>, from: &str| {
@@ -100,7 +105,7 @@ pub(super) fn plan_sources(args: &SourceArgs) -> Result<(Vec<JobPlan>, Vec<Strin
                     .map(|(t, l)| (t, Some(l)))
                     .collect();
             }
-            f => plan.groups = sd::parse_sd_file(file, &text, f)?,
+            f => plan.groups = sd::parse_sd_file(file, &text, f, args.compat)?,
         }
         add(plan, &mut plans, &format!("--targets {}", file.display()))?;
     }

@@ -121,6 +121,10 @@ pub struct JobSettings {
     pub tls: TlsSettings,
     /// Follow HTTP redirects (accepted; scrapetop reports redirects as non-200).
     pub follow_redirects: bool,
+    /// When set, every scrape of this job fails with this message instead of being attempted:
+    /// a credentials or TLS file named in the configuration could not be read. Prometheus
+    /// loads such a configuration and fails the job's scrapes; so does scrapetop.
+    pub scrape_error: Option<String>,
 }
 
 impl JobSettings {
@@ -135,6 +139,7 @@ impl JobSettings {
             auth: Auth::None,
             tls: TlsSettings::default(),
             follow_redirects: true,
+            scrape_error: None,
         }
     }
 }
