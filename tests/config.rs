@@ -948,3 +948,208 @@ async fn unreadable_secret_files_fail_the_job_not_the_file() {
         l.notices[3]
     );
 }
+
+fn yml_files(dir: &str, suffix: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(path(dir))
+        .unwrap_or_else(|e| panic!("{dir}: {e}"))
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().ends_with(suffix))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Every public configuration Prometheus loads, `scrapetop check` accepts (README in the folder
+/// says where each comes from).
+#[test]
+fn public_configs_prometheus_accepts_are_accepted() {
+    let mut files = yml_files("public/prometheus/testdata", ".good.yml");
+    assert!(files.len() > 40, "{} good files", files.len());
+    files.extend(yml_files(
+        "public/prometheus/testdata/scrape_configs",
+        ".good.yml",
+    ));
+    files.extend(yml_files("public/prometheus/examples", ".yml"));
+    files.extend(yml_files("public/compose", ".yml"));
+    files.extend(yml_files("public/operator", ".yml"));
+    let mut failed = Vec::new();
+    for f in &files {
+        let (out, status) = config::check::check_report(std::slice::from_ref(f), false);
+        if status != 0 {
+            failed.push(out);
+        }
+    }
+    assert!(failed.is_empty(), "refused:\n{}", failed.join("\n"));
+}
+
+/// The public configurations every Prometheus refuses, for a reason in what scrapetop reads
+/// (scrape configs, relabelling, global scrape settings, scrape config files), are refused.
+#[test]
+fn public_configs_prometheus_rejects_are_rejected() {
+    let refused = [
+        "bearertoken.bad.yml",
+        "bearertoken_basicauth.bad.yml",
+        "dropequal.bad.yml",
+        "dropequal1.bad.yml",
+        "empty_metric_relabel_config.bad.yml",
+        "empty_scrape_config.bad.yml",
+        "empty_scrape_config_action.bad.yml",
+        "empty_static_config.bad.yml",
+        "empty_target_relabel_config.bad.yml",
+        "jobname.bad.yml",
+        "jobname_dup.bad.yml",
+        "keepequal.bad.yml",
+        "keepequal1.bad.yml",
+        "labeldrop.bad.yml",
+        "labeldrop2.bad.yml",
+        "labeldrop3.bad.yml",
+        "labeldrop4.bad.yml",
+        "labeldrop5.bad.yml",
+        "labelkeep.bad.yml",
+        "labelkeep2.bad.yml",
+        "labelkeep3.bad.yml",
+        "labelkeep4.bad.yml",
+        "labelkeep5.bad.yml",
+        "lowercase.bad.yml",
+        "lowercase3.bad.yml",
+        "metric_name_validation_scheme.bad.yml",
+        "modulus_missing.bad.yml",
+        "regex.bad.yml",
+        "scrape_body_size_limit.bad.yml",
+        "scrape_config_files.bad.yml",
+        "scrape_config_files_double_import.bad.yml",
+        "scrape_config_files_duplicate.bad.yml",
+        "scrape_config_files_fallback_scrape_protocol1.bad.yml",
+        "scrape_config_files_fallback_scrape_protocol2.bad.yml",
+        "scrape_config_files_glob.bad.yml",
+        "scrape_config_files_global.bad.yml",
+        "scrape_config_files_global_duplicate.bad.yml",
+        "scrape_config_files_scrape_protocols.bad.yml",
+        "scrape_config_files_scrape_protocols2.bad.yml",
+        "scrape_config_utf8_conflicting.bad.yml",
+        "scrape_interval.bad.yml",
+        "section_key_dup.bad.yml",
+        "static_config.bad.yml",
+        "target_label_hashmod_missing.bad.yml",
+        "target_label_missing.bad.yml",
+        "unknown_attr.bad.yml",
+        "unknown_global_attr.bad.yml",
+        "uppercase.bad.yml",
+        "uppercase3.bad.yml",
+        "url_in_targetgroup.bad.yml",
+    ];
+    let mut files: Vec<PathBuf> = refused
+        .iter()
+        .map(|f| path(&format!("public/prometheus/testdata/{f}")))
+        .collect();
+    files.extend(yml_files("public/bad", ".yml"));
+    let mut accepted = Vec::new();
+    for f in &files {
+        assert!(f.is_file(), "{} missing", f.display());
+        let (out, status) = config::check::check_report(std::slice::from_ref(f), false);
+        if status != 1 {
+            accepted.push(out);
+        }
+    }
+    assert!(accepted.is_empty(), "accepted:\n{}", accepted.join("\n"));
+}
+
+/// `--compat`: Prometheus 3 accepts UTF-8 label names (with a warning that Prometheus 2 does
+/// not), Prometheus 2 refuses them.
+#[tokio::test]
+async fn label_names_follow_compat() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let cfg = dir.path().join("p.yml");
+    std::fs::write(
+        &cfg,
+        "scrape_configs:\n  - job_name: a\n    static_configs:\n      - targets: ['h:1']\n        labels: {\"service.name\": web}\n    relabel_configs:\n      - target_label: ns-key\n        replacement: default\n",
+    )?;
+    let args = |compat| SourceArgs {
+        config: Some(cfg.clone()),
+        compat,
+        ..SourceArgs::default()
+    };
+    let l = config::load(&args(config::Compat::V3), &FakeDns::new()).await?;
+    assert_eq!(
+        summary(&l),
+        ["a 60s/10s http://h:1/metrics {instance=h:1,job=a,ns-key=default,service.name=web}"]
+    );
+    assert!(
+        l.notices[0].ends_with(
+            "label name \"service.name\" needs Prometheus 3 (UTF-8 names): Prometheus 2 refuses this file"
+        ),
+        "{:?}",
+        l.notices
+    );
+    let e = config::load(&args(config::Compat::V2), &FakeDns::new())
+        .await
+        .err()
+        .ok_or("compat 2 accepted a UTF-8 label name")?;
+    assert!(
+        e.to_string()
+            .ends_with(":7:7: \"ns-key\" is invalid 'target_label' for replace action"),
+        "{e}"
+    );
+    assert_eq!("2".parse::<config::Compat>()?, config::Compat::V2);
+    assert_eq!(config::Compat::default(), config::Compat::V3);
+    Ok(())
+}
+
+/// YAML merge keys and `scrape_config_files` (globs relative to the config, duplicate job
+/// names across files refused) load as in Prometheus.
+#[tokio::test]
+async fn merge_keys_and_scrape_config_files() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    std::fs::create_dir(d.join("jobs"))?;
+    std::fs::write(
+        d.join("jobs/a.yml"),
+        "scrape_configs:\n  - job_name: from-file\n    static_configs: [{targets: ['f:1']}]\n",
+    )?;
+    std::fs::write(d.join("jobs/notes.txt"), "not a config")?;
+    let cfg = d.join("p.yml");
+    std::fs::write(
+        &cfg,
+        "scrape_config_files: ['jobs/*.yml']\ndefaults: &defaults\n  scrape_interval: 5s\n  metrics_path: /m\nscrape_configs:\n  - <<: *defaults\n    job_name: merged\n    static_configs: [{targets: ['m:1']}]\n",
+    )?;
+    let args = SourceArgs {
+        config: Some(cfg.clone()),
+        ..SourceArgs::default()
+    };
+    // `defaults` is not a Prometheus key: refused, as Prometheus refuses it.
+    let e = config::load(&args, &FakeDns::new())
+        .await
+        .err()
+        .ok_or("accepted")?;
+    assert!(e.to_string().contains("unknown field `defaults`"), "{e}");
+    std::fs::write(
+        &cfg,
+        "scrape_config_files: ['jobs/*.yml']\nscrape_configs:\n  - &base\n    job_name: first\n    scrape_interval: 5s\n    metrics_path: /m\n    static_configs: [{targets: ['m:1']}]\n  - <<: *base\n    job_name: merged\n",
+    )?;
+    let l = config::load(&args, &FakeDns::new()).await?;
+    assert_eq!(
+        summary(&l),
+        [
+            "first 5s/5s http://m:1/m {instance=m:1,job=first}",
+            "merged 5s/5s http://m:1/m {instance=m:1,job=merged}",
+            "from-file 60s/10s http://f:1/metrics {instance=f:1,job=from-file}",
+        ]
+    );
+    std::fs::write(
+        d.join("jobs/b.yml"),
+        "scrape_configs:\n  - job_name: first\n    static_configs: [{targets: ['x:1']}]\n",
+    )?;
+    let e = config::load(&args, &FakeDns::new())
+        .await
+        .err()
+        .ok_or("accepted")?;
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "{}:2:15: found multiple scrape configs with job name \"first\", first found in main config file",
+            d.join("jobs/b.yml").display()
+        )
+    );
+    Ok(())
+}

@@ -28,6 +28,9 @@ struct JobJson {
     interval: String,
     timeout: String,
     auth: String,
+    /// What every scrape of the job fails with (a credentials or TLS file that cannot be read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scrape_error: Option<String>,
     service_discovery: Vec<String>,
     dropped: usize,
     /// dns_sd targets are not listed: check makes no DNS lookups.
@@ -99,6 +102,7 @@ fn job_json(r: &JobReport) -> JobJson {
         interval: format_duration(r.settings.interval),
         timeout: format_duration(r.settings.timeout),
         auth: describe_auth(&r.settings),
+        scrape_error: r.settings.scrape_error.as_deref().map(crate::redact::text),
         service_discovery: r.sd.clone(),
         dropped: r.dropped,
         dns_sd_resolved_at_run_time: r.dns_unresolved,
@@ -171,6 +175,9 @@ pub fn check_report_with(files: &[PathBuf], json: bool, compat: Compat) -> (Stri
                 "\n  job {:?}: interval {}, timeout {}, auth {}",
                 j.job, j.interval, j.timeout, j.auth
             );
+            if let Some(e) = &j.scrape_error {
+                let _ = writeln!(out, "    every scrape fails: {e}");
+            }
             for sd in &j.service_discovery {
                 let _ = writeln!(out, "    {sd}");
             }

@@ -18,6 +18,7 @@ pub mod sd;
 mod targets;
 pub mod units;
 mod unsupported;
+mod values;
 pub mod watch;
 
 use std::path::{Path, PathBuf};

@@ -9,11 +9,12 @@ use super::auth::build_job_auth;
 use super::discovery::{dns_sd_plans, file_sd_plans};
 use super::outline::{Outline, Span};
 use super::raw::{RawConfig, RawGlobal, RawScrapeConfig, RawScrapeConfigs};
-use super::relabel::valid_label_name;
+use super::relabel::{is_label_name, valid_label_name};
 use super::sd::{self, Group};
 use super::targets::JobPlan;
 use super::units::format_duration;
 use super::unsupported::{self, Unsupported};
+use super::values;
 use super::{Compat, ConfigError, Loc, files, resolve};
 use crate::engine::spec::JobSettings;
 use crate::redact::quote;
@@ -118,7 +119,7 @@ pub(super) fn parse_prometheus(
         .iter()
         .map(|s| format!("ignored: {s} (scrapetop only scrapes targets)"))
         .collect();
-    let global = parse_global(&doc, raw.global.unwrap_or_default())?;
+    let global = parse_global(&doc, raw.global.unwrap_or_default(), &mut notices)?;
     let mut unsupported = Unsupported::default();
     for k in unsupported::global_keys(&global.raw) {
         unsupported.add(k, None);
@@ -136,6 +137,13 @@ pub(super) fn parse_prometheus(
         "main config file",
     )?;
     for pattern in raw.scrape_config_files.iter().flatten() {
+        let dir_part = pattern.rsplit_once('/').map_or("", |(d, _)| d);
+        if dir_part.contains(['*', '?', '[']) {
+            return Err(ConfigError::at(
+                &doc.value_loc(doc.o.all(), pattern, "scrape_config_files"),
+                format!("invalid scrape config file path {pattern:?}"),
+            ));
+        }
         let pat = resolve(&doc.dir, pattern);
         for file in sd::expand_glob(&pat) {
             let text = files::read_source(&file, "scrape config file")?;
@@ -210,12 +218,18 @@ impl Jobs<'_> {
 }
 
 /// `global:` scrape defaults, checked as Prometheus checks them.
-fn parse_global(doc: &Doc<'_>, raw: RawGlobal) -> Result<Global, ConfigError> {
+fn parse_global(
+    doc: &Doc<'_>,
+    raw: RawGlobal,
+    notices: &mut Vec<String>,
+) -> Result<Global, ConfigError> {
     let span = doc
         .o
         .key(doc.o.all(), "global")
         .map(|(l, _)| doc.o.block(l))
         .unwrap_or(doc.o.all());
+    values::check_global(&raw, notices)
+        .map_err(|e| ConfigError::at(&doc.loc(span, "global"), e))?;
     let interval = raw
         .scrape_interval
         .map(|d| d.0)
@@ -236,12 +250,7 @@ fn parse_global(doc: &Doc<'_>, raw: RawGlobal) -> Result<Global, ConfigError> {
         None => Duration::from_secs(10).min(interval),
     };
     for name in raw.external_labels.iter().flatten().map(|(k, _)| k) {
-        if !valid_label_name(name, doc.compat) {
-            return Err(ConfigError::at(
-                &doc.loc(span, name),
-                format!("{name:?} is not a valid label name"),
-            ));
-        }
+        check_label_name(doc, &doc.loc(span, name), name, notices)?;
     }
     Ok(Global {
         interval,
@@ -290,6 +299,8 @@ fn plan_job(
             "ignored: enable_http2 in job {name:?} (scrapetop speaks HTTP/1.1)"
         ));
     }
+    values::check_job(j, &global.raw, notices)
+        .map_err(|e| ConfigError::at(&doc.loc(span, "job_name"), e))?;
     let at = |k: &str| doc.loc(span, k);
     let mut settings = JobSettings::new(name);
     settings.interval = interval;
@@ -322,6 +333,12 @@ fn plan_job(
     plan.params = j.params.clone().unwrap_or_default();
     let rule_spans = doc.o.seq(span, "relabel_configs");
     for (i, rc) in j.relabel_configs.iter().flatten().enumerate() {
+        let Some(rc) = rc else {
+            return Err(ConfigError::at(
+                &doc.loc(span, "relabel_configs"),
+                "empty or null target relabeling rule in scrape config",
+            ));
+        };
         let rule = rc.validate_for(doc.compat).map_err(|m| {
             let pos = rule_spans
                 .get(i)
@@ -331,7 +348,26 @@ fn plan_job(
         })?;
         plan.rules.push(rule);
     }
-    plan.groups = static_groups(doc, j, span)?;
+    let metric_spans = doc.o.seq(span, "metric_relabel_configs");
+    for (i, rc) in j.metric_relabel_configs.iter().flatten().enumerate() {
+        let at = metric_spans.get(i).map_or_else(
+            || doc.loc(span, "metric_relabel_configs"),
+            |s| doc.loc(*s, ""),
+        );
+        match rc {
+            None => {
+                return Err(ConfigError::at(
+                    &at,
+                    "empty or null metric relabeling rule in scrape config",
+                ));
+            }
+            Some(rc) => {
+                rc.validate_for(doc.compat)
+                    .map_err(|m| ConfigError::at(&at, m))?;
+            }
+        }
+    }
+    plan.groups = static_groups(doc, j, span, notices)?;
     plan.file_sd = file_sd_plans(doc, j, span)?;
     plan.dns_sd = dns_sd_plans(doc, j, span, notices)?;
     Ok(plan)
@@ -342,18 +378,20 @@ fn static_groups(
     doc: &Doc<'_>,
     j: &RawScrapeConfig,
     span: Span,
+    notices: &mut Vec<String>,
 ) -> Result<Vec<Group>, ConfigError> {
     let group_spans = doc.o.seq(span, "static_configs");
     let mut groups = Vec::new();
     for (i, g) in j.static_configs.iter().flatten().enumerate() {
         let gspan = group_spans.get(i).copied().unwrap_or(span);
+        let Some(g) = g else {
+            return Err(ConfigError::at(
+                &doc.loc(gspan, "static_configs"),
+                "empty or null section in static_configs",
+            ));
+        };
         for k in g.labels.keys() {
-            if !valid_label_name(k, doc.compat) {
-                return Err(ConfigError::at(
-                    &doc.loc(gspan, k),
-                    format!("{k:?} is not a valid label name"),
-                ));
-            }
+            check_label_name(doc, &doc.loc(gspan, k), k, notices)?;
         }
         let mut targets = Vec::new();
         for t in &g.targets {
@@ -373,4 +411,29 @@ fn static_groups(
         });
     }
     Ok(groups)
+}
+
+/// A label name written in the file: refused when the chosen Prometheus refuses it; under
+/// Prometheus 3 rules, a name Prometheus 2 would refuse is accepted with a warning.
+fn check_label_name(
+    doc: &Doc<'_>,
+    at: &Loc,
+    name: &str,
+    notices: &mut Vec<String>,
+) -> Result<(), ConfigError> {
+    if !valid_label_name(name, doc.compat) {
+        return Err(ConfigError::at(
+            at,
+            format!("{name:?} is not a valid label name"),
+        ));
+    }
+    if !is_label_name(name) {
+        notices.push(format!(
+            "{}:{}:{}: label name {name:?} needs Prometheus 3 (UTF-8 names): Prometheus 2 refuses this file",
+            at.file.display(),
+            at.pos.line,
+            at.pos.column
+        ));
+    }
+    Ok(())
 }

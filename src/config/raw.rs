@@ -281,11 +281,11 @@ pub struct RawScrapeConfig {
     #[serde(default)]
     pub tls_config: Option<RawTls>,
     #[serde(default)]
-    pub relabel_configs: Option<Vec<RelabelConfig>>,
+    pub relabel_configs: Option<Vec<Option<RelabelConfig>>>,
     #[serde(default)]
-    pub metric_relabel_configs: Option<Vec<RelabelConfig>>,
+    pub metric_relabel_configs: Option<Vec<Option<RelabelConfig>>>,
     #[serde(default)]
-    pub static_configs: Option<Vec<RawGroup>>,
+    pub static_configs: Option<Vec<Option<RawGroup>>>,
     #[serde(default)]
     pub file_sd_configs: Option<Vec<RawFileSd>>,
     #[serde(default)]
@@ -304,9 +304,9 @@ pub struct RawScrapeConfig {
     #[serde(default)]
     pub http_headers: Option<IgnoredAny>,
     #[serde(default)]
-    pub scrape_protocols: Option<IgnoredAny>,
+    pub scrape_protocols: Option<Vec<String>>,
     #[serde(default)]
-    pub fallback_scrape_protocol: Option<IgnoredAny>,
+    pub fallback_scrape_protocol: Option<String>,
     #[serde(default)]
     pub scrape_classic_histograms: Option<IgnoredAny>,
     #[serde(default)]
@@ -330,9 +330,9 @@ pub struct RawScrapeConfig {
     #[serde(default)]
     pub native_histogram_min_bucket_factor: Option<IgnoredAny>,
     #[serde(default)]
-    pub metric_name_validation_scheme: Option<IgnoredAny>,
+    pub metric_name_validation_scheme: Option<String>,
     #[serde(default)]
-    pub metric_name_escaping_scheme: Option<IgnoredAny>,
+    pub metric_name_escaping_scheme: Option<String>,
     #[serde(default)]
     pub scrape_failure_log_file: Option<IgnoredAny>,
     #[serde(default)]

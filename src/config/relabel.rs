@@ -517,8 +517,13 @@ mod tests {
         for (yaml, want) in cases {
             let raw: Vec<RelabelConfig> =
                 serde_yaml::from_str(yaml).unwrap_or_else(|e| panic!("{e}"));
-            assert_eq!(raw[0].validate().unwrap_err(), want, "{yaml}");
+            assert_eq!(raw[0].validate_for(Compat::V2).unwrap_err(), want, "{yaml}");
         }
+        // Prometheus 3 accepts any UTF-8 label name.
+        let raw: Vec<RelabelConfig> =
+            serde_yaml::from_str("- {action: replace, target_label: '1bad'}")
+                .unwrap_or_else(|e| panic!("{e}"));
+        assert!(raw[0].validate().is_ok());
         let e =
             serde_yaml::from_str::<Vec<RelabelConfig>>("- {regex: '(', action: keep}").unwrap_err();
         assert!(

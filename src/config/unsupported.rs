@@ -46,6 +46,9 @@ pub(super) fn consequence(key: &str) -> Option<&'static str> {
             "scrapetop validates names as --compat says, for every job alike"
         }
         "enable_compression" => "scrapetop asks for gzip anyway (Prometheus's default)",
+        "scrape_classic_histograms" => {
+            "Prometheus 2's name for always_scrape_classic_histograms: Prometheus 3 refuses this file"
+        }
         _ => return None,
     })
 }
@@ -108,10 +111,21 @@ impl Unsupported {
             .filter_map(|k| {
                 let jobs = self.by_key.get(k)?;
                 let what = consequence(k)?;
-                let place = match jobs.as_slice() {
-                    [one] if one == "global" => "in global".to_owned(),
-                    [one] => format!("in job {one}"),
-                    many => format!("in jobs {}", many.join(", ")),
+                let global = jobs.iter().any(|j| j == "global");
+                let named: Vec<&str> = jobs
+                    .iter()
+                    .filter(|j| *j != "global")
+                    .map(String::as_str)
+                    .collect();
+                let in_jobs = match named.as_slice() {
+                    [] => String::new(),
+                    [one] => format!("job {one}"),
+                    many => format!("jobs {}", many.join(", ")),
+                };
+                let place = match (global, in_jobs.is_empty()) {
+                    (true, true) => "in global".to_owned(),
+                    (true, false) => format!("in global and {in_jobs}"),
+                    (false, _) => format!("in {in_jobs}"),
                 };
                 Some(format!("{k} {place}: {what}"))
             })
@@ -130,11 +144,14 @@ mod tests {
         u.add("oauth2", Some("api"));
         u.add("kubernetes_sd_configs", Some("nodes"));
         u.add("honor_labels", Some("federate"));
+        u.add("target_limit", None);
+        u.add("target_limit", Some("api"));
         assert_eq!(
             u.notices(),
             [
                 "kubernetes_sd_configs in jobs \"pods\", \"nodes\": Prometheus would discover targets here; scrapetop does not, so they are missing (use --prometheus URL to watch a running Prometheus)",
                 "oauth2 in job \"api\": scrapetop does not fetch OAuth 2.0 tokens: the targets are scraped without credentials",
+                "target_limit in global and job \"api\": not enforced by scrapetop: Prometheus fails every target of a job with more targets than this; scrapetop scrapes them",
             ]
         );
     }
