@@ -940,10 +940,11 @@ async fn unreadable_secret_files_fail_the_job_not_the_file() {
             ),
         ]
     );
-    assert_eq!(l.notices.len(), 5, "{:#?}", l.notices);
+    // The kubernetes job has nothing scrapetop scrapes: no scrape to fail, no notice for it.
+    assert_eq!(l.notices.len(), 4, "{:#?}", l.notices);
     assert!(l.notices[0].starts_with("job \"node\": every scrape will fail, as in Prometheus: unable to read basic auth password"), "{}", l.notices[0]);
     assert!(
-        l.notices[4].starts_with("kubernetes_sd_configs in job \"kubernetes-pods\""),
+        l.notices[3].starts_with("kubernetes_sd_configs in job \"kubernetes-pods\""),
         "{}",
         l.notices[3]
     );
@@ -1152,4 +1153,24 @@ async fn merge_keys_and_scrape_config_files() -> Result<(), Box<dyn std::error::
         )
     );
     Ok(())
+}
+
+/// What `check` says about settings scrapetop does not act on and about unreadable credentials
+/// files: each with its consequence, every secret hidden.
+#[test]
+fn check_reports_what_happens_instead() {
+    let files = [
+        path("valid/unsupported.yml"),
+        path("valid/missing_secret_files.yml"),
+    ];
+    let (text, status) = config::check::check_report(&files, false);
+    assert_eq!(status, 0, "{text}");
+    assert!(!text.contains("oauth-s3cr3t-never-shown"));
+    insta::assert_snapshot!("check_fidelity", text);
+    let (json, _) = config::check::check_report(&files, true);
+    assert!(!json.contains("oauth-s3cr3t-never-shown"));
+    assert!(
+        json.contains("\"scrape_error\": \"unable to read basic auth password"),
+        "{json}"
+    );
 }

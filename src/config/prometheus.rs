@@ -9,7 +9,7 @@ use super::auth::build_job_auth;
 use super::discovery::{dns_sd_plans, file_sd_plans};
 use super::outline::{Outline, Span};
 use super::raw::{RawConfig, RawGlobal, RawScrapeConfig, RawScrapeConfigs};
-use super::relabel::{is_label_name, valid_label_name};
+use super::relabel::{RelabelConfig, Rule, is_label_name, valid_label_name};
 use super::sd::{self, Group};
 use super::targets::JobPlan;
 use super::units::format_duration;
@@ -314,7 +314,10 @@ fn plan_job(
     let ja = build_job_auth(j, &doc.dir, &at)?;
     settings.auth = ja.auth;
     settings.tls = ja.tls;
-    if let Some(e) = &ja.scrape_error {
+    // A job with nothing scrapetop can discover has no scrape to fail: no notice for it.
+    let scrapable =
+        j.static_configs.is_some() || j.file_sd_configs.is_some() || j.dns_sd_configs.is_some();
+    if let Some(e) = ja.scrape_error.as_ref().filter(|_| scrapable) {
         notices.push(format!(
             "job {name:?}: every scrape will fail, as in Prometheus: {e}"
         ));
@@ -331,42 +334,15 @@ fn plan_job(
     plan.scheme = scheme;
     plan.metrics_path = j.metrics_path.clone().unwrap_or_else(|| "/metrics".into());
     plan.params = j.params.clone().unwrap_or_default();
-    let rule_spans = doc.o.seq(span, "relabel_configs");
-    for (i, rc) in j.relabel_configs.iter().flatten().enumerate() {
-        let Some(rc) = rc else {
-            return Err(ConfigError::at(
-                &doc.loc(span, "relabel_configs"),
-                "empty or null target relabeling rule in scrape config",
-            ));
-        };
-        let rule = rc.validate_for(doc.compat).map_err(|m| {
-            let pos = rule_spans
-                .get(i)
-                .map(|s| doc.o.start(*s))
-                .unwrap_or_else(|| doc.loc(span, "relabel_configs").pos);
-            ConfigError::located(doc.path, Some(pos), m)
-        })?;
-        plan.rules.push(rule);
-    }
-    let metric_spans = doc.o.seq(span, "metric_relabel_configs");
-    for (i, rc) in j.metric_relabel_configs.iter().flatten().enumerate() {
-        let at = metric_spans.get(i).map_or_else(
-            || doc.loc(span, "metric_relabel_configs"),
-            |s| doc.loc(*s, ""),
-        );
-        match rc {
-            None => {
-                return Err(ConfigError::at(
-                    &at,
-                    "empty or null metric relabeling rule in scrape config",
-                ));
-            }
-            Some(rc) => {
-                rc.validate_for(doc.compat)
-                    .map_err(|m| ConfigError::at(&at, m))?;
-            }
-        }
-    }
+    plan.rules = relabel_rules(doc, j.relabel_configs.as_deref(), span, "relabel_configs")?;
+    // Metric relabelling is not applied (scrapetop keeps no samples) but validated, as
+    // Prometheus refuses a file with a bad rule there too.
+    relabel_rules(
+        doc,
+        j.metric_relabel_configs.as_deref(),
+        span,
+        "metric_relabel_configs",
+    )?;
     plan.groups = static_groups(doc, j, span, notices)?;
     plan.file_sd = file_sd_plans(doc, j, span)?;
     plan.dns_sd = dns_sd_plans(doc, j, span, notices)?;
@@ -436,4 +412,41 @@ fn check_label_name(
         ));
     }
     Ok(())
+}
+
+/// The rules under `key` (`relabel_configs` or `metric_relabel_configs`) of a job, validated,
+/// errors located at the rule.
+fn relabel_rules(
+    doc: &Doc<'_>,
+    rules: Option<&[Option<RelabelConfig>]>,
+    span: Span,
+    key: &str,
+) -> Result<Vec<Rule>, ConfigError> {
+    let spans = doc.o.seq(span, key);
+    let mut out = Vec::new();
+    for (i, rc) in rules.unwrap_or_default().iter().enumerate() {
+        let at = spans.get(i).map_or_else(
+            || doc.loc(span, key),
+            |s| Loc {
+                file: doc.path.to_owned(),
+                pos: doc.o.start(*s),
+            },
+        );
+        let Some(rc) = rc else {
+            let what = if key == "relabel_configs" {
+                "target"
+            } else {
+                "metric"
+            };
+            return Err(ConfigError::at(
+                &doc.loc(span, key),
+                format!("empty or null {what} relabeling rule in scrape config"),
+            ));
+        };
+        out.push(
+            rc.validate_for(doc.compat)
+                .map_err(|m| ConfigError::at(&at, m))?,
+        );
+    }
+    Ok(out)
 }

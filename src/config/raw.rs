@@ -407,6 +407,13 @@ pub struct RawScrapeConfig {
     pub vultr_sd_configs: Option<IgnoredAny>,
 }
 
+/// `(key, present)` for each named `Option` field.
+macro_rules! present {
+    ($s:ident; $($k:ident),* $(,)?) => {
+        [$((stringify!($k), $s.$k.is_some())),*]
+    };
+}
+
 /// Service discovery kinds Prometheus has (2.40 to 3.x) and scrapetop does not run.
 pub const UNSUPPORTED_SD: &[&str] = &[
     "aws_sd_configs",
@@ -449,131 +456,124 @@ impl RawScrapeConfig {
     /// Keys present in this job that scrapetop accepts but does not act on, in the order of
     /// [`UNSUPPORTED_SD`] then the other keys.
     pub fn unsupported_keys(&self) -> Vec<&'static str> {
-        let present = [
-            ("aws_sd_configs", self.aws_sd_configs.is_some()),
-            ("azure_sd_configs", self.azure_sd_configs.is_some()),
-            ("consul_sd_configs", self.consul_sd_configs.is_some()),
-            (
-                "digitalocean_sd_configs",
-                self.digitalocean_sd_configs.is_some(),
-            ),
-            ("docker_sd_configs", self.docker_sd_configs.is_some()),
-            (
-                "dockerswarm_sd_configs",
-                self.dockerswarm_sd_configs.is_some(),
-            ),
-            ("ec2_sd_configs", self.ec2_sd_configs.is_some()),
-            ("ecs_sd_configs", self.ecs_sd_configs.is_some()),
-            (
-                "elasticache_sd_configs",
-                self.elasticache_sd_configs.is_some(),
-            ),
-            ("eureka_sd_configs", self.eureka_sd_configs.is_some()),
-            ("gce_sd_configs", self.gce_sd_configs.is_some()),
-            ("hetzner_sd_configs", self.hetzner_sd_configs.is_some()),
-            ("http_sd_configs", self.http_sd_configs.is_some()),
-            ("ionos_sd_configs", self.ionos_sd_configs.is_some()),
-            (
-                "kubernetes_sd_configs",
-                self.kubernetes_sd_configs.is_some(),
-            ),
-            ("kuma_sd_configs", self.kuma_sd_configs.is_some()),
-            ("lightsail_sd_configs", self.lightsail_sd_configs.is_some()),
-            ("linode_sd_configs", self.linode_sd_configs.is_some()),
-            ("marathon_sd_configs", self.marathon_sd_configs.is_some()),
-            ("msk_sd_configs", self.msk_sd_configs.is_some()),
-            ("nerve_sd_configs", self.nerve_sd_configs.is_some()),
-            ("nomad_sd_configs", self.nomad_sd_configs.is_some()),
-            ("oci_sd_configs", self.oci_sd_configs.is_some()),
-            ("openstack_sd_configs", self.openstack_sd_configs.is_some()),
-            ("outscale_sd_configs", self.outscale_sd_configs.is_some()),
-            ("ovhcloud_sd_configs", self.ovhcloud_sd_configs.is_some()),
-            ("puppetdb_sd_configs", self.puppetdb_sd_configs.is_some()),
-            ("rds_sd_configs", self.rds_sd_configs.is_some()),
-            ("scaleway_sd_configs", self.scaleway_sd_configs.is_some()),
-            ("serverset_sd_configs", self.serverset_sd_configs.is_some()),
-            ("stackit_sd_configs", self.stackit_sd_configs.is_some()),
-            ("triton_sd_configs", self.triton_sd_configs.is_some()),
-            ("uyuni_sd_configs", self.uyuni_sd_configs.is_some()),
-            ("vultr_sd_configs", self.vultr_sd_configs.is_some()),
-            ("oauth2", self.oauth2.is_some()),
-            ("proxy_url", self.proxy_url.is_some()),
-            ("no_proxy", self.no_proxy.is_some()),
-            (
-                "proxy_from_environment",
-                self.proxy_from_environment == Some(true),
-            ),
-            ("proxy_connect_header", self.proxy_connect_header.is_some()),
-            ("http_headers", self.http_headers.is_some()),
-            ("scrape_protocols", self.scrape_protocols.is_some()),
-            (
-                "fallback_scrape_protocol",
-                self.fallback_scrape_protocol.is_some(),
-            ),
-            (
-                "scrape_classic_histograms",
-                self.scrape_classic_histograms.is_some(),
-            ),
-            (
-                "always_scrape_classic_histograms",
-                self.always_scrape_classic_histograms.is_some(),
-            ),
-            (
-                "convert_classic_histograms_to_nhcb",
-                self.convert_classic_histograms_to_nhcb.is_some(),
-            ),
-            (
-                "scrape_native_histograms",
-                self.scrape_native_histograms.is_some(),
-            ),
-            ("label_limit", self.label_limit.is_some()),
-            (
-                "label_name_length_limit",
-                self.label_name_length_limit.is_some(),
-            ),
-            (
-                "label_value_length_limit",
-                self.label_value_length_limit.is_some(),
-            ),
-            ("target_limit", self.target_limit.is_some()),
-            ("keep_dropped_targets", self.keep_dropped_targets.is_some()),
-            (
-                "native_histogram_bucket_limit",
-                self.native_histogram_bucket_limit.is_some(),
-            ),
-            (
-                "native_histogram_min_bucket_factor",
-                self.native_histogram_min_bucket_factor.is_some(),
-            ),
-            (
-                "metric_name_validation_scheme",
-                self.metric_name_validation_scheme.is_some(),
-            ),
-            (
-                "metric_name_escaping_scheme",
-                self.metric_name_escaping_scheme.is_some(),
-            ),
-            (
-                "scrape_failure_log_file",
-                self.scrape_failure_log_file.is_some(),
-            ),
-            ("extra_scrape_metrics", self.extra_scrape_metrics.is_some()),
-            (
-                "metric_relabel_configs",
-                self.metric_relabel_configs.is_some(),
-            ),
-            ("honor_labels", self.honor_labels.is_some()),
-            ("honor_timestamps", self.honor_timestamps.is_some()),
-            (
-                "track_timestamps_staleness",
-                self.track_timestamps_staleness.is_some(),
-            ),
-            ("enable_compression", self.enable_compression == Some(false)),
-        ];
+        let mut present = present!(self;
+            aws_sd_configs,
+            azure_sd_configs,
+            consul_sd_configs,
+            digitalocean_sd_configs,
+            docker_sd_configs,
+            dockerswarm_sd_configs,
+            ec2_sd_configs,
+            ecs_sd_configs,
+            elasticache_sd_configs,
+            eureka_sd_configs,
+            gce_sd_configs,
+            hetzner_sd_configs,
+            http_sd_configs,
+            ionos_sd_configs,
+            kubernetes_sd_configs,
+            kuma_sd_configs,
+            lightsail_sd_configs,
+            linode_sd_configs,
+            marathon_sd_configs,
+            msk_sd_configs,
+            nerve_sd_configs,
+            nomad_sd_configs,
+            oci_sd_configs,
+            openstack_sd_configs,
+            outscale_sd_configs,
+            ovhcloud_sd_configs,
+            puppetdb_sd_configs,
+            rds_sd_configs,
+            scaleway_sd_configs,
+            serverset_sd_configs,
+            stackit_sd_configs,
+            triton_sd_configs,
+            uyuni_sd_configs,
+            vultr_sd_configs,
+            oauth2,
+            proxy_url,
+            no_proxy,
+            proxy_connect_header,
+            http_headers,
+            scrape_protocols,
+            fallback_scrape_protocol,
+            scrape_classic_histograms,
+            always_scrape_classic_histograms,
+            convert_classic_histograms_to_nhcb,
+            scrape_native_histograms,
+            label_limit,
+            label_name_length_limit,
+            label_value_length_limit,
+            target_limit,
+            keep_dropped_targets,
+            native_histogram_bucket_limit,
+            native_histogram_min_bucket_factor,
+            metric_name_validation_scheme,
+            metric_name_escaping_scheme,
+            scrape_failure_log_file,
+            extra_scrape_metrics,
+            metric_relabel_configs,
+            honor_labels,
+            honor_timestamps,
+            track_timestamps_staleness,
+        )
+        .to_vec();
+        present.push((
+            "proxy_from_environment",
+            self.proxy_from_environment == Some(true),
+        ));
+        present.push(("enable_compression", self.enable_compression == Some(false)));
         present
             .iter()
             .filter(|(_, y)| *y)
             .map(|(n, _)| *n)
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every discovery kind is known and reported, and so is every other unused key.
+    #[test]
+    fn every_unsupported_key_is_reported() {
+        let mut yaml = String::from("job_name: a\n");
+        for k in UNSUPPORTED_SD {
+            yaml.push_str(&format!("{k}: []\n"));
+        }
+        let others = [
+            "oauth2: {client_id: a, token_url: 'http://t'}",
+            "proxy_url: http://p:3128",
+            "no_proxy: localhost",
+            "proxy_from_environment: true",
+            "proxy_connect_header: {a: [b]}",
+            "http_headers: {X-A: {values: [b]}}",
+            "scrape_protocols: [PrometheusProto]",
+            "fallback_scrape_protocol: PrometheusText0.0.4",
+            "label_limit: 1",
+            "target_limit: 1",
+            "enable_compression: false",
+            "metric_relabel_configs: []",
+        ];
+        for o in others {
+            yaml.push_str(o);
+            yaml.push('\n');
+        }
+        let j: RawScrapeConfig = serde_yaml::from_str(&yaml).unwrap_or_else(|e| panic!("{e}"));
+        let keys = j.unsupported_keys();
+        for k in UNSUPPORTED_SD {
+            assert!(keys.contains(k), "{k} not reported");
+        }
+        for o in others {
+            let k = o.split(':').next().unwrap_or_default();
+            assert!(keys.contains(&k), "{k} not reported");
+        }
+        let quiet: RawScrapeConfig = serde_yaml::from_str(
+            "job_name: a\nenable_compression: true\nproxy_from_environment: false\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(quiet.unsupported_keys().is_empty());
     }
 }
