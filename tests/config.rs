@@ -739,6 +739,16 @@ async fn malformed_input_never_echoes_a_secret() -> Result<(), Box<dyn std::erro
         ])?;
         outputs.push((format!("scrapetop --target {t}"), o));
     }
+    // Debug output of the errors too (a `{:?}` in a log).
+    for c in &configs {
+        let args = SourceArgs {
+            config: Some(c.clone()),
+            ..SourceArgs::default()
+        };
+        if let Err(e) = config::load(&args, &FakeDns::new()).await {
+            outputs.push((format!("Debug of {}", c.display()), format!("{e:?}")));
+        }
+    }
     let mut refused = 0;
     for (what, out) in &outputs {
         assert!(!out.contains(S), "{what} leaks the secret:\n{out}");

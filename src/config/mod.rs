@@ -47,7 +47,7 @@ pub struct Loc {
 /// A configuration that cannot be used. `Display` names the file, line and column and quotes
 /// the offending value; every message passes through [`crate::redact::text`] when shown, so
 /// nothing written in a source reaches an error unredacted, whoever built the message.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 pub enum ConfigError {
     /// An error at a known place in a file.
     #[error("{}:{line}:{column}: {}", file.display(), crate::redact::text(msg))]
@@ -72,6 +72,14 @@ pub enum ConfigError {
     /// An error in command-line values (`--target`, `--interval`, `--timeout`).
     #[error("{}", crate::redact::text(.0))]
     Args(String),
+}
+
+/// Debug output is the redacted message too: a `{:?}` in a log must not leak what `Display`
+/// hides.
+impl std::fmt::Debug for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ConfigError({:?})", self.to_string())
+    }
 }
 
 impl ConfigError {

@@ -250,7 +250,8 @@ pub fn valid_sd_pattern(p: &str) -> bool {
     !dir_has_glob && ext_ok
 }
 
-/// Match `name` against a glob with `*` and `?`.
+/// Match `name` against a glob with `*`, `?` and `[...]` classes (`[^...]` negated, `a-z`
+/// ranges), as Go's `filepath.Match` that Prometheus uses.
 fn glob_match(pat: &[u8], name: &[u8]) -> bool {
     match (pat.first(), name.first()) {
         (None, None) => true,
@@ -258,8 +259,38 @@ fn glob_match(pat: &[u8], name: &[u8]) -> bool {
             glob_match(&pat[1..], name) || (!name.is_empty() && glob_match(pat, &name[1..]))
         }
         (Some(b'?'), Some(_)) => glob_match(&pat[1..], &name[1..]),
+        (Some(b'['), Some(&c)) => match class(&pat[1..], c) {
+            Some((true, rest)) => glob_match(rest, &name[1..]),
+            _ => false,
+        },
         (Some(p), Some(n)) if p == n => glob_match(&pat[1..], &name[1..]),
         _ => false,
+    }
+}
+
+/// Whether `c` is in the class whose text follows `[`, and the pattern after its `]`; `None`
+/// for a class without `]` (a malformed pattern matches nothing).
+fn class(pat: &[u8], c: u8) -> Option<(bool, &[u8])> {
+    let (negated, mut p) = match pat.first() {
+        Some(b'^') => (true, &pat[1..]),
+        _ => (false, pat),
+    };
+    let mut hit = false;
+    let mut first = true;
+    loop {
+        match p {
+            [b']', rest @ ..] if !first => return Some((hit != negated, rest)),
+            [lo, b'-', hi, rest @ ..] if *hi != b']' => {
+                hit |= (*lo..=*hi).contains(&c);
+                p = rest;
+            }
+            [x, rest @ ..] => {
+                hit |= *x == c;
+                p = rest;
+            }
+            [] => return None,
+        }
+        first = false;
     }
 }
 
@@ -268,7 +299,7 @@ pub fn expand_glob(pattern: &Path) -> Vec<PathBuf> {
     let Some(name) = pattern.file_name().and_then(|n| n.to_str()) else {
         return Vec::new();
     };
-    if !name.contains(['*', '?']) {
+    if !name.contains(['*', '?', '[']) {
         return if pattern.is_file() {
             vec![pattern.to_owned()]
         } else {
@@ -367,5 +398,32 @@ pub fn join_host_port(host: &str, port: u16) -> String {
         format!("[{host}]:{port}")
     } else {
         format!("{host}:{port}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_match_as_go_does() {
+        let cases = [
+            ("*.json", "a.json", true),
+            ("*.json", "a.yml", false),
+            ("node-?.yml", "node-1.yml", true),
+            ("node-[0-9].yml", "node-7.yml", true),
+            ("node-[0-9].yml", "node-x.yml", false),
+            ("node-[^0-9].yml", "node-x.yml", true),
+            ("node-[ab].yml", "node-b.yml", true),
+            ("node-[ab.yml", "node-a.yml", false),
+            ("[]a]*", "]x", true),
+        ];
+        for (pat, name, want) in cases {
+            assert_eq!(
+                glob_match(pat.as_bytes(), name.as_bytes()),
+                want,
+                "{pat} {name}"
+            );
+        }
     }
 }
