@@ -1147,6 +1147,26 @@ async fn merge_keys_and_scrape_config_files() -> Result<(), Box<dyn std::error::
             "from-file 60s/10s http://f:1/metrics {instance=f:1,job=from-file}",
         ]
     );
+    // A mistake elsewhere in a file with merge keys keeps its line and column.
+    std::fs::write(
+        d.join("bad.yml"),
+        "scrape_configs:\n  - &base\n    job_name: a\n  - <<: *base\n    job_name: b\n    sample_limit: lots\n",
+    )?;
+    let e = config::load(
+        &SourceArgs {
+            config: Some(d.join("bad.yml")),
+            ..SourceArgs::default()
+        },
+        &FakeDns::new(),
+    )
+    .await
+    .err()
+    .ok_or("accepted")?;
+    assert!(
+        e.to_string()
+            .contains("bad.yml:6:19: scrape_configs[1].sample_limit: invalid type"),
+        "{e}"
+    );
     std::fs::write(
         d.join("jobs/b.yml"),
         "scrape_configs:\n  - job_name: first\n    static_configs: [{targets: ['x:1']}]\n",

@@ -86,8 +86,14 @@ fn parse_yaml<T: serde::de::DeserializeOwned + Default>(
             serde_yaml::from_str(text).map_err(|e| sd::yaml_error(path, &e))?;
         tree.apply_merge()
             .map_err(|e| ConfigError::located(path, None, e.to_string()))?;
-        return serde_yaml::from_value(tree)
-            .map_err(|e| ConfigError::located(path, None, e.to_string()));
+        return serde_yaml::from_value(tree.clone()).map_err(|e| {
+            if err.to_string().contains("`<<`") {
+                merged_error(path, text, &tree, &e)
+            } else {
+                // Not about merging: the first error has a line and column.
+                sd::yaml_error(path, &err)
+            }
+        });
     }
     if err.to_string().contains("expected struct RawConfig") {
         // A target list (or anything but a mapping) given as a configuration.
@@ -98,6 +104,37 @@ fn parse_yaml<T: serde::de::DeserializeOwned + Default>(
         ));
     }
     Err(sd::yaml_error(path, &err))
+}
+
+/// An error in a document whose merge keys were applied: serde gives neither path nor place
+/// for a merged tree, so the tree is written out and read again for the key path, and the path
+/// (`scrape_configs[1].sample_limit`) is looked up in the original text.
+fn merged_error(
+    path: &Path,
+    text: &str,
+    tree: &serde_yaml::Value,
+    e: &serde_yaml::Error,
+) -> ConfigError {
+    let Some(with_path) = serde_yaml::to_string(tree)
+        .ok()
+        .and_then(|t| serde_yaml::from_str::<RawConfig>(&t).err())
+    else {
+        return ConfigError::located(path, None, e.to_string());
+    };
+    let full = with_path.to_string();
+    let msg = full.split(" at line ").next().unwrap_or(&full).to_owned();
+    let o = Outline::new(text);
+    let key_path = msg.split(": ").next().unwrap_or_default();
+    let job = key_path
+        .strip_prefix("scrape_configs[")
+        .and_then(|r| r.split(']').next())
+        .and_then(|n| n.parse::<usize>().ok());
+    let last = key_path.rsplit('.').next().unwrap_or_default();
+    let pos = job
+        .and_then(|n| o.seq(o.all(), "scrape_configs").get(n).copied())
+        .and_then(|span| o.key(span, last))
+        .map(|(_, p)| p);
+    ConfigError::located(path, pos, msg)
 }
 
 /// Parse and validate a prometheus.yml, and the files its `scrape_config_files` name, into
