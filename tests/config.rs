@@ -321,14 +321,6 @@ async fn invalid_fixtures_give_exact_errors() {
             "6:13: \"http://localhost:9101/metrics\" is not a valid hostname",
         ),
         (
-            "invalid_address.yml",
-            "4:37: job \"node\": invalid target address \"bad host:9100\": invalid character ' ' in host name",
-        ),
-        (
-            "bad_port.yml",
-            "4:19: job \"node\": invalid target address \"localhost:99999\": expected host:port",
-        ),
-        (
             "bad_duration.yml",
             "2:20: global.scrape_interval: not a valid duration string: \"15x\"",
         ),
@@ -363,10 +355,6 @@ async fn invalid_fixtures_give_exact_errors() {
         (
             "dns_a_without_port.yml",
             "4:16: a port is required in DNS-SD configs for all record types except SRV",
-        ),
-        (
-            "relabel_empty_address.yml",
-            "7:19: job \"node\": no address",
         ),
         (
             "unknown_tls_key.yml",
@@ -1203,4 +1191,31 @@ fn check_reports_what_happens_instead() {
         json.contains("\"scrape_error\": \"unable to read basic auth password"),
         "{json}"
     );
+}
+
+/// A malformed static target does not make Prometheus refuse the file (only a URL does): the
+/// target is skipped with a notice at its line, the rest of the job is scraped.
+#[tokio::test]
+async fn malformed_static_targets_are_skipped_with_a_notice() {
+    let cases = [
+        (
+            "invalid_address.yml",
+            "4:37: skipped target \"bad host:9100\" of job \"node\": invalid target address \"bad host:9100\": invalid character ' ' in host name (Prometheus loads this file and fails this target)",
+        ),
+        (
+            "bad_port.yml",
+            "4:19: skipped target \"localhost:99999\" of job \"node\": invalid target address \"localhost:99999\": expected host:port (Prometheus loads this file and fails this target)",
+        ),
+        (
+            "relabel_empty_address.yml",
+            "7:19: skipped target \"localhost:9100\" of job \"node\": no address (Prometheus loads this file and fails this target)",
+        ),
+    ];
+    for (file, want) in cases {
+        let rel = format!("warn/{file}");
+        let l = load_config(&rel)
+            .await
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(l.notices, [format!("{DIR}/{rel}:{want}")], "{file}");
+    }
 }

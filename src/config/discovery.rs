@@ -227,10 +227,12 @@ fn build_targets(
         push(t, &mut report);
     }
     for (i, g) in groups.iter().enumerate() {
-        // Targets written in the configuration or a --targets file are errors when invalid;
-        // discovered ones (file_sd, dns_sd) are skipped with a notice, as Prometheus logs
-        // and skips them.
-        let written = i < plan.groups.len();
+        // Targets written in a --targets file are errors when invalid (scrapetop's own input,
+        // refused at load); everywhere else they are skipped with a notice: Prometheus loads
+        // a configuration whose static target is malformed and fails only that target, and
+        // logs and skips a bad discovered one.
+        let written = plan.strict && i < plan.groups.len();
+        let static_target = !plan.strict && i < plan.groups.len();
         for (addr, loc) in &g.targets {
             match populate(plan, &g.labels, addr) {
                 Ok(Some(t)) => push(t, &mut report),
@@ -240,11 +242,16 @@ fn build_targets(
                         return Err(ConfigError::at(l, format!("job {job:?}: {m}")));
                     }
                     Some(l) => notices.push(format!(
-                        "{}:{}:{}: skipped target {} of job {job:?}: {m}",
+                        "{}:{}:{}: skipped target {} of job {job:?}: {m}{}",
                         l.file.display(),
                         l.pos.line,
                         l.pos.column,
-                        quote(addr)
+                        quote(addr),
+                        if static_target {
+                            " (Prometheus loads this file and fails this target)"
+                        } else {
+                            ""
+                        }
                     )),
                     None => notices.push(format!(
                         "skipped target {} of job {job:?}: {m}",

@@ -30,6 +30,8 @@ pub(super) struct JobPlan {
     pub(super) plain: Vec<(String, Option<Loc>)>,
     /// Whose label-name rules apply to discovered groups.
     pub(super) compat: Compat,
+    /// A command-line source: a malformed written target is an error, not a skipped target.
+    pub(super) strict: bool,
 }
 
 impl JobPlan {
@@ -45,6 +47,7 @@ impl JobPlan {
             dns_sd: Vec::new(),
             plain: Vec::new(),
             compat: Compat::default(),
+            strict: false,
         }
     }
 }
@@ -77,6 +80,7 @@ pub(super) fn plan_sources(args: &SourceArgs) -> Result<(Vec<JobPlan>, Vec<Strin
         s.timeout = timeout;
         let mut plan = JobPlan::new(s);
         plan.compat = args.compat;
+        plan.strict = true;
         plan
     };
     let mut names: HashSet<String> = plans.iter().map(|p| p.settings.name.to_string()).collect();
