@@ -341,10 +341,6 @@ async fn invalid_fixtures_give_exact_errors() {
             "6:19: at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured",
         ),
         (
-            "bad_scheme.yml",
-            "3:13: invalid scheme \"ftp\": must be http or https",
-        ),
-        (
             "bad_body_size.yml",
             "3:22: scrape_configs[0].body_size_limit: invalid byte size \"10XB\": unknown unit \"XB\"",
         ),
@@ -1205,6 +1201,10 @@ async fn malformed_static_targets_are_skipped_with_a_notice() {
         (
             "bad_port.yml",
             "4:19: skipped target \"localhost:99999\" of job \"node\": invalid target address \"localhost:99999\": expected host:port (Prometheus loads this file and fails this target)",
+        ),
+        (
+            "bad_scheme.yml",
+            "5:19: skipped target \"localhost:9100\" of job \"node\": unsupported protocol scheme \"ftp\": http and https only (Prometheus loads this file and fails this target)",
         ),
         (
             "relabel_empty_address.yml",

@@ -324,13 +324,9 @@ fn plan_job(
             ),
         ));
     }
+    // Prometheus does not check `scheme` at load: a job with another scheme loads and every
+    // scrape fails ("unsupported protocol scheme"). Its targets are skipped with a notice.
     let scheme = j.scheme.clone().unwrap_or_else(|| "http".into());
-    if scheme != "http" && scheme != "https" {
-        return Err(ConfigError::at(
-            &doc.loc(span, "scheme"),
-            format!("invalid scheme {scheme:?}: must be http or https"),
-        ));
-    }
     if j.enable_http2 == Some(true) {
         notices.push(format!(
             "ignored: enable_http2 in job {name:?} (scrapetop speaks HTTP/1.1)"

@@ -162,7 +162,12 @@ pub(super) fn populate(
     let scheme = match lb.get("__scheme__").map(String::as_str) {
         Some("http") | None => Scheme::Http,
         Some("https") => Scheme::Https,
-        Some(other) => return Err(format!("invalid scheme: {}", quote(other))),
+        Some(other) => {
+            return Err(format!(
+                "unsupported protocol scheme {}: http and https only",
+                quote(other)
+            ));
+        }
     };
     if addr.contains('/') {
         return Err(format!("{} is not a valid hostname", quote(&addr)));
