@@ -317,8 +317,9 @@ pub fn expand_glob(pattern: &Path) -> Vec<PathBuf> {
         .filter_map(Result::ok)
         .filter(|e| {
             let n = e.file_name();
+            // Go's filepath.Glob, which Prometheus uses, matches names starting with a dot too.
             n.to_str()
-                .is_some_and(|n| !n.starts_with('.') && glob_match(name.as_bytes(), n.as_bytes()))
+                .is_some_and(|n| glob_match(name.as_bytes(), n.as_bytes()))
         })
         .map(|e| pattern.with_file_name(e.file_name()))
         .filter(|p| p.is_file())
