@@ -13,7 +13,7 @@ use super::relabel::{RelabelConfig, Rule, is_label_name, valid_label_name};
 use super::sd::{self, Group};
 use super::targets::JobPlan;
 use super::units::format_duration;
-use super::unsupported::{self, Unsupported};
+use super::unsupported::{self, Unsupported, Versioned};
 use super::values;
 use super::{Compat, ConfigError, Loc, files, resolve};
 use crate::engine::spec::JobSettings;
@@ -156,6 +156,10 @@ pub(super) fn parse_prometheus(
         .iter()
         .map(|s| format!("ignored: {s} (scrapetop only scrapes targets)"))
         .collect();
+    let mut versioned = Versioned::default();
+    for k in raw.versioned_keys() {
+        versioned.add(k, None);
+    }
     let global = parse_global(&doc, raw.global.unwrap_or_default(), &mut notices)?;
     let mut unsupported = Unsupported::default();
     for k in unsupported::global_keys(&global.raw) {
@@ -167,6 +171,7 @@ pub(super) fn parse_prometheus(
         plans: Vec::new(),
         notices: Vec::new(),
         unsupported,
+        versioned,
     };
     jobs.add_file(
         &doc,
@@ -197,6 +202,7 @@ pub(super) fn parse_prometheus(
     }
     notices.extend(jobs.notices);
     notices.extend(jobs.unsupported.notices());
+    notices.extend(jobs.versioned.notices());
     Ok((jobs.plans, notices))
 }
 
@@ -208,6 +214,7 @@ struct Jobs<'g> {
     plans: Vec<JobPlan>,
     notices: Vec<String>,
     unsupported: Unsupported,
+    versioned: Versioned,
 }
 
 impl Jobs<'_> {
@@ -246,6 +253,9 @@ impl Jobs<'_> {
             self.seen.insert(j.job_name.clone(), origin.to_owned());
             for k in j.unsupported_keys() {
                 self.unsupported.add(k, Some(&j.job_name));
+            }
+            for k in j.versioned_keys() {
+                self.versioned.add(k, Some(&j.job_name));
             }
             let plan = plan_job(doc, self.global, &j, span, &mut self.notices)?;
             self.plans.push(plan);

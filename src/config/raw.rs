@@ -452,7 +452,89 @@ pub const UNSUPPORTED_SD: &[&str] = &[
     "vultr_sd_configs",
 ];
 
+/// Keys Prometheus 2.40 does not know, with the release that brought them (read from the
+/// `config/config.go` of each Prometheus release tag); `scrape_classic_histograms` is the one
+/// Prometheus 3 dropped.
+pub const VERSIONED_KEYS: &[(&str, &str)] = &[
+    ("scrape_config_files", "2.43"),
+    (
+        "scrape_classic_histograms",
+        "2.45 to 2.55 (Prometheus 3 refuses it)",
+    ),
+    ("native_histogram_bucket_limit", "2.45"),
+    ("keep_dropped_targets", "2.47"),
+    ("track_timestamps_staleness", "2.48"),
+    ("scrape_protocols", "2.49"),
+    ("enable_compression", "2.49"),
+    ("native_histogram_min_bucket_factor", "2.50"),
+    ("runtime", "2.53"),
+    ("rule_query_offset", "2.53"),
+    ("metric_name_validation_scheme", "2.55"),
+    ("scrape_failure_log_file", "2.55"),
+    ("otlp", "2.55"),
+    ("fallback_scrape_protocol", "3.0"),
+    ("always_scrape_classic_histograms", "3.0"),
+    ("convert_classic_histograms_to_nhcb", "3.0"),
+    ("metric_name_escaping_scheme", "3.4"),
+    ("scrape_native_histograms", "3.8"),
+    ("extra_scrape_metrics", "3.10"),
+];
+
+impl RawConfig {
+    /// Keys of [`VERSIONED_KEYS`] set at the top level or in `global`.
+    pub fn versioned_keys(&self) -> Vec<&'static str> {
+        let mut present = present!(self; scrape_config_files, runtime, otlp).to_vec();
+        if let Some(g) = &self.global {
+            present.extend(present!(g;
+                scrape_protocols,
+                rule_query_offset,
+                scrape_failure_log_file,
+                keep_dropped_targets,
+                metric_name_validation_scheme,
+                metric_name_escaping_scheme,
+                always_scrape_classic_histograms,
+                convert_classic_histograms_to_nhcb,
+                scrape_native_histograms,
+                native_histogram_bucket_limit,
+                native_histogram_min_bucket_factor,
+                extra_scrape_metrics,
+            ));
+        }
+        present
+            .iter()
+            .filter(|(_, y)| *y)
+            .map(|(k, _)| *k)
+            .collect()
+    }
+}
+
 impl RawScrapeConfig {
+    /// Keys of [`VERSIONED_KEYS`] set in this job.
+    pub fn versioned_keys(&self) -> Vec<&'static str> {
+        let present = present!(self;
+            scrape_protocols,
+            fallback_scrape_protocol,
+            scrape_classic_histograms,
+            always_scrape_classic_histograms,
+            convert_classic_histograms_to_nhcb,
+            scrape_native_histograms,
+            enable_compression,
+            keep_dropped_targets,
+            track_timestamps_staleness,
+            native_histogram_bucket_limit,
+            native_histogram_min_bucket_factor,
+            metric_name_validation_scheme,
+            metric_name_escaping_scheme,
+            scrape_failure_log_file,
+            extra_scrape_metrics,
+        );
+        present
+            .iter()
+            .filter(|(_, y)| *y)
+            .map(|(k, _)| *k)
+            .collect()
+    }
+
     /// Keys present in this job that scrapetop accepts but does not act on, in the order of
     /// [`UNSUPPORTED_SD`] then the other keys.
     pub fn unsupported_keys(&self) -> Vec<&'static str> {

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::raw::{RawGlobal, UNSUPPORTED_SD};
+use super::raw::{RawGlobal, UNSUPPORTED_SD, VERSIONED_KEYS};
 
 /// How scrapetop's behaviour differs from Prometheus's when `key` is set; `None` for keys that
 /// change only what Prometheus stores, which nothing in scrapetop depends on.
@@ -46,9 +46,6 @@ pub(super) fn consequence(key: &str) -> Option<&'static str> {
             "scrapetop validates names as --compat says, for every job alike"
         }
         "enable_compression" => "scrapetop asks for gzip anyway (Prometheus's default)",
-        "scrape_classic_histograms" => {
-            "Prometheus 2's name for always_scrape_classic_histograms: Prometheus 3 refuses this file"
-        }
         _ => return None,
     })
 }
@@ -81,6 +78,45 @@ pub(super) fn global_keys(g: &RawGlobal) -> Vec<&'static str> {
         .filter(|(_, y)| *y)
         .map(|(k, _)| *k)
         .collect()
+}
+
+/// Keys not every supported Prometheus (2.40 to 3.x) knows, gathered like [`Unsupported`]: the
+/// file loads in some versions only, which the operator should know before relying on it.
+#[derive(Debug, Default)]
+pub(super) struct Versioned {
+    by_key: BTreeMap<&'static str, Vec<String>>,
+}
+
+impl Versioned {
+    /// `key` is set in `job` (`None`: at the top level or in `global`).
+    pub fn add(&mut self, key: &'static str, job: Option<&str>) {
+        let jobs = self.by_key.entry(key).or_default();
+        if let Some(j) = job {
+            jobs.push(format!("{j:?}"));
+        }
+    }
+
+    /// One notice per key, in release order.
+    pub fn notices(&self) -> Vec<String> {
+        VERSIONED_KEYS
+            .iter()
+            .filter_map(|(k, since)| {
+                let jobs = self.by_key.get(k)?;
+                let place = match jobs.len() {
+                    0 => String::new(),
+                    1 => format!(" (job {})", jobs[0]),
+                    _ => format!(" (jobs {})", jobs.join(", ")),
+                };
+                Some(if since.contains("refuses") {
+                    format!("{k}{place}: known to Prometheus {since}")
+                } else {
+                    format!(
+                        "{k}{place} needs Prometheus {since} or later: older versions refuse this file"
+                    )
+                })
+            })
+            .collect()
+    }
 }
 
 /// Unsupported keys met in jobs (and `global`), gathered so that one notice per key names every
@@ -138,12 +174,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn keys_newer_than_prometheus_2_40_are_warned_once() {
+        let mut v = Versioned::default();
+        v.add("extra_scrape_metrics", Some("a"));
+        v.add("scrape_protocols", None);
+        v.add("scrape_protocols", Some("b"));
+        v.add("scrape_classic_histograms", Some("c"));
+        assert_eq!(
+            v.notices(),
+            [
+                "scrape_classic_histograms (job \"c\"): known to Prometheus 2.45 to 2.55 (Prometheus 3 refuses it)",
+                "scrape_protocols (job \"b\") needs Prometheus 2.49 or later: older versions refuse this file",
+                "extra_scrape_metrics (job \"a\") needs Prometheus 3.10 or later: older versions refuse this file",
+            ]
+        );
+    }
+
+    #[test]
     fn one_notice_per_key_naming_every_job() {
         let mut u = Unsupported::default();
         u.add("kubernetes_sd_configs", Some("pods"));
         u.add("oauth2", Some("api"));
         u.add("kubernetes_sd_configs", Some("nodes"));
         u.add("honor_labels", Some("federate"));
+        u.add("scrape_classic_histograms", Some("federate"));
         u.add("target_limit", None);
         u.add("target_limit", Some("api"));
         assert_eq!(
