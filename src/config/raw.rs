@@ -23,29 +23,18 @@ impl<'de> Deserialize<'de> for YamlSecret {
 
 /// Top level of prometheus.yml.
 #[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RawConfig {
-    #[serde(default)]
     pub global: Option<RawGlobal>,
-    #[serde(default)]
     pub scrape_configs: Option<Vec<RawScrapeConfig>>,
-    #[serde(default)]
     pub runtime: Option<IgnoredAny>,
-    #[serde(default)]
     pub rule_files: Option<IgnoredAny>,
-    #[serde(default)]
     pub scrape_config_files: Option<Vec<String>>,
-    #[serde(default)]
     pub alerting: Option<IgnoredAny>,
-    #[serde(default)]
     pub remote_write: Option<IgnoredAny>,
-    #[serde(default)]
     pub remote_read: Option<IgnoredAny>,
-    #[serde(default)]
     pub storage: Option<IgnoredAny>,
-    #[serde(default)]
     pub tracing: Option<IgnoredAny>,
-    #[serde(default)]
     pub otlp: Option<IgnoredAny>,
 }
 
@@ -74,9 +63,8 @@ impl RawConfig {
 
 /// A file named by `scrape_config_files`: only `scrape_configs`, as strict as the main file.
 #[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RawScrapeConfigs {
-    #[serde(default)]
     pub scrape_configs: Option<Vec<RawScrapeConfig>>,
 }
 
@@ -86,324 +74,191 @@ pub struct RawScrapeConfigs {
     dead_code,
     reason = "keys are typed to be validated like Prometheus, not all used"
 )]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RawGlobal {
-    #[serde(default)]
     pub scrape_interval: Option<PromDuration>,
-    #[serde(default)]
     pub scrape_timeout: Option<PromDuration>,
-    #[serde(default)]
     pub external_labels: Option<BTreeMap<String, String>>,
-    #[serde(default)]
     pub body_size_limit: Option<ByteSize>,
-    #[serde(default)]
     pub sample_limit: Option<u64>,
-    #[serde(default)]
     pub evaluation_interval: Option<PromDuration>,
-    #[serde(default)]
     pub rule_query_offset: Option<PromDuration>,
-    #[serde(default)]
     pub query_log_file: Option<String>,
-    #[serde(default)]
     pub scrape_failure_log_file: Option<String>,
-    #[serde(default)]
     pub scrape_protocols: Option<Vec<String>>,
-    #[serde(default)]
     pub label_limit: Option<u64>,
-    #[serde(default)]
     pub label_name_length_limit: Option<u64>,
-    #[serde(default)]
     pub label_value_length_limit: Option<u64>,
-    #[serde(default)]
     pub target_limit: Option<u64>,
-    #[serde(default)]
     pub keep_dropped_targets: Option<u64>,
-    #[serde(default)]
     pub metric_name_validation_scheme: Option<String>,
-    #[serde(default)]
     pub metric_name_escaping_scheme: Option<String>,
-    #[serde(default)]
     pub always_scrape_classic_histograms: Option<bool>,
-    #[serde(default)]
     pub convert_classic_histograms_to_nhcb: Option<bool>,
-    #[serde(default)]
     pub scrape_native_histograms: Option<bool>,
-    #[serde(default)]
     pub native_histogram_bucket_limit: Option<u64>,
-    #[serde(default)]
     pub native_histogram_min_bucket_factor: Option<f64>,
-    #[serde(default)]
     pub extra_scrape_metrics: Option<bool>,
 }
 
 /// `basic_auth:`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
 pub struct RawBasicAuth {
-    #[serde(default)]
     pub username: Option<String>,
-    #[serde(default)]
     pub username_file: Option<String>,
-    #[serde(default)]
     pub password: Option<YamlSecret>,
-    #[serde(default)]
     pub password_file: Option<String>,
-    #[serde(default)]
     pub username_ref: Option<String>,
-    #[serde(default)]
     pub password_ref: Option<String>,
 }
 
 /// `authorization:`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
 pub struct RawAuthorization {
-    #[serde(default, rename = "type")]
+    #[serde(rename = "type")]
     pub kind: Option<String>,
-    #[serde(default)]
     pub credentials: Option<YamlSecret>,
-    #[serde(default)]
     pub credentials_file: Option<String>,
-    #[serde(default)]
     pub credentials_ref: Option<String>,
 }
 
 /// `tls_config:`.
 #[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RawTls {
-    #[serde(default)]
     pub ca: Option<YamlSecret>,
-    #[serde(default)]
     pub ca_file: Option<String>,
-    #[serde(default)]
     pub ca_ref: Option<String>,
-    #[serde(default)]
     pub cert: Option<YamlSecret>,
-    #[serde(default)]
     pub cert_file: Option<String>,
-    #[serde(default)]
     pub cert_ref: Option<String>,
-    #[serde(default)]
     pub key: Option<YamlSecret>,
-    #[serde(default)]
     pub key_file: Option<String>,
-    #[serde(default)]
     pub key_ref: Option<String>,
-    #[serde(default)]
     pub server_name: Option<String>,
-    #[serde(default)]
     pub insecure_skip_verify: Option<bool>,
-    #[serde(default)]
     pub min_version: Option<String>,
-    #[serde(default)]
     pub max_version: Option<String>,
 }
 
 /// One `static_configs` entry (a target group).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
 pub struct RawGroup {
-    #[serde(default)]
     pub targets: Vec<String>,
-    #[serde(default)]
     pub labels: BTreeMap<String, String>,
 }
 
 /// `file_sd_configs` entry.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
 pub struct RawFileSd {
-    #[serde(default)]
     pub files: Vec<String>,
-    #[serde(default)]
     pub refresh_interval: Option<PromDuration>,
 }
 
 /// `dns_sd_configs` entry.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
 pub struct RawDnsSd {
-    #[serde(default)]
     pub names: Vec<String>,
-    #[serde(default, rename = "type")]
+    #[serde(rename = "type")]
     pub kind: Option<String>,
-    #[serde(default)]
     pub port: Option<u16>,
-    #[serde(default)]
     pub refresh_interval: Option<PromDuration>,
 }
 
 /// One `scrape_configs` entry.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Default)]
 #[allow(
     dead_code,
     reason = "keys are typed to be validated like Prometheus, not all used"
 )]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RawScrapeConfig {
-    #[serde(default)]
     pub job_name: String,
-    #[serde(default)]
     pub scrape_interval: Option<PromDuration>,
-    #[serde(default)]
     pub scrape_timeout: Option<PromDuration>,
-    #[serde(default)]
     pub metrics_path: Option<String>,
-    #[serde(default)]
     pub scheme: Option<String>,
-    #[serde(default)]
     pub params: Option<BTreeMap<String, Vec<String>>>,
-    #[serde(default)]
     pub honor_labels: Option<bool>,
-    #[serde(default)]
     pub honor_timestamps: Option<bool>,
-    #[serde(default)]
     pub track_timestamps_staleness: Option<bool>,
-    #[serde(default)]
     pub body_size_limit: Option<ByteSize>,
-    #[serde(default)]
     pub sample_limit: Option<u64>,
-    #[serde(default)]
     pub follow_redirects: Option<bool>,
-    #[serde(default)]
     pub enable_http2: Option<bool>,
-    #[serde(default)]
     pub enable_compression: Option<bool>,
-    #[serde(default)]
     pub basic_auth: Option<RawBasicAuth>,
-    #[serde(default)]
     pub authorization: Option<RawAuthorization>,
-    #[serde(default)]
     pub bearer_token: Option<YamlSecret>,
-    #[serde(default)]
     pub bearer_token_file: Option<String>,
-    #[serde(default)]
     pub tls_config: Option<RawTls>,
-    #[serde(default)]
     pub relabel_configs: Option<Vec<Option<RelabelConfig>>>,
-    #[serde(default)]
     pub metric_relabel_configs: Option<Vec<Option<RelabelConfig>>>,
-    #[serde(default)]
     pub static_configs: Option<Vec<Option<RawGroup>>>,
-    #[serde(default)]
     pub file_sd_configs: Option<Vec<RawFileSd>>,
-    #[serde(default)]
     pub dns_sd_configs: Option<Vec<RawDnsSd>>,
     // Keys scrapetop does not act on: accepted, each reported with its consequence.
-    #[serde(default)]
     pub oauth2: Option<IgnoredAny>,
-    #[serde(default)]
     pub proxy_url: Option<IgnoredAny>,
-    #[serde(default)]
     pub no_proxy: Option<IgnoredAny>,
-    #[serde(default)]
     pub proxy_from_environment: Option<bool>,
-    #[serde(default)]
     pub proxy_connect_header: Option<IgnoredAny>,
-    #[serde(default)]
     pub http_headers: Option<IgnoredAny>,
-    #[serde(default)]
     pub scrape_protocols: Option<Vec<String>>,
-    #[serde(default)]
     pub fallback_scrape_protocol: Option<String>,
-    #[serde(default)]
     pub scrape_classic_histograms: Option<IgnoredAny>,
-    #[serde(default)]
     pub always_scrape_classic_histograms: Option<IgnoredAny>,
-    #[serde(default)]
     pub convert_classic_histograms_to_nhcb: Option<IgnoredAny>,
-    #[serde(default)]
     pub scrape_native_histograms: Option<IgnoredAny>,
-    #[serde(default)]
     pub label_limit: Option<IgnoredAny>,
-    #[serde(default)]
     pub label_name_length_limit: Option<IgnoredAny>,
-    #[serde(default)]
     pub label_value_length_limit: Option<IgnoredAny>,
-    #[serde(default)]
     pub target_limit: Option<IgnoredAny>,
-    #[serde(default)]
     pub keep_dropped_targets: Option<IgnoredAny>,
-    #[serde(default)]
     pub native_histogram_bucket_limit: Option<IgnoredAny>,
-    #[serde(default)]
     pub native_histogram_min_bucket_factor: Option<IgnoredAny>,
-    #[serde(default)]
     pub metric_name_validation_scheme: Option<String>,
-    #[serde(default)]
     pub metric_name_escaping_scheme: Option<String>,
-    #[serde(default)]
     pub scrape_failure_log_file: Option<IgnoredAny>,
-    #[serde(default)]
     pub extra_scrape_metrics: Option<IgnoredAny>,
-    #[serde(default)]
     pub aws_sd_configs: Option<IgnoredAny>,
-    #[serde(default)]
     pub azure_sd_configs: Option<IgnoredAny>,
-    #[serde(default)]
     pub consul_sd_configs: Option<IgnoredAny>,
-    #[serde(default)]
     pub digitalocean_sd_configs: Option<IgnoredAny>,
-    #[serde(default)]
     pub docker_sd_configs: Option<IgnoredAny>,
-    #[serde(default)]
     pub dockerswarm_sd_configs: Option<IgnoredAny>,
-    #[serde(default)]
     pub ec2_sd_configs: Option<IgnoredAny>,
-    #[serde(default)]
     pub ecs_sd_configs: Option<IgnoredAny>,
-    #[serde(default)]
     pub elasticache_sd_configs: Option<IgnoredAny>,
-    #[serde(default)]
     pub eureka_sd_configs: Option<IgnoredAny>,
-    #[serde(default)]
     pub gce_sd_configs: Option<IgnoredAny>,
-    #[serde(default)]
     pub hetzner_sd_configs: Option<IgnoredAny>,
-    #[serde(default)]
     pub http_sd_configs: Option<IgnoredAny>,
-    #[serde(default)]
     pub ionos_sd_configs: Option<IgnoredAny>,
-    #[serde(default)]
     pub kubernetes_sd_configs: Option<IgnoredAny>,
-    #[serde(default)]
     pub kuma_sd_configs: Option<IgnoredAny>,
-    #[serde(default)]
     pub lightsail_sd_configs: Option<IgnoredAny>,
-    #[serde(default)]
     pub linode_sd_configs: Option<IgnoredAny>,
-    #[serde(default)]
     pub marathon_sd_configs: Option<IgnoredAny>,
-    #[serde(default)]
     pub msk_sd_configs: Option<IgnoredAny>,
-    #[serde(default)]
     pub nerve_sd_configs: Option<IgnoredAny>,
-    #[serde(default)]
     pub nomad_sd_configs: Option<IgnoredAny>,
-    #[serde(default)]
     pub oci_sd_configs: Option<IgnoredAny>,
-    #[serde(default)]
     pub openstack_sd_configs: Option<IgnoredAny>,
-    #[serde(default)]
     pub outscale_sd_configs: Option<IgnoredAny>,
-    #[serde(default)]
     pub ovhcloud_sd_configs: Option<IgnoredAny>,
-    #[serde(default)]
     pub puppetdb_sd_configs: Option<IgnoredAny>,
-    #[serde(default)]
     pub rds_sd_configs: Option<IgnoredAny>,
-    #[serde(default)]
     pub scaleway_sd_configs: Option<IgnoredAny>,
-    #[serde(default)]
     pub serverset_sd_configs: Option<IgnoredAny>,
-    #[serde(default)]
     pub stackit_sd_configs: Option<IgnoredAny>,
-    #[serde(default)]
     pub triton_sd_configs: Option<IgnoredAny>,
-    #[serde(default)]
     pub uyuni_sd_configs: Option<IgnoredAny>,
-    #[serde(default)]
     pub vultr_sd_configs: Option<IgnoredAny>,
 }
 
