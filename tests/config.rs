@@ -1219,3 +1219,52 @@ async fn malformed_static_targets_are_skipped_with_a_notice() {
         assert_eq!(l.notices, [format!("{DIR}/{rel}:{want}")], "{file}");
     }
 }
+
+/// Unsupported auth and proxy settings are said at run time too, as `notice` events.
+#[test]
+fn unsupported_settings_are_notices_at_run_time() -> Result<(), Box<dyn std::error::Error>> {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir()?;
+    let cfg = dir.path().join("p.yml");
+    std::fs::write(
+        &cfg,
+        "scrape_configs:\n  - job_name: api\n    scrape_interval: 1h\n    oauth2: {client_id: a, client_secret: oauth-s3cr3t, token_url: 'http://127.0.0.1:9/t'}\n    proxy_url: http://127.0.0.1:3128\n    static_configs: [{targets: ['127.0.0.1:9']}]\n",
+    )?;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_scrapetop"))
+        .args(["--headless", "--config"])
+        .arg(&cfg)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut notices = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while notices.len() < 2 {
+        let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) else {
+            break;
+        };
+        match rx.recv_timeout(left) {
+            Ok(l) if l.contains("\"event\":\"notice\"") => notices.push(l),
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let all = notices.join("\n");
+    assert!(all.contains("oauth2 in job \\\"api\\\": scrapetop does not fetch OAuth 2.0 tokens: the targets are scraped without credentials"), "{all}");
+    assert!(all.contains("proxy_url in job \\\"api\\\": scrapetop does not use proxies: the targets are dialled directly"), "{all}");
+    assert!(!all.contains("oauth-s3cr3t") && !stderr.contains("oauth-s3cr3t"));
+    Ok(())
+}
