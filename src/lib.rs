@@ -11,5 +11,6 @@ pub mod exporter;
 pub mod headless;
 pub mod metrics;
 pub mod model;
+pub mod redact;
 pub mod sources;
 pub mod tui;

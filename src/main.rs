@@ -63,6 +63,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         targets: cli.targets.clone(),
         interval: cli.interval,
         timeout: cli.timeout,
+        compat: Default::default(),
     };
     let mut opts = EngineOptions {
         dns_server: cli.dns_server,
@@ -178,7 +179,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// interval, as Prometheus's discovery does.
 fn spawn_reload_triggers(
     commands: mpsc::UnboundedSender<Command>,
-    watch: Vec<std::path::PathBuf>,
+    watch: config::watch::Watched,
     dns_sd_refresh: Option<Duration>,
 ) {
     if !watch.is_empty() {

@@ -46,8 +46,8 @@ impl ConfigSources {
 pub struct Read {
     /// Targets and notices.
     pub set: TargetSet,
-    /// file_sd files and directories to watch.
-    pub watch: Vec<PathBuf>,
+    /// file_sd patterns and `--targets` files to watch.
+    pub watch: config::watch::Watched,
     /// The shortest dns_sd refresh interval.
     pub dns_sd_refresh: Option<std::time::Duration>,
 }

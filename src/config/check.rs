@@ -9,7 +9,7 @@ use std::task::{Context, Poll, Waker};
 
 use serde::Serialize;
 
-use super::{JobReport, check_file};
+use super::{Compat, JobReport, check_file};
 use crate::config::units::format_duration;
 use crate::engine::spec::{Auth, JobSettings};
 
@@ -28,6 +28,9 @@ struct JobJson {
     interval: String,
     timeout: String,
     auth: String,
+    /// What every scrape of the job fails with (a credentials or TLS file that cannot be read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scrape_error: Option<String>,
     service_discovery: Vec<String>,
     dropped: usize,
     /// dns_sd targets are not listed: check makes no DNS lookups.
@@ -99,6 +102,7 @@ fn job_json(r: &JobReport) -> JobJson {
         interval: format_duration(r.settings.interval),
         timeout: format_duration(r.settings.timeout),
         auth: describe_auth(&r.settings),
+        scrape_error: r.settings.scrape_error.as_deref().map(crate::redact::text),
         service_discovery: r.sd.clone(),
         dropped: r.dropped,
         dns_sd_resolved_at_run_time: r.dns_unresolved,
@@ -116,8 +120,8 @@ fn job_json(r: &JobReport) -> JobJson {
     }
 }
 
-fn check_one(path: &Path) -> FileJson {
-    match run_ready(check_file(path)) {
+fn check_one(path: &Path, compat: Compat) -> FileJson {
+    match run_ready(check_file(path, compat)) {
         Ok((jobs, notices)) => FileJson {
             file: path.display().to_string(),
             valid: true,
@@ -137,7 +141,12 @@ fn check_one(path: &Path) -> FileJson {
 
 /// The report `scrapetop check` prints, and its exit status (0 valid, 1 any file invalid).
 pub fn check_report(files: &[PathBuf], json: bool) -> (String, i32) {
-    let results: Vec<FileJson> = files.iter().map(|f| check_one(f)).collect();
+    check_report_with(files, json, Compat::default())
+}
+
+/// [`check_report`] validating as the given Prometheus version (`--compat`).
+pub fn check_report_with(files: &[PathBuf], json: bool, compat: Compat) -> (String, i32) {
+    let results: Vec<FileJson> = files.iter().map(|f| check_one(f, compat)).collect();
     let status = i32::from(results.iter().any(|r| !r.valid));
     if json {
         let mut s = serde_json::to_string_pretty(&results).unwrap_or_else(|e| format!("{e}"));
@@ -166,6 +175,9 @@ pub fn check_report(files: &[PathBuf], json: bool) -> (String, i32) {
                 "\n  job {:?}: interval {}, timeout {}, auth {}",
                 j.job, j.interval, j.timeout, j.auth
             );
+            if let Some(e) = &j.scrape_error {
+                let _ = writeln!(out, "    every scrape fails: {e}");
+            }
             for sd in &j.service_discovery {
                 let _ = writeln!(out, "    {sd}");
             }
@@ -204,7 +216,12 @@ pub fn check_report(files: &[PathBuf], json: bool) -> (String, i32) {
 /// Run `scrapetop check FILE...`: print the report to stdout and return the exit status
 /// (0 when every file is valid, 1 otherwise).
 pub fn check_main(files: &[PathBuf], json: bool) -> i32 {
-    let (out, status) = check_report(files, json);
+    check_main_with(files, json, Compat::default())
+}
+
+/// [`check_main`] validating as the given Prometheus version (`--compat`).
+pub fn check_main_with(files: &[PathBuf], json: bool, compat: Compat) -> i32 {
+    let (out, status) = check_report_with(files, json, compat);
     print!("{out}");
     status
 }

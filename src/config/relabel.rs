@@ -8,6 +8,8 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde::{Deserialize, Deserializer};
 
+use super::Compat;
+
 /// A label set during relabelling. An empty value is the same as an absent label.
 pub type Labels = BTreeMap<String, String>;
 
@@ -120,6 +122,16 @@ pub struct Rule {
     target_label: String,
     replacement: String,
     action: Action,
+    compat: Compat,
+}
+
+/// Whether `s` is a label name Prometheus accepts: any non-empty UTF-8 in Prometheus 3, the
+/// legacy `[a-zA-Z_][a-zA-Z0-9_]*` in Prometheus 2.
+pub fn valid_label_name(s: &str, compat: Compat) -> bool {
+    match compat {
+        Compat::V2 => is_label_name(s),
+        Compat::V3 => !s.is_empty(),
+    }
 }
 
 /// Whether `s` is a valid (legacy) Prometheus label name.
@@ -139,8 +151,20 @@ fn is_relabel_target(s: &str) -> bool {
 }
 
 impl RelabelConfig {
-    /// Validate as Prometheus does and build the rule.
+    /// Validate as Prometheus 3 does and build the rule.
     pub fn validate(&self) -> Result<Rule, String> {
+        self.validate_for(Compat::V3)
+    }
+
+    /// Validate as the given Prometheus version does (label names) and build the rule.
+    pub fn validate_for(&self, compat: Compat) -> Result<Rule, String> {
+        let valid_name = |s: &str| valid_label_name(s, compat);
+        // A target or labelmap replacement with `$1`/`${name}` references: Prometheus 2
+        // matches the legacy pattern; Prometheus 3 accepts any name once a reference is there.
+        let valid_target = |s: &str| match compat {
+            Compat::V2 => is_relabel_target(s),
+            Compat::V3 => s.contains('$') || valid_name(s),
+        };
         let a = self.action;
         let name = format!("{a:?}").to_lowercase();
         let target = self.target_label.clone().unwrap_or_default();
@@ -164,7 +188,7 @@ impl RelabelConfig {
                 "relabel configuration for {name} action requires 'target_label' value"
             ));
         }
-        if a == Action::Replace && !is_relabel_target(&target) {
+        if a == Action::Replace && !valid_target(&target) {
             return Err(format!(
                 "{target:?} is invalid 'target_label' for {name} action"
             ));
@@ -176,7 +200,7 @@ impl RelabelConfig {
                 | Action::Keepequal
                 | Action::Dropequal
                 | Action::Hashmod
-        ) && !is_label_name(&target)
+        ) && !valid_name(&target)
         {
             return Err(format!(
                 "{target:?} is invalid 'target_label' for {name} action"
@@ -187,7 +211,7 @@ impl RelabelConfig {
         }
         if a == Action::Labelmap {
             let r = self.replacement.as_deref().unwrap_or("$1");
-            if !is_relabel_target(r) {
+            if !valid_target(r) {
                 return Err(format!("{r:?} is invalid 'replacement' for {name} action"));
             }
         }
@@ -210,7 +234,7 @@ impl RelabelConfig {
             ));
         }
         for l in self.source_labels.iter().flatten() {
-            if !is_label_name(l) {
+            if !valid_name(l) {
                 return Err(format!("{l:?} is not a valid label name in source_labels"));
             }
         }
@@ -226,6 +250,7 @@ impl RelabelConfig {
             target_label: target,
             replacement: self.replacement.clone().unwrap_or_else(|| "$1".into()),
             action: a,
+            compat,
         })
     }
 }
@@ -264,7 +289,7 @@ fn apply(labels: &mut Labels, r: &Rule) -> bool {
             if let Some(caps) = re.captures(&val) {
                 let mut target = String::new();
                 caps.expand(&r.target_label, &mut target);
-                if is_label_name(&target) {
+                if valid_label_name(&target, r.compat) {
                     let mut res = String::new();
                     caps.expand(&r.replacement, &mut res);
                     set(labels, target, res);
@@ -492,8 +517,13 @@ mod tests {
         for (yaml, want) in cases {
             let raw: Vec<RelabelConfig> =
                 serde_yaml::from_str(yaml).unwrap_or_else(|e| panic!("{e}"));
-            assert_eq!(raw[0].validate().unwrap_err(), want, "{yaml}");
+            assert_eq!(raw[0].validate_for(Compat::V2).unwrap_err(), want, "{yaml}");
         }
+        // Prometheus 3 accepts any UTF-8 label name.
+        let raw: Vec<RelabelConfig> =
+            serde_yaml::from_str("- {action: replace, target_label: '1bad'}")
+                .unwrap_or_else(|e| panic!("{e}"));
+        assert!(raw[0].validate().is_ok());
         let e =
             serde_yaml::from_str::<Vec<RelabelConfig>>("- {regex: '(', action: keep}").unwrap_err();
         assert!(

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::outline::{Outline, Pos};
-use super::relabel::{Labels, is_label_name};
+use super::relabel::{Labels, valid_label_name};
 use super::{ConfigError, Loc};
 
 /// DNS lookups for `dns_sd_configs`. The engine implements it with its own resolver so the
@@ -61,21 +61,6 @@ struct YamlGroup {
     labels: BTreeMap<String, String>,
 }
 
-fn err_at(file: &Path, pos: Option<Pos>, msg: String) -> ConfigError {
-    match pos {
-        Some(p) => ConfigError::At {
-            file: file.to_owned(),
-            line: p.line,
-            column: p.column,
-            msg,
-        },
-        None => ConfigError::File {
-            file: file.to_owned(),
-            msg,
-        },
-    }
-}
-
 /// Map a serde_yaml error to a located error, without serde_yaml's own " at line …" suffix.
 pub(crate) fn yaml_error(file: &Path, e: &serde_yaml::Error) -> ConfigError {
     let mut msg = e.to_string();
@@ -86,17 +71,16 @@ pub(crate) fn yaml_error(file: &Path, e: &serde_yaml::Error) -> ConfigError {
                 msg.replace_range(i..i + suffix.len(), "");
             }
             msg = shorten_expected(&msg);
-            ConfigError::At {
-                file: file.to_owned(),
-                line: loc.line(),
-                column: loc.column(),
+            ConfigError::located(
+                file,
+                Some(Pos {
+                    line: loc.line(),
+                    column: loc.column(),
+                }),
                 msg,
-            }
+            )
         }
-        None => ConfigError::File {
-            file: file.to_owned(),
-            msg,
-        },
+        None => ConfigError::located(file, None, msg),
     }
 }
 
@@ -159,11 +143,16 @@ pub fn detect(text: &str) -> Format {
 }
 
 /// Parse a file_sd file's text (format by extension or detection), adding `__meta_filepath`.
-pub fn parse_sd_file(path: &Path, text: &str, format: Format) -> Result<Vec<Group>, ConfigError> {
+pub fn parse_sd_file(
+    path: &Path,
+    text: &str,
+    format: Format,
+    compat: super::Compat,
+) -> Result<Vec<Group>, ConfigError> {
     let raw: Vec<(Vec<String>, BTreeMap<String, String>)> = match format {
         Format::Json => {
             let g: Vec<JsonGroup> = serde_json::from_str(text).map_err(|e| {
-                err_at(
+                ConfigError::located(
                     path,
                     Some(Pos {
                         line: e.line(),
@@ -192,9 +181,9 @@ pub fn parse_sd_file(path: &Path, text: &str, format: Format) -> Result<Vec<Grou
     let mut groups = Vec::new();
     for (targets, mut labels) in raw {
         for name in labels.keys() {
-            if !is_label_name(name) {
+            if !valid_label_name(name, compat) {
                 let pos = outline.value(outline.all(), name);
-                return Err(err_at(
+                return Err(ConfigError::located(
                     path,
                     pos,
                     format!("{name:?} is not a valid label name"),
@@ -261,7 +250,8 @@ pub fn valid_sd_pattern(p: &str) -> bool {
     !dir_has_glob && ext_ok
 }
 
-/// Match `name` against a glob with `*` and `?`.
+/// Match `name` against a glob with `*`, `?` and `[...]` classes (`[^...]` negated, `a-z`
+/// ranges), as Go's `filepath.Match` that Prometheus uses.
 fn glob_match(pat: &[u8], name: &[u8]) -> bool {
     match (pat.first(), name.first()) {
         (None, None) => true,
@@ -269,8 +259,38 @@ fn glob_match(pat: &[u8], name: &[u8]) -> bool {
             glob_match(&pat[1..], name) || (!name.is_empty() && glob_match(pat, &name[1..]))
         }
         (Some(b'?'), Some(_)) => glob_match(&pat[1..], &name[1..]),
+        (Some(b'['), Some(&c)) => match class(&pat[1..], c) {
+            Some((true, rest)) => glob_match(rest, &name[1..]),
+            _ => false,
+        },
         (Some(p), Some(n)) if p == n => glob_match(&pat[1..], &name[1..]),
         _ => false,
+    }
+}
+
+/// Whether `c` is in the class whose text follows `[`, and the pattern after its `]`; `None`
+/// for a class without `]` (a malformed pattern matches nothing).
+fn class(pat: &[u8], c: u8) -> Option<(bool, &[u8])> {
+    let (negated, mut p) = match pat.first() {
+        Some(b'^') => (true, &pat[1..]),
+        _ => (false, pat),
+    };
+    let mut hit = false;
+    let mut first = true;
+    loop {
+        match p {
+            [b']', rest @ ..] if !first => return Some((hit != negated, rest)),
+            [lo, b'-', hi, rest @ ..] if *hi != b']' => {
+                hit |= (*lo..=*hi).contains(&c);
+                p = rest;
+            }
+            [x, rest @ ..] => {
+                hit |= *x == c;
+                p = rest;
+            }
+            [] => return None,
+        }
+        first = false;
     }
 }
 
@@ -279,7 +299,7 @@ pub fn expand_glob(pattern: &Path) -> Vec<PathBuf> {
     let Some(name) = pattern.file_name().and_then(|n| n.to_str()) else {
         return Vec::new();
     };
-    if !name.contains(['*', '?']) {
+    if !name.contains(['*', '?', '[']) {
         return if pattern.is_file() {
             vec![pattern.to_owned()]
         } else {
@@ -297,8 +317,9 @@ pub fn expand_glob(pattern: &Path) -> Vec<PathBuf> {
         .filter_map(Result::ok)
         .filter(|e| {
             let n = e.file_name();
+            // Go's filepath.Glob, which Prometheus uses, matches names starting with a dot too.
             n.to_str()
-                .is_some_and(|n| !n.starts_with('.') && glob_match(name.as_bytes(), n.as_bytes()))
+                .is_some_and(|n| glob_match(name.as_bytes(), n.as_bytes()))
         })
         .map(|e| pattern.with_file_name(e.file_name()))
         .filter(|p| p.is_file())
@@ -378,5 +399,32 @@ pub fn join_host_port(host: &str, port: u16) -> String {
         format!("[{host}]:{port}")
     } else {
         format!("{host}:{port}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_match_as_go_does() {
+        let cases = [
+            ("*.json", "a.json", true),
+            ("*.json", "a.yml", false),
+            ("node-?.yml", "node-1.yml", true),
+            ("node-[0-9].yml", "node-7.yml", true),
+            ("node-[0-9].yml", "node-x.yml", false),
+            ("node-[^0-9].yml", "node-x.yml", true),
+            ("node-[ab].yml", "node-b.yml", true),
+            ("node-[ab.yml", "node-a.yml", false),
+            ("[]a]*", "]x", true),
+        ];
+        for (pat, name, want) in cases {
+            assert_eq!(
+                glob_match(pat.as_bytes(), name.as_bytes()),
+                want,
+                "{pat} {name}"
+            );
+        }
     }
 }

@@ -121,6 +121,10 @@ pub struct JobSettings {
     pub tls: TlsSettings,
     /// Follow HTTP redirects (accepted; scrapetop reports redirects as non-200).
     pub follow_redirects: bool,
+    /// When set, every scrape of this job fails with this message instead of being attempted:
+    /// a credentials or TLS file named in the configuration could not be read. Prometheus
+    /// loads such a configuration and fails the job's scrapes; so does scrapetop.
+    pub scrape_error: Option<String>,
 }
 
 impl JobSettings {
@@ -135,6 +139,7 @@ impl JobSettings {
             auth: Auth::None,
             tls: TlsSettings::default(),
             follow_redirects: true,
+            scrape_error: None,
         }
     }
 }
@@ -184,40 +189,74 @@ impl TargetSpec {
     }
 
     /// Parse `host:port` or a URL (`http://host:port/path?query`) into a target of `job`.
-    /// `instance` becomes `host:port` as Prometheus does.
+    /// `instance` becomes `host:port` as Prometheus does. Validated as Go's URL parser and DNS
+    /// would (control characters, escapes, port, host name lengths); every error quotes the
+    /// input through [`crate::redact::quote`], so userinfo never shows.
     pub fn parse(s: &str, job: Arc<JobSettings>) -> Result<TargetSpec, String> {
         let s = s.trim();
-        let (scheme, rest) = if let Some(r) = s.strip_prefix("http://") {
-            (Scheme::Http, r)
-        } else if let Some(r) = s.strip_prefix("https://") {
-            (Scheme::Https, r)
-        } else if s.contains("://") {
-            return Err(format!("unsupported scheme in {s:?} (http and https only)"));
-        } else {
-            (Scheme::Http, s)
+        let q = crate::redact::quote(s);
+        if s.len() > MAX_TARGET_LEN {
+            return Err(format!(
+                "target {q} is {} bytes long: scrapetop accepts at most {MAX_TARGET_LEN}",
+                s.len()
+            ));
+        }
+        if s.bytes().any(|b| b < 0x20 || b == 0x7f) {
+            return Err(format!("invalid control character in URL {q}"));
+        }
+        let (scheme, rest) = match s.find("://") {
+            Some(i) => {
+                let (name, rest) = (&s[..i], &s[i + 3..]);
+                if name.eq_ignore_ascii_case("http") {
+                    (Scheme::Http, rest)
+                } else if name.eq_ignore_ascii_case("https") {
+                    (Scheme::Https, rest)
+                } else if !name.is_empty()
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+                {
+                    return Err(format!(
+                        "unsupported scheme {name:?} in {q} (http and https only)"
+                    ));
+                } else {
+                    return Err(format!(
+                        "invalid target address {q}: expected host:port or URL"
+                    ));
+                }
+            }
+            None => (Scheme::Http, s),
         };
-        let (authority, path) = match rest.find(['/', '?']) {
+        // Go's URL parser: the authority ends at the first `/`, `?` or `#`.
+        let (authority, path) = match rest.find(['/', '?', '#']) {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, ""),
         };
-        if authority.contains('@') {
+        let hostport = split_host_port(authority);
+        if authority.contains('@') || (hostport.is_none() && rest.contains('@')) {
             return Err(format!(
-                "credentials in the target address are not supported: {:?}",
-                redact_userinfo(s)
+                "credentials in the target address are not supported (use basic_auth in a configuration file): {q}"
             ));
         }
-        let (host, port) = split_host_port(authority)
-            .ok_or_else(|| format!("invalid target address {s:?}: expected host:port or URL"))?;
-        let port = match port {
-            Some(p) => p,
-            None => scheme.default_port(),
+        let Some((host, port)) = hostport else {
+            let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
+            return Err(match invalid_host(host) {
+                Some(why) if !host.is_empty() => format!("invalid target address {q}: {why}"),
+                _ => format!("invalid target address {q}: expected host:port or URL"),
+            });
         };
+        // The fragment is never sent.
+        let path = path.split('#').next().unwrap_or_default();
+        if let Some(bad) = bad_escape(path) {
+            return Err(format!("invalid URL escape {bad:?} in {q}"));
+        }
+        let port = port.unwrap_or_else(|| scheme.default_port());
         let path_and_query = if path.is_empty() {
             "/metrics".to_owned()
         } else if path.starts_with('?') {
             format!("/metrics{path}")
         } else {
-            path.to_owned()
+            path.replace(' ', "%20")
         };
         let mut t = TargetSpec {
             job,
@@ -233,16 +272,66 @@ impl TargetSpec {
     }
 }
 
-/// Replace credentials in `user:pass@host` forms by `<secret>`.
-pub fn redact_userinfo(s: &str) -> String {
-    match (s.find("://"), s.find('@')) {
-        (Some(a), Some(b)) if b > a => format!("{}<secret>{}", &s[..a + 3], &s[b..]),
-        (None, Some(b)) => format!("<secret>{}", &s[b..]),
-        _ => s.to_owned(),
+/// Longest target (address or URL) accepted, in bytes: far above any real URL, far below a
+/// runaway line.
+pub const MAX_TARGET_LEN: usize = 64 * 1024;
+
+/// The first `%` not followed by two hex digits, as Go's URL parser rejects it.
+fn bad_escape(s: &str) -> Option<&str> {
+    let b = s.as_bytes();
+    let i = s.find('%')?;
+    let ok = |j: usize| b.get(j).is_some_and(u8::is_ascii_hexdigit);
+    if ok(i + 1) && ok(i + 2) {
+        bad_escape(&s[i + 3..])
+    } else {
+        Some(&s[i..(i + 3).min(s.len())])
     }
 }
 
-/// Split `host:port`, `[v6]:port`, `host` into host and optional port; `None` if malformed.
+/// Replace credentials in `user:pass@host` forms by `<secret>` (everything before the last
+/// `@`): see [`crate::redact::userinfo`].
+pub fn redact_userinfo(s: &str) -> String {
+    crate::redact::userinfo(s)
+}
+
+/// Why `host` is neither an IP address nor a name DNS could resolve (at most 253 bytes, labels
+/// of 1 to 63 letters, digits, `-` or `_`, an optional final dot); `None` when it is fine.
+pub fn invalid_host(host: &str) -> Option<String> {
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return None;
+    }
+    let name = host.strip_suffix('.').unwrap_or(host);
+    if name.is_empty() {
+        return Some("empty host name".into());
+    }
+    if name.len() > 253 {
+        return Some(format!(
+            "host name of {} bytes: DNS allows at most 253",
+            name.len()
+        ));
+    }
+    for label in name.split('.') {
+        if label.is_empty() {
+            return Some("empty label in host name".into());
+        }
+        if label.len() > 63 {
+            return Some(format!(
+                "host name label of {} bytes: DNS allows at most 63",
+                label.len()
+            ));
+        }
+        if let Some(c) = label
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+        {
+            return Some(format!("invalid character {c:?} in host name"));
+        }
+    }
+    None
+}
+
+/// Split `host:port`, `[v6]:port`, `host` into host and optional port; `None` if malformed
+/// (including a host name DNS would refuse: see [`invalid_host`]).
 pub fn split_host_port(authority: &str) -> Option<(&str, Option<u16>)> {
     if authority.is_empty() {
         return None;
@@ -262,11 +351,10 @@ pub fn split_host_port(authority: &str) -> Option<(&str, Option<u16>)> {
         Some((h, p)) => (h, Some(p.parse::<u16>().ok().filter(|p| *p != 0)?)),
         None => (authority, None),
     };
-    let valid = !host.is_empty()
-        && host
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_');
-    valid.then_some((host, port))
+    if host.contains(':') {
+        return None;
+    }
+    invalid_host(host).is_none().then_some((host, port))
 }
 
 #[cfg(test)]
@@ -318,8 +406,56 @@ mod tests {
         ] {
             assert!(TargetSpec::parse(input, job()).is_err(), "{input} accepted");
         }
-        let e = TargetSpec::parse("http://user:pw@h:1", job()).unwrap_err();
-        assert!(!e.contains("pw"), "secret leaked: {e}");
+        for input in [
+            "http://user:pw@h:1",
+            "http://user:p/w@h:1",
+            "http://user:p?w@h:1",
+            "http://user:p@w@h:1",
+            "ftp://user:pw@h:1",
+            "user:pw@h:1",
+            "user:p/w@h:1/m",
+        ] {
+            let e = TargetSpec::parse(input, job()).expect_err(input);
+            assert!(
+                !e.contains("pw") && !e.contains("p/w"),
+                "secret leaked: {e}"
+            );
+            assert!(
+                !e.contains("p?w") && !e.contains("p@w"),
+                "secret leaked: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn host_names_follow_dns_limits() {
+        let label63 = "a".repeat(63);
+        let ok = format!("{label63}.{label63}.{label63}.{}", "b".repeat(61));
+        assert_eq!(ok.len(), 253);
+        assert!(TargetSpec::parse(&format!("{ok}:1"), job()).is_ok());
+        assert!(TargetSpec::parse(&format!("{ok}.:1"), job()).is_ok());
+        let cases = [
+            (
+                format!("{ok}b:1"),
+                "host name of 254 bytes: DNS allows at most 253",
+            ),
+            (
+                format!("{}.x:1", "a".repeat(64)),
+                "host name label of 64 bytes",
+            ),
+            ("a..b:1".to_owned(), "empty label in host name"),
+            (
+                "x".repeat(50_000_000),
+                "bytes long: scrapetop accepts at most 65536",
+            ),
+            ("http://h:1/%zz".to_owned(), "invalid URL escape \"%zz\""),
+            ("http://h:1/a\nb".to_owned(), "invalid control character"),
+        ];
+        for (input, want) in cases {
+            let e = TargetSpec::parse(&input, job()).expect_err(want);
+            assert!(e.contains(want), "{e}");
+            assert!(e.len() < 400, "long error: {} bytes", e.len());
+        }
     }
 
     #[test]
