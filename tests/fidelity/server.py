@@ -180,6 +180,39 @@ def cases(ip, base):
         {"/metrics": Resp(http(VALID, length=False).replace(b"\r\n\r\n", b"\r\nContent-Length: 500\r\n\r\n", 1), close=True)},
     )
 
+    # Found while building the suite: what a streaming parser and an HTTP client can get wrong.
+    add(
+        "histogram",
+        {
+            "/metrics": Resp(
+                http(
+                    b"# TYPE fid_h histogram\n"
+                    b'fid_h_bucket{le="0.1"} 1\nfid_h_bucket{le="1"} 2\nfid_h_bucket{le="+Inf"} 3\n'
+                    b"fid_h_sum 1.5\nfid_h_count 3\n"
+                    b"# TYPE fid_s summary\n"
+                    b'fid_s{quantile="0.5"} NaN\nfid_s_sum 0\nfid_s_count 0\n'
+                )
+            )
+        },
+    )
+    add("om_as_text", {"/metrics": Resp(http(VALID_OM + b"# EOF\n", ctype=TEXT))})
+    add("text_as_openmetrics", {"/metrics": Resp(http(VALID, ctype=OM))})
+    add("crlf_lines", {"/metrics": Resp(http(VALID.replace(b"\n", b"\r\n")))})
+    add("no_final_newline", {"/metrics": Resp(http(VALID[:-1]))})
+    add("duplicate_series", {"/metrics": Resp(http(b"fid_a 1\nfid_a 2\nfid_c 3\n"))})
+    add("utf8_bom", {"/metrics": Resp(http(b"\xef\xbb\xbf" + VALID))})
+    add(
+        "escapes",
+        {"/metrics": Resp(http(b'fid_a{x="q\\"uote",y="back\\\\slash",z="new\\nline"} 1\nfid_b +Inf\nfid_c -1e-3\n'))},
+    )
+    add("status_204", {"/metrics": Resp(http(b"", status=b"204 No Content", length=False))})
+    add(
+        "early_hints_103",
+        {"/metrics": Resp(b"HTTP/1.1 103 Early Hints\r\nLink: </x>; rel=preload\r\n\r\n" + http(VALID))},
+    )
+    add("lf_only_head", {"/metrics": Resp(http(VALID).replace(b"\r\n", b"\n"))})
+    add("trailing_garbage", {"/metrics": Resp(http(VALID) + b"garbage after the body\r\n")})
+
     # The redirect to another port: main port redirects to the aux port of the same case.
     i = [c[0] for c in out].index("redirect_port")
     aux_port = base + 100 + i
