@@ -3,7 +3,8 @@
 //! prometheus.yml (1 s interval, 800 ms timeout, one job per case). Per case the suite compares
 //! up/down, the class of the error, the samples (`scrape_samples_scraped` against the `samples`
 //! field) and the connection fate as the target's server saw it (its accept log: one connection
-//! over all scrapes is kept, one per request is re-dialled).
+//! over all scrapes is kept, one per request is re-dialled); and, for scrapetop, that its scrapes
+//! keep coming (no stall) and none is reported up after more than the timeout.
 //!
 //! Prometheus's side is measured in the same run, never hard-coded. The case table
 //! (`fidelity/cases.rs`) marks where today's scrapetop disagrees; the test fails on an unmarked
@@ -206,12 +207,14 @@ struct Fate {
 
 impl Fate {
     fn class(self) -> &'static str {
-        // With a little slack both ways: one scrape timed out by the machine's load closes a
-        // kept connection once; a first scrape may share a connection with the next.
+        // Every case is, by design, kept always or re-dialled always; the slack (a quarter of
+        // the requests either way) absorbs the scrapes a starved scraper times out itself on a
+        // loaded machine (measured: Prometheus re-dialled 2 of 10 on a valid page while the
+        // machine compiled), and a first scrape sharing a connection with the next.
         match (self.conns, self.requests) {
             (0, _) => "none",
             (_, r) if r < 2 => "few",
-            (c, r) if c <= 1 + r / 8 => "kept",
+            (c, r) if c <= 1 + r / 4 => "kept",
             (c, r) if c * 4 >= r * 3 => "redial",
             _ => "mixed",
         }
@@ -272,8 +275,9 @@ struct Outcome {
     error: String,
     samples: Option<u64>,
     scrapes: usize,
-    /// Far fewer scrapes than the other targets of the same scraper got: scrapes hang.
-    stalled: bool,
+    /// A scrape ran past twice the 800 ms timeout, or fewer than 2 finished in the run: the
+    /// deadline does not bound the scrape (scrapetop only; Prometheus's deadline bounds its own).
+    overran: bool,
     /// A scrape reported up although it took longer than the 800 ms timeout (scrapetop only:
     /// Prometheus's up is measured within its deadline).
     up_over_timeout: bool,
@@ -305,7 +309,7 @@ impl Outcome {
             class(&self.error),
             self.samples,
             &self.fate,
-            self.stalled,
+            self.overran,
             self.up_over_timeout,
         )
     }
@@ -474,7 +478,10 @@ fn fidelity_side_by_side_with_prometheus() {
         let s = &served[c.name];
         let mut ports = vec![s.port];
         ports.extend(&s.aux_ports);
-        let mut p = Outcome::default();
+        let mut p = Outcome {
+            unanimous: true,
+            ..Outcome::default()
+        };
         let seen = prom_t.get(c.name).map(Vec::as_slice).unwrap_or_default();
         if let Some((i, n)) = mode(seen, |(h, e)| (h.clone(), class(e))) {
             let (h, e) = &seen[i];
@@ -489,7 +496,10 @@ fn fidelity_side_by_side_with_prometheus() {
         p.samples = prom_samples.get(c.name).map(|x| *x as u64);
         p.scrapes = prom_scrapes.get(c.name).map_or(0, |x| *x as usize);
         (p.fate, p.fate_detail) = fate_of(&fates, &ports, Client::Prometheus);
-        let mut t = Outcome::default();
+        let mut t = Outcome {
+            unanimous: true,
+            ..Outcome::default()
+        };
         let scrapes: Vec<&Value> = events
             .iter()
             .filter(|e| is(e, "scrape") && e["job"] == c.name)
@@ -499,6 +509,8 @@ fn fidelity_side_by_side_with_prometheus() {
             .iter()
             .filter_map(|e| e["duration_ms"].as_f64())
             .fold(0.0, f64::max);
+        // Twice the timeout: on a loaded machine a scrape that timed out is reported a little late.
+        t.overran = t.max_ms > 1600.0 || t.scrapes < 2;
         t.up_over_timeout = scrapes
             .iter()
             .any(|e| e["up"] == true && e["duration_ms"].as_f64().is_some_and(|d| d > 800.0));
@@ -518,18 +530,6 @@ fn fidelity_side_by_side_with_prometheus() {
         }
         (t.fate, t.fate_detail) = fate_of(&fates, &ports, Client::Scrapetop);
         rows.push((c, p, t));
-    }
-
-    for side in [0, 1] {
-        let most = rows
-            .iter()
-            .map(|(_, p, t)| if side == 0 { p.scrapes } else { t.scrapes })
-            .max()
-            .unwrap_or(0);
-        for (_, p, t) in &mut rows {
-            let o = if side == 0 { p } else { t };
-            o.stalled = o.scrapes * 2 < most;
-        }
     }
 
     // The table, on every run.
@@ -584,7 +584,11 @@ fn fidelity_side_by_side_with_prometheus() {
                 c.name,
                 p.scrapes,
                 t.scrapes,
-                if t.stalled { ", scrapetop STALLED" } else { "" },
+                if t.overran {
+                    ", scrapetop OVERRAN THE TIMEOUT"
+                } else {
+                    ""
+                },
                 if t.up_over_timeout {
                     ", scrapetop UP ABOVE THE TIMEOUT"
                 } else {
@@ -616,7 +620,7 @@ fn fidelity_side_by_side_with_prometheus() {
     );
     for (c, p, _) in &rows {
         assert!(
-            p.scrapes >= 3,
+            p.scrapes >= 2,
             "{}: Prometheus scraped it only {} times: too few to judge",
             c.name,
             p.scrapes
