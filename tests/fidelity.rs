@@ -26,7 +26,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::time::{Duration, Instant};
 
-use cases::CASES;
+use cases::{CASES, HEADERS};
 use lab::{HELPER, Host, Lab, is};
 use serde_json::Value;
 
@@ -268,6 +268,44 @@ fn fates(log: &str) -> HashMap<(u16, Client), Fate> {
     out
 }
 
+/// The request headers [`HEADERS`] names, of the first request each client sent to `port`.
+fn request_headers(log: &str, port: u16) -> HashMap<Client, Value> {
+    let mut out = HashMap::new();
+    for v in log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+    {
+        if v["ev"] != "request" || v["port"].as_u64() != Some(u64::from(port)) {
+            continue;
+        }
+        let ua = v["ua"].as_str().unwrap_or("").to_ascii_lowercase();
+        let client = if ua.starts_with("prometheus") {
+            Client::Prometheus
+        } else if ua.starts_with("scrapetop") {
+            Client::Scrapetop
+        } else {
+            continue;
+        };
+        out.entry(client).or_insert_with(|| v["headers"].clone());
+    }
+    out
+}
+
+/// scrapetop's options for behaving as Prometheus 2 does, once it has them (issue 11 plans
+/// `--compat 2|3`, default 3); none before.
+fn compat2_args() -> Vec<&'static str> {
+    let help = std::process::Command::new(lab::SCRAPETOP)
+        .arg("--help")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    if help.contains("--compat") {
+        vec!["--compat", "2"]
+    } else {
+        Vec::new()
+    }
+}
+
 /// One side's outcome for one case.
 #[derive(Clone, Default)]
 struct Outcome {
@@ -409,7 +447,9 @@ fn fidelity_side_by_side_with_prometheus() {
         ],
         None,
     );
-    let mut st = lab.scrapetop(&[], &["--config", &cfg]);
+    let mut args = vec!["--config", cfg.as_str()];
+    args.extend(compat2_args());
+    let mut st = lab.scrapetop(&[], &args);
     lab.wait_listening(Host::Scraper, 9090, Duration::from_secs(20));
     lab.step("Prometheus and scrapetop started");
 
@@ -610,6 +650,34 @@ fn fidelity_side_by_side_with_prometheus() {
          errors:\n{details}",
         rows.len()
     );
+    // The request itself.
+    let heads = request_headers(&log, served[CASES[0].name].port);
+    let _ = writeln!(out, "request headers (Prometheus | scrapetop):");
+    for (name, known) in HEADERS {
+        let get = |c| {
+            heads
+                .get(&c)
+                .and_then(|h| h[*name].as_str())
+                .unwrap_or("(none)")
+                .to_owned()
+        };
+        let (p, t) = (get(Client::Prometheus), get(Client::Scrapetop));
+        let verdict = match (p == t, known) {
+            (true, None) => "agree",
+            (false, Some(_)) => "known difference",
+            (false, None) => {
+                failures.push(format!("request header {name}: differs and is not marked"));
+                "DISAGREE (unmarked)"
+            }
+            (true, Some(_)) => {
+                failures.push(format!(
+                    "request header {name}: agrees now; remove its marker in tests/fidelity/cases.rs"
+                ));
+                "AGREES (marked: remove marker)"
+            }
+        };
+        let _ = writeln!(out, "  {name}: {verdict}\n    {p}\n    {t}");
+    }
     let _ = std::io::stderr().write_all(out.as_bytes());
 
     // The lab itself works: Prometheus reads the reference page, both scraped every target.

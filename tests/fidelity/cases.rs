@@ -372,3 +372,19 @@ pub const CASES: &[Case] = &[
         known_difference: None,
     },
 ];
+
+/// Request headers compared between the two scrapers, as the target's server received them on
+/// the first case's port, and why today's scrapetop differs, where it does (same marker rule
+/// as the cases).
+pub const HEADERS: &[(&str, Option<&str>)] = &[
+    (
+        "accept",
+        Some(
+            "scrapetop sends Prometheus 3's Accept (weights 0.5 to 0.2); 2.42 sends \
+             `application/openmetrics-text;version=1.0.0,…;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1` \
+             (compat 2 should send that)",
+        ),
+    ),
+    ("accept-encoding", None),
+    ("x-prometheus-scrape-timeout-seconds", None),
+];

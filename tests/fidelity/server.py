@@ -31,6 +31,9 @@ VALID = (
     b'fid_b{x="y"} 2\n'
     b"fid_c 3\n"
 )
+# Request headers the suite compares between the two scrapers.
+COMPARED_HEADERS = ("accept", "accept-encoding", "x-prometheus-scrape-timeout-seconds")
+
 VALID_OM = b"# TYPE fid_a gauge\nfid_a 1\n# TYPE fid_b gauge\nfid_b{x=\"y\"} 2\n"
 
 
@@ -266,12 +269,18 @@ def serve_conn(conn, port, cid, peer, routes, idle, log):
             lines = head.decode("latin-1").split("\r\n")
             parts = lines[0].split(" ")
             path = parts[1] if len(parts) > 1 else "?"
-            ua = ""
+            headers = {}
             for line in lines[1:]:
                 k, _, v = line.partition(":")
-                if k.strip().lower() == "user-agent":
-                    ua = v.strip()
-            log(ev="request", port=port, conn=cid, path=path, ua=ua)
+                headers[k.strip().lower()] = v.strip()
+            log(
+                ev="request",
+                port=port,
+                conn=cid,
+                path=path,
+                ua=headers.get("user-agent", ""),
+                headers={k: headers.get(k) for k in COMPARED_HEADERS},
+            )
             resp = routes.get(path) or Resp(http(b"404 page not found\n", status=b"404 Not Found"))
             conn.settimeout(30.0)
             for k, part in enumerate(resp.parts):
