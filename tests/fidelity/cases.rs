@@ -371,6 +371,28 @@ pub const CASES: &[Case] = &[
         job: "",
         known_difference: None,
     },
+    Case {
+        name: "head_8k",
+        what: "response head of 8 KiB",
+        job: "",
+        known_difference: Some(
+            "response heads are capped at the read buffer: an 8 KiB head is down (`message head is too large`) and re-dialled every scrape (Prometheus: up, kept)",
+        ),
+    },
+    Case {
+        name: "head_100k",
+        what: "response head of 100 KiB",
+        job: "",
+        known_difference: Some(
+            "response heads are capped at the read buffer: down (`message head is too large`) and re-dialled every scrape (Prometheus: up, kept)",
+        ),
+    },
+    Case {
+        name: "gzip_chunked",
+        what: "gzip body, chunked",
+        job: "",
+        known_difference: None,
+    },
 ];
 
 /// Request headers compared between the two scrapers, as the target's server received them on

@@ -216,6 +216,20 @@ def cases(ip, base):
     add("lf_only_head", {"/metrics": Resp(http(VALID).replace(b"\r\n", b"\n"))})
     add("trailing_garbage", {"/metrics": Resp(http(VALID) + b"garbage after the body\r\n")})
 
+    add("head_8k", {"/metrics": Resp(http(VALID, headers=[b"X-Pad: " + b"a" * 8192]))})
+    add("head_100k", {"/metrics": Resp(http(VALID, headers=[b"X-Pad: " + b"a" * 102400]))})
+    zipped = gz(VALID)
+    add(
+        "gzip_chunked",
+        {
+            "/metrics": Resp(
+                http(b"", headers=enc + [b"Transfer-Encoding: chunked"], length=False)
+                + b"%x\r\n%s\r\n%x\r\n%s\r\n0\r\n\r\n"
+                % (20, zipped[:20], len(zipped) - 20, zipped[20:])
+            )
+        },
+    )
+
     # The redirect to another port: main port redirects to the aux port of the same case.
     i = [c[0] for c in out].index("redirect_port")
     aux_port = base + 100 + i
