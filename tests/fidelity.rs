@@ -3,8 +3,15 @@
 //! prometheus.yml (1 s interval, 800 ms timeout, one job per case). Per case the suite compares
 //! up/down, the class of the error, the samples (`scrape_samples_scraped` against the `samples`
 //! field) and the connection fate as the target's server saw it (its accept log: one connection
-//! over all scrapes is kept, one per request is re-dialled); and, for scrapetop, that its scrapes
-//! keep coming (no stall) and none is reported up after more than the timeout.
+//! over all scrapes is kept, one per request is re-dialled); and, for scrapetop, that no scrape
+//! runs past twice its timeout and none is reported up after more than the timeout. Each side
+//! is judged by its most frequent outcome over the run (`*` in the table when not unanimous),
+//! so one scrape slowed by a loaded machine does not flip a case.
+//!
+//! Reading the table: `smp` is the samples; fate is `kept`, `redial`, `mixed`, `none` (no
+//! connection) or `few` (under 2 requests), then connections/requests as the server counted
+//! them (`1c/9r`), `+` the second port of a redirect. Errors of the disagreeing cases follow.
+//! A new case is a function of `server.py` plus a row of `cases.rs`, same name.
 //!
 //! Prometheus's side is measured in the same run, never hard-coded. The case table
 //! (`fidelity/cases.rs`) marks where today's scrapetop disagrees; the test fails on an unmarked
