@@ -11,7 +11,7 @@
 //! Reading the table: `smp` is the samples; fate is `kept`, `redial`, `mixed`, `none` (no
 //! connection) or `few` (under 2 requests), then connections/requests as the server counted
 //! them (`1c/9r`), `+` the second port of a redirect. Errors of the disagreeing cases follow.
-//! A new case is a function of `server.py` plus a row of `cases.rs`, same name.
+//! A new case is an `add(...)` in `server.py`'s `cases()` plus a row of `cases.rs`, same name.
 //!
 //! Prometheus's side is measured in the same run, never hard-coded. The case table
 //! (`fidelity/cases.rs`) marks where today's scrapetop disagrees; the test fails on an unmarked
