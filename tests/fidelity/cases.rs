@@ -1,0 +1,412 @@
+//! The fidelity suite's cases: one awkward target each, served by `server.py` (same names, same
+//! order there fixes the ports). The expected outcome of every case is what Prometheus 2.42 does,
+//! measured live in the same run; nothing here guesses it.
+//!
+//! `known_difference` marks a case where today's scrapetop disagrees with Prometheus, with why.
+//! The suite fails when an unmarked case disagrees, and when a marked case starts agreeing: whoever
+//! fixes a difference removes its marker (set it to `None`) in the same commit.
+
+/// One target of the suite.
+pub struct Case {
+    /// The job name, and the case's name in `server.py`.
+    pub name: &'static str,
+    /// What the target serves, for the table.
+    pub what: &'static str,
+    /// Extra keys of the job in prometheus.yml (limits), one `key: value` per line.
+    pub job: &'static str,
+    /// Why today's scrapetop disagrees with Prometheus 2.42 here, or `None` when it agrees.
+    pub known_difference: Option<&'static str>,
+}
+
+pub const CASES: &[Case] = &[
+    Case {
+        name: "text_valid",
+        what: "valid text page, 3 samples",
+        job: "",
+        known_difference: None,
+    },
+    Case {
+        name: "om_valid",
+        what: "OpenMetrics page with # EOF",
+        job: "",
+        known_difference: None,
+    },
+    Case {
+        name: "om_no_eof",
+        what: "OpenMetrics page without # EOF",
+        job: "",
+        known_difference: Some(
+            "the exposition is not parsed: up with 2 samples where Prometheus is down (`data does not end with # EOF`)",
+        ),
+    },
+    Case {
+        name: "plain_hello",
+        what: "200 text/plain body `hello`",
+        job: "",
+        known_difference: Some(
+            "the exposition is not parsed: up, 1 sample counted, where Prometheus is down (parse error, 0 samples)",
+        ),
+    },
+    Case {
+        name: "html_login",
+        what: "HTML login page served 200",
+        job: "",
+        known_difference: Some(
+            "the exposition is not parsed: an HTML page served 200 is up with 2 \"samples\" (Prometheus: down, `\"INVALID\" is not a valid start token`)",
+        ),
+    },
+    Case {
+        name: "invalid_value",
+        what: "sample value `one`",
+        job: "",
+        known_difference: Some(
+            "the exposition is not parsed: up with 3 samples (Prometheus: down, ParseFloat error, 1 sample)",
+        ),
+    },
+    Case {
+        name: "invalid_name",
+        what: "metric name `fid-b`",
+        job: "",
+        known_difference: Some(
+            "the exposition is not parsed: up with 3 samples (Prometheus: down, parse error, 1 sample)",
+        ),
+    },
+    Case {
+        name: "invalid_utf8_label",
+        what: "label value bytes FF FE",
+        job: "",
+        known_difference: Some(
+            "the exposition is not parsed: up with 3 samples (Prometheus: down, `invalid UTF-8 label value`, 1 sample)",
+        ),
+    },
+    Case {
+        name: "unknown_type",
+        what: "# TYPE fid_a bogus",
+        job: "",
+        known_difference: Some(
+            "the exposition is not parsed: up with 2 samples (Prometheus: down, `invalid metric type \"bogus\"`, 0 samples)",
+        ),
+    },
+    Case {
+        name: "nul_middle",
+        what: "NUL byte after 2 of 4 samples",
+        job: "",
+        known_difference: Some(
+            "samples are counted as lines: 4 where Prometheus counts the 2 before the NUL byte",
+        ),
+    },
+    Case {
+        name: "empty_200",
+        what: "200 with an empty body",
+        job: "",
+        known_difference: None,
+    },
+    Case {
+        name: "status_503",
+        what: "503 with a body",
+        job: "",
+        known_difference: None,
+    },
+    Case {
+        name: "status_404",
+        what: "404 with a body",
+        job: "",
+        known_difference: None,
+    },
+    Case {
+        name: "redirect_301",
+        what: "301 to /real on the same port",
+        job: "",
+        known_difference: Some(
+            "redirects are not followed: down with `server returned HTTP status 301` (Prometheus follows to /real: up, 3 samples)",
+        ),
+    },
+    Case {
+        name: "redirect_port",
+        what: "302 to another port",
+        job: "",
+        known_difference: Some(
+            "redirects are not followed: down, and no connection to the second port (Prometheus: up, a second kept connection)",
+        ),
+    },
+    Case {
+        name: "redirect_loop",
+        what: "302 to itself, forever",
+        job: "",
+        known_difference: Some(
+            "redirects are not followed: down with an HTTP status error (Prometheus: down, `stopped after 10 redirects`, 11 requests a scrape; its connection fate varies run to run, kept or mixed)",
+        ),
+    },
+    Case {
+        name: "head_3k",
+        what: "response head of 3 KiB",
+        job: "",
+        known_difference: None,
+    },
+    Case {
+        name: "head_1m",
+        what: "response head of 1 MiB",
+        job: "",
+        known_difference: Some(
+            "response heads are capped at the read buffer: down (`message head is too large`) and re-dialled every scrape (Prometheus: up)",
+        ),
+    },
+    Case {
+        name: "headers_120",
+        what: "120 response headers",
+        job: "",
+        known_difference: Some(
+            "at most 100 response headers: down (`message head is too large`) and re-dialled every scrape (Prometheus: up, kept)",
+        ),
+    },
+    Case {
+        name: "conn_close",
+        what: "Connection: close on every response",
+        job: "",
+        known_difference: None,
+    },
+    Case {
+        name: "http10",
+        what: "HTTP/1.0 response, then close",
+        job: "",
+        known_difference: None,
+    },
+    Case {
+        name: "chunked",
+        what: "chunked body, 2 chunks",
+        job: "",
+        known_difference: None,
+    },
+    Case {
+        name: "gzip",
+        what: "gzip body",
+        job: "",
+        known_difference: None,
+    },
+    Case {
+        name: "gzip_corrupt",
+        what: "gzip body with 16 bytes overwritten",
+        job: "",
+        known_difference: Some(
+            "a body error closes the connection: re-dialled every scrape (Prometheus: down too, connection kept)",
+        ),
+    },
+    Case {
+        name: "gzip_not_gzip",
+        what: "plain body labelled gzip",
+        job: "",
+        known_difference: Some(
+            "a body error closes the connection: re-dialled every scrape (Prometheus: down too, connection kept)",
+        ),
+    },
+    Case {
+        name: "gzip_two_members",
+        what: "gzip body of two members",
+        job: "",
+        known_difference: Some(
+            "only the first gzip member is read: down (`failed to write whole buffer`), re-dialled (Prometheus: up, 3 samples, kept)",
+        ),
+    },
+    Case {
+        name: "gzip_upper_case",
+        what: "gzip body, Content-Encoding: GZIP",
+        job: "",
+        known_difference: Some(
+            "Content-Encoding is matched case-insensitively: `GZIP` is decoded and up (Prometheus: not decoded, parse error, down)",
+        ),
+    },
+    Case {
+        name: "body_limit_exact",
+        what: "body of exactly body_size_limit (100B)",
+        job: "body_size_limit: 100B",
+        known_difference: Some(
+            "body_size_limit fails at `>` where Prometheus fails at `>=`: a body of exactly 100B is up",
+        ),
+    },
+    Case {
+        name: "body_limit_under",
+        what: "body 1 byte under body_size_limit",
+        job: "body_size_limit: 100B",
+        known_difference: None,
+    },
+    Case {
+        name: "sample_limit",
+        what: "3 samples, sample_limit 2",
+        job: "sample_limit: 2",
+        known_difference: None,
+    },
+    Case {
+        name: "label_limit",
+        what: "3 labels, label_limit 2",
+        job: "label_limit: 2",
+        known_difference: Some(
+            "label_limit is parsed and ignored: up (Prometheus: down, `label_limit exceeded`)",
+        ),
+    },
+    Case {
+        name: "label_name_length",
+        what: "label name of 25, limit 10",
+        job: "label_name_length_limit: 10",
+        known_difference: Some(
+            "label_name_length_limit is parsed and ignored: up (Prometheus: down)",
+        ),
+    },
+    Case {
+        name: "label_value_length",
+        what: "label value of 25, limit 10",
+        job: "label_value_length_limit: 10",
+        known_difference: Some(
+            "label_value_length_limit is parsed and ignored: up (Prometheus: down)",
+        ),
+    },
+    Case {
+        name: "slow_body",
+        what: "half the body, 2 s pause, the rest",
+        job: "",
+        known_difference: None,
+    },
+    Case {
+        name: "gzip_bomb",
+        what: "1 MiB gzip inflating to 1 GiB",
+        // Every 5 s, not every second: while Prometheus inflates the bomb (up to 4 GiB of heap)
+        // it starves, and its other scrapes time out on a shared 2-core machine.
+        job: "scrape_interval: 5s",
+        known_difference: Some(
+            "inflating is not bounded by the deadline: a scrape runs for many seconds (8-13 s in a debug build) burning a core, and is sometimes reported up far above the 800 ms timeout (Prometheus: down, `context deadline exceeded`, every scrape)",
+        ),
+    },
+    Case {
+        name: "idle_close",
+        what: "server closes idle keep-alive after 0.5 s",
+        job: "",
+        known_difference: None,
+    },
+    Case {
+        name: "no_content_type",
+        what: "valid text page, no Content-Type",
+        job: "",
+        known_difference: None,
+    },
+    Case {
+        name: "short_body",
+        what: "Content-Length 500, 72 bytes sent, close",
+        job: "",
+        known_difference: None,
+    },
+    Case {
+        name: "histogram",
+        what: "histogram (3 buckets) and summary: 8 samples",
+        job: "",
+        known_difference: None,
+    },
+    Case {
+        name: "om_as_text",
+        what: "OpenMetrics page labelled text/plain",
+        job: "",
+        known_difference: None,
+    },
+    Case {
+        name: "text_as_openmetrics",
+        what: "text page labelled OpenMetrics",
+        job: "",
+        known_difference: Some(
+            "the exposition is not parsed: a text page labelled OpenMetrics is up (Prometheus parses it as OpenMetrics: down, `data does not end with # EOF`, 3 samples)",
+        ),
+    },
+    Case {
+        name: "crlf_lines",
+        what: "text page with CRLF line ends",
+        job: "",
+        known_difference: Some(
+            "the exposition is not parsed: CRLF line ends are up with 3 samples (Prometheus: down, `invalid metric type \"gauge\\r\"`, 0 samples)",
+        ),
+    },
+    Case {
+        name: "no_final_newline",
+        what: "text page without its last newline",
+        job: "",
+        known_difference: None,
+    },
+    Case {
+        name: "duplicate_series",
+        what: "the same series twice",
+        job: "",
+        known_difference: None,
+    },
+    Case {
+        name: "utf8_bom",
+        what: "text page starting with a UTF-8 BOM",
+        job: "",
+        known_difference: Some(
+            "the exposition is not parsed: a page starting with a BOM is up, 4 \"samples\" (Prometheus: down, `\"INVALID\" is not a valid start token`)",
+        ),
+    },
+    Case {
+        name: "escapes",
+        what: "escaped label values, +Inf, -1e-3",
+        job: "",
+        known_difference: None,
+    },
+    Case {
+        name: "status_204",
+        what: "204 No Content",
+        job: "",
+        known_difference: None,
+    },
+    Case {
+        name: "early_hints_103",
+        what: "103 Early Hints, then 200",
+        job: "",
+        known_difference: None,
+    },
+    Case {
+        name: "lf_only_head",
+        what: "response head with bare LF line ends",
+        job: "",
+        known_difference: None,
+    },
+    Case {
+        name: "trailing_garbage",
+        what: "bytes after the body (beyond Content-Length)",
+        job: "",
+        known_difference: None,
+    },
+    Case {
+        name: "head_8k",
+        what: "response head of 8 KiB",
+        job: "",
+        known_difference: Some(
+            "response heads are capped at the read buffer: an 8 KiB head is down (`message head is too large`) and re-dialled every scrape (Prometheus: up, kept)",
+        ),
+    },
+    Case {
+        name: "head_100k",
+        what: "response head of 100 KiB",
+        job: "",
+        known_difference: Some(
+            "response heads are capped at the read buffer: down (`message head is too large`) and re-dialled every scrape (Prometheus: up, kept)",
+        ),
+    },
+    Case {
+        name: "gzip_chunked",
+        what: "gzip body, chunked",
+        job: "",
+        known_difference: None,
+    },
+];
+
+/// Request headers compared between the two scrapers, as the target's server received them on
+/// the first case's port, and why today's scrapetop differs, where it does (same marker rule
+/// as the cases).
+pub const HEADERS: &[(&str, Option<&str>)] = &[
+    (
+        "accept",
+        Some(
+            "scrapetop sends Prometheus 3's Accept (weights 0.5 to 0.2); 2.42 sends \
+             `application/openmetrics-text;version=1.0.0,…;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1` \
+             (compat 2 should send that)",
+        ),
+    ),
+    ("accept-encoding", None),
+    ("x-prometheus-scrape-timeout-seconds", None),
+];
