@@ -90,7 +90,9 @@ impl Head {
                 )));
             }
             Err(e @ (httparse::Error::HeaderName | httparse::Error::HeaderValue)) => {
-                return Err(Error::MalformedHead(format!("malformed MIME header line: {e}")));
+                return Err(Error::MalformedHead(format!(
+                    "malformed MIME header line: {e}"
+                )));
             }
             Err(httparse::Error::Status) => {
                 return Err(Error::MalformedHead(format!(
@@ -279,7 +281,10 @@ impl fmt::Debug for Head {
         f.debug_struct("Head")
             .field("status", &self.status)
             .field("version", &self.version)
-            .field("headers", &self.headers().map(|(n, _)| n).collect::<Vec<_>>())
+            .field(
+                "headers",
+                &self.headers().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -295,17 +300,44 @@ mod tests {
     #[test]
     fn framing_follows_go() {
         let cases: &[(&str, Result<Framing, &str>)] = &[
-            ("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", Ok(Framing::Length(5))),
-            ("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n", Ok(Framing::Length(5))),
-            ("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", Err("multiple")),
-            ("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", Err("bad Content-Length")),
-            ("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n", Ok(Framing::Chunked)),
-            ("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", Err("unsupported transfer encoding")),
-            ("HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", Ok(Framing::Close)),
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
+                Ok(Framing::Length(5)),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n",
+                Ok(Framing::Length(5)),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+                Err("multiple"),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+                Err("bad Content-Length"),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
+                Ok(Framing::Chunked),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+                Err("unsupported transfer encoding"),
+            ),
+            (
+                "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+                Ok(Framing::Close),
+            ),
             ("HTTP/1.1 200 OK\r\n\r\n", Ok(Framing::Close)),
-            ("HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n", Ok(Framing::Empty)),
+            (
+                "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n",
+                Ok(Framing::Empty),
+            ),
             ("HTTP/1.1 304 Not Modified\r\n\r\n", Ok(Framing::Empty)),
-            ("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", Ok(Framing::Empty)),
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+                Ok(Framing::Empty),
+            ),
         ];
         for (raw, want) in cases {
             let got = head(raw).and_then(|h| h.framing());
@@ -322,7 +354,10 @@ mod tests {
         let cases = [
             ("HTTP/1.1 200 OK\r\n\r\n", true),
             ("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", false),
-            ("HTTP/1.1 200 OK\r\nConnection: Upgrade, Close\r\n\r\n", false),
+            (
+                "HTTP/1.1 200 OK\r\nConnection: Upgrade, Close\r\n\r\n",
+                false,
+            ),
             ("HTTP/1.0 200 OK\r\n\r\n", false),
             ("HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\n\r\n", true),
         ];
@@ -339,7 +374,11 @@ mod tests {
         assert_eq!(h.location(), Some("/x"));
         assert_eq!(h.all("A").collect::<Vec<_>>(), vec![&b"1"[..], b"2"]);
         assert_eq!(head("HTTP/1.1 200\r\n\r\n").unwrap().reason(), "");
-        for bad in ["HTTX/1.1 200 OK\r\n\r\n", "HTTP/1.1 2x0 OK\r\n\r\n", "HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n"] {
+        for bad in [
+            "HTTX/1.1 200 OK\r\n\r\n",
+            "HTTP/1.1 2x0 OK\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n",
+        ] {
             assert!(matches!(head(bad), Err(Error::MalformedHead(_))), "{bad:?}");
         }
     }
