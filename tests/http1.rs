@@ -689,3 +689,48 @@ async fn works_over_any_async_stream() {
     assert_eq!(body(&mut c).await.unwrap(), b"m 1\n");
     assert!(matches!(within(c.idle_closed()).await, IdleEnd::Closed));
 }
+
+#[tokio::test]
+async fn redirect_body_slurped_as_go_does() {
+    let (addr, accepted) = serve(|mut s| async move {
+        let mut n = 0;
+        while read_request(&mut s).await.is_some() {
+            n += 1;
+            let r = if n == 1 {
+                "HTTP/1.1 302 Found\r\nLocation: /elsewhere?x=1\r\nContent-Length: 5\r\n\r\nmoved"
+                    .to_owned()
+            } else {
+                let body = "m".repeat(10_000);
+                format!("HTTP/1.1 301 Moved Permanently\r\nLocation: http://other:9100/m\r\nContent-Length: 10000\r\n\r\n{body}")
+            };
+            if s.write_all(r.as_bytes()).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    let mut c = connect(addr).await;
+    let head = within(c.send(&req())).await.unwrap();
+    assert!(head.is_redirect());
+    assert_eq!(
+        (head.status(), head.location()),
+        (302, Some("/elsewhere?x=1"))
+    );
+    assert!(
+        within(c.drain_limit(2048)).await.unwrap(),
+        "a short body is read"
+    );
+    assert!(c.is_reusable());
+    let head = within(c.send(&req())).await.unwrap();
+    assert_eq!(
+        (head.status(), head.location()),
+        (301, Some("http://other:9100/m"))
+    );
+    assert!(
+        !within(c.drain_limit(2048)).await.unwrap(),
+        "a long body costs the connection"
+    );
+    assert!(!c.is_reusable());
+    assert_eq!(c.buffer_capacity(), 0);
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+}

@@ -331,6 +331,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         Ok(n)
     }
 
+    /// Read and discard at most about `max` more bytes of the body: `true` if the body ended
+    /// within them (the connection is then reusable), otherwise the connection is given up.
+    /// Go's client does this with a redirect's body before following it (`maxBodySlurpSize`,
+    /// 2 KiB): a longer body costs the connection.
+    pub async fn drain_limit(&mut self, max: u64) -> Result<bool, Error> {
+        let mut n = 0u64;
+        while let Some(r) = poll_fn(|cx| self.poll_body(cx)).await? {
+            n += (r.1 - r.0) as u64;
+            if n > max {
+                self.state = State::Broken;
+                self.release_buf();
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     /// Resolves when the idle connection ends without a request: the server closed or reset
     /// it, or sent bytes nobody asked for. Pending while it stays open. Select on it between
     /// scrapes; dropping the future is harmless.
