@@ -734,3 +734,74 @@ async fn redirect_body_slurped_as_go_does() {
     assert_eq!(c.buffer_capacity(), 0);
     assert_eq!(accepted.load(Ordering::SeqCst), 1);
 }
+
+/// Over TLS 1.3 (the server sends session tickets after the handshake: they must not look
+/// like an unsolicited response), reused, then an idle close_notify noticed without a request.
+#[tokio::test]
+async fn over_tls_reused_and_idle_close_noticed() {
+    use rustls::pki_types::{PrivateKeyDer, ServerName};
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let key = PrivateKeyDer::try_from(ck.signing_key.serialize_der()).unwrap();
+    let server = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![ck.cert.der().clone()], key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+    let (close_tx, close_rx) = tokio::sync::oneshot::channel::<()>();
+    let close_rx = std::sync::Mutex::new(Some(close_rx));
+    let (addr, accepted) = serve(move |s| {
+        let acceptor = acceptor.clone();
+        let close = close_rx.lock().unwrap().take();
+        async move {
+            let Ok(mut tls) = acceptor.accept(s).await else {
+                return;
+            };
+            let mut buf = vec![0u8; 4096];
+            for _ in 0..2 {
+                let mut got = Vec::new();
+                while find(&got, b"\r\n\r\n").is_none() {
+                    match tls.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let r = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nm 1\n";
+                if tls.write_all(r).await.is_err() || tls.flush().await.is_err() {
+                    return;
+                }
+            }
+            if let Some(close) = close {
+                let _ = close.await;
+            }
+            let _ = tls.shutdown().await; // close_notify, then FIN
+        }
+    })
+    .await;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ck.cert.der().clone()).unwrap();
+    let client = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = within(TcpStream::connect(addr)).await.unwrap();
+    let tls = within(
+        tokio_rustls::TlsConnector::from(Arc::new(client))
+            .connect(ServerName::try_from("localhost").unwrap(), tcp),
+    )
+    .await
+    .unwrap();
+    let mut c = Conn::new(tls);
+    for _ in 0..2 {
+        within(c.send(&req())).await.unwrap();
+        assert_eq!(body(&mut c).await.unwrap(), b"m 1\n");
+        assert!(c.is_reusable());
+    }
+    assert!(c.check_idle().is_none(), "tickets are not a response");
+    close_tx.send(()).unwrap();
+    assert!(matches!(within(c.idle_closed()).await, IdleEnd::Closed));
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+}
