@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use scrapetop::engine::http1::{Conn, Error, IdleEnd, MAX_HEAD, Request, Version};
+use scrapetop::engine::http1::{Conn, Error, IdleEnd, MAX_HEAD, Request, Stream, Version};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -794,7 +794,8 @@ async fn over_tls_reused_and_idle_close_noticed() {
     )
     .await
     .unwrap();
-    let mut c = Conn::new(tls);
+    let mut c = Conn::new(Stream::from(tls));
+    assert_eq!(c.get_ref().tcp().peer_addr().unwrap(), addr);
     for _ in 0..2 {
         within(c.send(&req())).await.unwrap();
         assert_eq!(body(&mut c).await.unwrap(), b"m 1\n");

@@ -26,6 +26,7 @@
 
 mod head;
 mod request;
+mod stream;
 
 use std::future::{Future, poll_fn};
 use std::io;
@@ -37,6 +38,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use self::head::Framing;
 pub use self::head::{Head, Version};
 pub use self::request::{Request, RequestError};
+pub use self::stream::Stream;
 
 /// Largest response head accepted, 1xx interim heads included: Go's client default.
 pub const MAX_HEAD: usize = 10 << 20;
