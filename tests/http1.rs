@@ -376,6 +376,20 @@ async fn interim_1xx_responses_are_skipped() {
         assert!(c.is_reusable());
     }
     assert_eq!(accepted.load(Ordering::SeqCst), 1);
+
+    // Six of them: Go up to 1.23 (Prometheus 2) gives up after five, Go 1.24+ reads on.
+    let mut six = b"HTTP/1.1 103 Early Hints\r\n\r\n".repeat(6);
+    six.extend_from_slice(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    let (addr, _) = serve_fixed(six).await;
+    let mut c = connect(addr).await;
+    assert_eq!(get(&mut c).await.unwrap(), (200, b"ok".to_vec()));
+    let mut c = connect(addr).await.with_max_interim(Some(5));
+    let e = within(c.send(&req())).await.unwrap_err();
+    assert!(matches!(e, Error::TooManyInterim), "{e:?}");
+    assert_eq!(
+        e.to_string(),
+        "net/http: too many 1xx informational responses"
+    );
 }
 
 #[tokio::test]

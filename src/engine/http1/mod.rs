@@ -91,6 +91,9 @@ pub enum Error {
     /// The chunked body is malformed (Go's wording).
     #[error("{0}")]
     Chunk(&'static str),
+    /// More 1xx interim responses than allowed ([`Conn::with_max_interim`]).
+    #[error("net/http: too many 1xx informational responses")]
+    TooManyInterim,
     /// Conflicting or invalid body framing (Content-Length, Transfer-Encoding).
     #[error("{0}")]
     Framing(String),
@@ -202,6 +205,10 @@ pub struct Conn<S> {
     /// Read buffer size for the next response: what the last one needed.
     next_buf: u32,
     max_head: usize,
+    /// 1xx responses allowed before the final one (`None`: any number).
+    max_interim: Option<u32>,
+    /// 1xx responses seen for the current request.
+    interim: u32,
 }
 
 impl<S> std::fmt::Debug for Conn<S> {
@@ -232,7 +239,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             head_bytes: 0,
             next_buf: FIRST_READ as u32,
             max_head: MAX_HEAD,
+            max_interim: None,
+            interim: 0,
         }
+    }
+
+    /// Fail a response after more than `n` 1xx interim responses, as Go up to 1.23 does
+    /// (`max1xxResponses` = 5; Prometheus 2.x builds). Go 1.24+ (Prometheus 3) has no count
+    /// limit, only the head size limit over all of them: the default here.
+    pub fn with_max_interim(mut self, n: Option<u32>) -> Self {
+        self.max_interim = n;
+        self
     }
 
     /// Accept response heads up to `limit` bytes instead of Go's 10 MiB.
@@ -295,6 +312,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         self.reused = self.requests > 0;
         self.resp_bytes = 0;
         self.head_bytes = 0;
+        self.interim = 0;
         self.keep_alive = !req.close();
         self.state = State::Writing;
         let written = async {
@@ -477,7 +495,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 self.head_bytes += len;
                 let status = head.status();
                 if (100..200).contains(&status) && status != 101 {
-                    continue; // interim (100 Continue, 103 Early Hints): the real one follows
+                    // Interim (100 Continue, 103 Early Hints): the real one follows.
+                    self.interim += 1;
+                    if self.max_interim.is_some_and(|m| self.interim > m) {
+                        return self.fail(Error::TooManyInterim);
+                    }
+                    continue;
                 }
                 let framing = match head.framing() {
                     Ok(f) => f,
