@@ -820,3 +820,17 @@ async fn over_tls_reused_and_idle_close_noticed() {
     assert!(matches!(within(c.idle_closed()).await, IdleEnd::Closed));
     assert_eq!(accepted.load(Ordering::SeqCst), 1);
 }
+
+#[tokio::test]
+async fn chunk_size_line_longer_than_go_allows() {
+    // Go's chunked reader refuses a chunk-size line (extensions included) of 4096 bytes or more.
+    let ext = "x".repeat(5000);
+    let resp = format!(
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;e={ext}\r\nhello\r\n0\r\n\r\n"
+    );
+    let (addr, _) = serve_fixed(resp.into_bytes()).await;
+    let mut c = connect(addr).await;
+    within(c.send(&req())).await.unwrap();
+    let e = body(&mut c).await.unwrap_err();
+    assert!(matches!(e, Error::Chunk("header line too long")), "{e:?}");
+}

@@ -573,6 +573,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 BodyState::ChunkSize => {
                     let avail = &self.buf[self.start..self.end];
                     if let Some(i) = avail.iter().position(|&b| b == b'\n') {
+                        if i >= MAX_CHUNK_LINE {
+                            return self.fail(Error::Chunk("header line too long"));
+                        }
                         let size = match parse_chunk_size(&avail[..i]) {
                             Ok(s) => s,
                             Err(m) => return self.fail(Error::Chunk(m)),
