@@ -9,6 +9,7 @@ pub mod body;
 pub mod conn;
 pub mod dns;
 pub mod fds;
+pub mod http1;
 pub mod pool;
 pub mod spec;
 pub mod target;
