@@ -32,6 +32,47 @@ impl Tmux {
         self.run(&args);
     }
 
+    /// A pane format variable (`alternate_on`, `cursor_flag`, `pane_tty`, …).
+    fn var(&self, name: &str) -> String {
+        self.run(&["display", "-p", "-t", "st", &format!("#{{{name}}}")])
+            .trim()
+            .to_string()
+    }
+
+    /// `stty -a` of the pane's terminal, read from outside (whatever runs in the pane).
+    fn stty(&self) -> String {
+        let tty = self.var("pane_tty");
+        let out = Command::new("stty")
+            .args(["-a", "-F", &tty])
+            .output()
+            .expect("stty runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Wait (bounded) until `pred` holds for a value read by `read`.
+    fn wait_for<T: std::fmt::Debug>(
+        &self,
+        what: &str,
+        within: Duration,
+        read: impl Fn(&Self) -> T,
+        pred: impl Fn(&T) -> bool,
+    ) -> T {
+        let start = Instant::now();
+        loop {
+            let v = read(self);
+            if pred(&v) {
+                return v;
+            }
+            if start.elapsed() > within {
+                panic!(
+                    "timed out waiting for {what}: {v:?}\nscreen:\n{}",
+                    self.screen()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Wait (bounded) until the screen satisfies `pred`.
     fn wait(&self, what: &str, within: Duration, pred: impl Fn(&str) -> bool) -> String {
         let start = Instant::now();
@@ -213,5 +254,143 @@ async fn signals_reload_or_quit_and_the_terminal_is_restored() {
         t.run(&["display", "-p", "-t", "st", "#{alternate_on}"])
             .trim(),
         "0"
+    );
+}
+
+/// In raw mode the terminal does not echo and reads byte by byte: `stty -a` says `-icanon`.
+fn is_raw(stty: &str) -> bool {
+    stty.split_whitespace().any(|w| w == "-icanon")
+}
+
+/// Starts scrapetop in the foreground of an interactive shell in a fresh tmux server (so job
+/// control works: `fg` continues it) and waits until it shows its one target up. Returns the
+/// tmux handle, scrapetop's pid, and the exporter and directory to keep alive.
+async fn start_in_shell(
+    name: &str,
+    extra: &str,
+    then: &str,
+) -> Option<(Tmux, rustix::process::Pid, Exporter, tempfile::TempDir)> {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        assert!(std::env::var("CI").is_err(), "tmux is required in CI");
+        eprintln!("SKIPPED: tmux is not installed");
+        return None;
+    }
+    let a = Exporter::start("127.0.0.1:0".parse().unwrap(), ExporterConfig::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("pid");
+    let t = Tmux {
+        sock: format!("scrapetop-{name}-{}", std::process::id()),
+    };
+    t.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "st",
+        "-x",
+        "120",
+        "-y",
+        "40",
+        "bash --norc --noprofile",
+    ]);
+    let cmd = format!(
+        "bash -c 'echo $$ > {}; exec {BIN} --interval 300ms --timeout 250ms --target {} --log-file {} {extra}'{then}",
+        pidfile.display(),
+        a.addr(),
+        dir.path().join("log").display(),
+    );
+    t.keys(&[&cmd, "Enter"]);
+    t.wait("up", Duration::from_secs(10), |s| s.contains(" up "));
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let pid = rustix::process::Pid::from_raw(pid).unwrap();
+    assert_eq!(t.var("alternate_on"), "1");
+    assert!(is_raw(&t.stty()), "raw while running:\n{}", t.stty());
+    Some((t, pid, a, dir))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_gives_the_terminal_back_and_fg_redraws_everything() {
+    let Some((t, pid, _exporter, _dir)) = start_in_shell("tstp", "--mouse", "").await else {
+        return;
+    };
+    assert_eq!(t.var("mouse_any_flag"), "1", "--mouse captures the mouse");
+    rustix::process::kill_process(pid, rustix::process::Signal::TSTP).unwrap();
+    // Stopped: the shell has the terminal back in its normal state.
+    t.wait(
+        "the shell reports the stopped job",
+        Duration::from_secs(5),
+        |s| s.contains("Stopped"),
+    );
+    assert_eq!(t.var("alternate_on"), "0", "left the alternate screen");
+    assert_eq!(t.var("cursor_flag"), "1", "cursor shown");
+    assert_eq!(t.var("mouse_any_flag"), "0", "mouse released");
+    // Cooked mode: a command typed now is echoed and run by the shell.
+    t.keys(&[
+        "stty -a | grep -o -- '-*icanon' | sed 's/^/MODE=/'",
+        "Enter",
+    ]);
+    let s = t.wait("stty in the pane", Duration::from_secs(5), |s| {
+        s.lines().any(|l| l.starts_with("MODE="))
+    });
+    assert!(
+        s.lines().any(|l| l == "MODE=icanon"),
+        "cooked while stopped:\n{s}"
+    );
+
+    // fg: raw mode and the alternate screen again, and the whole UI drawn, not half of it.
+    // (A stopped job ends the shell's command list, so the exit status is echoed after fg.)
+    t.keys(&["fg; echo EX\"\"IT=$?", "Enter"]);
+    t.wait_for(
+        "the alternate screen again",
+        Duration::from_secs(5),
+        |t| t.var("alternate_on"),
+        |v| v == "1",
+    );
+    let s = t.wait("a full redraw", Duration::from_secs(5), |s| {
+        s.contains("scrapetop") && s.contains("hidden by live conns") && s.contains(" up ")
+    });
+    assert!(s.contains("instance"), "the table header is drawn:\n{s}");
+    assert!(!s.contains("Stopped") && !s.contains("MODE="), "{s}");
+    let stty = t.stty();
+    assert!(is_raw(&stty), "raw after fg:\n{stty}");
+    assert_eq!(t.var("mouse_any_flag"), "1", "mouse captured again");
+    // And it still takes keys.
+    t.keys(&["q"]);
+    let s = t.wait("exit", Duration::from_secs(10), |s| s.contains("EXIT="));
+    assert!(s.contains("EXIT=0"), "{s}");
+    assert_eq!(t.var("alternate_on"), "0");
+    assert_eq!(t.var("mouse_any_flag"), "0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigquit_restores_the_terminal_then_exits() {
+    let Some((t, pid, _exporter, _dir)) =
+        start_in_shell("quit", "--mouse", "; echo EX\"\"IT=$?").await
+    else {
+        return;
+    };
+    rustix::process::kill_process(pid, rustix::process::Signal::QUIT).unwrap();
+    let s = t.wait("exit", Duration::from_secs(10), |s| s.contains("EXIT="));
+    assert!(s.contains("EXIT=0"), "{s}");
+    assert_eq!(t.var("alternate_on"), "0", "left the alternate screen");
+    assert_eq!(t.var("cursor_flag"), "1", "cursor shown");
+    assert_eq!(t.var("mouse_any_flag"), "0", "mouse released");
+    // The shell keeps the modes a program leaves behind when it exits: a command run now
+    // sees what scrapetop left.
+    t.keys(&[
+        "stty -a | grep -o -- '-*icanon' | sed 's/^/MODE=/'",
+        "Enter",
+    ]);
+    let s = t.wait("stty in the pane", Duration::from_secs(5), |s| {
+        s.lines().any(|l| l.starts_with("MODE="))
+    });
+    assert!(
+        s.lines().any(|l| l == "MODE=icanon"),
+        "cooked after SIGQUIT:\n{s}"
     );
 }

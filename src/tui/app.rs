@@ -920,20 +920,41 @@ struct ExportTarget<'a> {
 }
 
 /// Write the export file; returns its path.
+///
+/// The file is readable by the user only (0600) and its directory is created 0700: an export
+/// holds every target's URL, addresses and errors. It is created with `create_new`, so an
+/// existing file (or a link planted in its place) is never written through.
 pub fn export_to(dir: &Path, m: &Model, frozen: bool, now: SystemTime) -> anyhow::Result<PathBuf> {
     use anyhow::Context as _;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
     let stamp: String = humantime::format_rfc3339_seconds(now)
         .to_string()
         .chars()
         .filter(|c| *c != ':' && *c != '-')
         .collect();
-    let mut path = dir.join(format!("scrapetop-{stamp}.json"));
     let mut n = 1;
-    while path.exists() {
-        n += 1;
-        path = dir.join(format!("scrapetop-{stamp}-{n}.json"));
-    }
+    let (path, file) = loop {
+        let path = if n == 1 {
+            dir.join(format!("scrapetop-{stamp}.json"))
+        } else {
+            dir.join(format!("scrapetop-{stamp}-{n}.json"))
+        };
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+        {
+            Ok(f) => break (path, f),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 1000 => n += 1,
+            Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
+        }
+    };
     let mut open_conns: Vec<_> = m.conns.values().collect();
     open_conns.sort_by_key(|c| c.conn_id);
     let doc = Export {
@@ -958,8 +979,6 @@ pub fn export_to(dir: &Path, m: &Model, frozen: bool, now: SystemTime) -> anyhow
         open_conns,
         events: &m.log,
     };
-    let file =
-        std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
     let mut w = std::io::BufWriter::new(file);
     serde_json::to_writer_pretty(&mut w, &doc)
         .with_context(|| format!("writing {}", path.display()))?;

@@ -10,6 +10,7 @@ pub mod format;
 pub mod index;
 pub mod keys;
 pub mod render;
+pub mod tty;
 
 #[cfg(test)]
 mod tests;
@@ -18,7 +19,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
-use crossterm::event::{DisableMouseCapture, EnableMouseCapture, Event as TermEvent, EventStream};
+use crossterm::event::{EnableMouseCapture, Event as TermEvent, EventStream};
 use futures_util::StreamExt as _;
 use tokio::sync::mpsc;
 
@@ -102,7 +103,7 @@ pub fn new_app(opts: &TuiOptions) -> anyhow::Result<App> {
 
 /// Runs the full-screen UI until quit. Events arrive on `events`; commands go out on `commands`.
 /// Restores the terminal on quit, error, panic (ratatui::init's hook; the panic is logged via
-/// tracing first) and SIGTERM.
+/// tracing first), SIGTERM, SIGINT and SIGQUIT, and around a stop (SIGTSTP, then SIGCONT).
 pub async fn run(
     opts: TuiOptions,
     events: mpsc::Receiver<Event>,
@@ -115,24 +116,30 @@ pub async fn run(
         term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
         int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
         hup: signal(SignalKind::hangup()).context("installing the SIGHUP handler")?,
+        quit: signal(SignalKind::quit()).context("installing the SIGQUIT handler")?,
+        tstp: signal(SignalKind::from_raw(rustix::process::Signal::TSTP.as_raw()))
+            .context("installing the SIGTSTP handler")?,
+        cont: signal(SignalKind::from_raw(rustix::process::Signal::CONT.as_raw()))
+            .context("installing the SIGCONT handler")?,
     };
 
     let mut terminal = ratatui::try_init().context("initialising the terminal")?;
     // ratatui's hook restores the terminal; ours runs before it, so the panic reaches the log
     // file while the screen still belongs to us (nothing is written to the terminal).
     let restore_hook = std::panic::take_hook();
+    let mouse = opts.mouse;
     std::panic::set_hook(Box::new(move |info| {
         tracing::error!("panic: {info}");
+        if mouse {
+            let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
+        }
         restore_hook(info);
     }));
     if opts.mouse {
         crossterm::execute!(std::io::stdout(), EnableMouseCapture).context("enabling the mouse")?;
     }
     let result = event_loop(&mut terminal, app, &opts, events, &commands, &mut signals).await;
-    if opts.mouse {
-        let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
-    }
-    ratatui::restore();
+    tty::give_back(opts.mouse);
     if result.is_err() {
         // Quit and SIGTERM already told the engine; an error must too.
         let _ = commands.send(Command::Quit);
@@ -140,13 +147,17 @@ pub async fn run(
     result
 }
 
-/// Signals the UI handles itself, so none of them can leave the terminal in raw mode: SIGTERM
-/// and SIGINT quit (ctrl+c arrives as a key in raw mode; SIGINT comes from `kill`), SIGHUP
-/// reloads the target sources, as in headless mode.
+/// Signals the UI handles itself, so none of them can leave the terminal in raw mode: SIGTERM,
+/// SIGINT and SIGQUIT quit (ctrl+c arrives as a key in raw mode; the signals come from `kill`),
+/// SIGHUP reloads the target sources, as in headless mode, and SIGTSTP / SIGCONT give the
+/// terminal back around a stop (see [`tty`]).
 struct Signals {
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
     hup: tokio::signal::unix::Signal,
+    quit: tokio::signal::unix::Signal,
+    tstp: tokio::signal::unix::Signal,
+    cont: tokio::signal::unix::Signal,
 }
 
 async fn event_loop(
@@ -226,9 +237,24 @@ async fn event_loop(
                 app.outbox.push(Command::Quit);
                 app.quit = true;
             }
+            _ = signals.quit.recv() => {
+                tracing::info!("SIGQUIT: leaving");
+                app.outbox.push(Command::Quit);
+                app.quit = true;
+            }
             _ = signals.hup.recv() => {
                 tracing::info!("SIGHUP: reloading");
                 app.outbox.push(Command::Reload);
+            }
+            _ = signals.tstp.recv() => {
+                tty::suspend(terminal, opts.mouse)?;
+                dirty = true;
+                next_frame = tokio::time::Instant::now();
+            }
+            _ = signals.cont.recv() => {
+                tty::resume(terminal, opts.mouse)?;
+                dirty = true;
+                next_frame = tokio::time::Instant::now();
             }
             n = events.recv_many(&mut batch, BATCH), if !app.engine_gone && events_open => {
                 if n == 0 {

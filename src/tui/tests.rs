@@ -782,6 +782,13 @@ fn export_writes_json_and_shows_the_path() {
     let status = app.status.clone().expect("status");
     let path = status.strip_prefix("exported to ").expect("path shown");
     let text = std::fs::read_to_string(path).expect("file written");
+    // Readable by the user only: the export holds URLs, addresses and errors.
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(path)
+        .expect("metadata")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "export mode {mode:o}");
     let v: serde_json::Value = serde_json::from_str(&text).expect("json");
     assert_eq!(v["targets"].as_array().map(Vec::len), Some(7));
     assert_eq!(v["totals"]["targets"], 6);
