@@ -172,7 +172,7 @@ fn main() {
     // Index rebuild (filter + sort of all 10,000 targets), forced.
     let now = base() + Duration::from_secs(20 * 15 + 30);
     for (label, sort_steps) in [("job", 0), ("state", 3), ("scrape duration", 12)] {
-        app.view = Default::default();
+        app.targets.view = Default::default();
         for _ in 0..sort_steps {
             app.on_action(Action::SortNext);
         }
@@ -185,7 +185,7 @@ fn main() {
         }
         report(&format!("index rebuild, 10k targets, sort by {label}"), v);
     }
-    app.view = Default::default();
+    app.targets.view = Default::default();
     app.invalidate();
     app.refresh(Instant::now(), now);
 

@@ -9,9 +9,10 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
-use super::app::{App, Facts, Prompt, Screen};
+use super::app::{App, Facts, Screen};
 use super::format::Theme;
 use super::keys::Bindings;
+use super::prompt::Prompt;
 use super::render;
 use crate::event::{
     CloseReason, Command, ConnFailKind, DnsCause, DnsFailKind, Event, EventKind, TargetRef,
@@ -517,7 +518,7 @@ fn snapshot_filtered_sorted_no_color() {
 // ---- keys → commands ----
 
 fn selected_is(app: &App, job: &str, instance: &str) {
-    let t = &app.model.targets[app.selected.expect("a selection")];
+    let t = &app.model.targets[app.targets.selected.expect("a selection")];
     assert_eq!((&*t.job, &*t.instance), (job, instance));
 }
 
@@ -555,7 +556,7 @@ fn per_target_keys_send_commands_and_mark_pending() {
     ] {
         ch(&mut app, c);
         assert_eq!(app.outbox.drain(..).collect::<Vec<_>>(), vec![cmd]);
-        let slot = app.selected.expect("selected");
+        let slot = app.targets.selected.expect("selected");
         assert_eq!(app.model.targets[slot].pending, Some(pending));
     }
 }
@@ -716,33 +717,37 @@ fn navigation_and_screens() {
 #[test]
 fn sort_filter_and_state_filter() {
     let mut app = app_with(sample_model());
-    assert_eq!(app.rows.len(), 6, "the removed target is not shown");
+    assert_eq!(app.targets.rows.len(), 6, "the removed target is not shown");
     ch(&mut app, 't'); // down
-    assert_eq!(app.rows.len(), 1);
+    assert_eq!(app.targets.rows.len(), 1);
     selected_is(&app, "node", "10.0.0.2:9100");
     ch(&mut app, 't'); // failing
     ch(&mut app, 't'); // flagged
-    assert_eq!(app.rows.len(), 2, "stale+dns and probe-failed");
+    assert_eq!(app.targets.rows.len(), 2, "stale+dns and probe-failed");
     press(&mut app, KeyCode::Esc);
-    assert_eq!(app.rows.len(), 6);
+    assert_eq!(app.targets.rows.len(), 6);
 
     ch(&mut app, '/');
     for c in "is:stale".chars() {
         ch(&mut app, c);
     }
-    assert_eq!(app.rows.len(), 1, "filters while typing");
+    assert_eq!(app.targets.rows.len(), 1, "filters while typing");
     press(&mut app, KeyCode::Esc);
-    assert_eq!(app.rows.len(), 6, "esc restores the previous filter");
+    assert_eq!(
+        app.targets.rows.len(),
+        6,
+        "esc restores the previous filter"
+    );
 
     // Sort by scrape duration, descending: the slow blackbox probe first.
-    while app.view.sort != super::index::Column::Scrape {
+    while app.targets.view.sort != super::index::Column::Scrape {
         ch(&mut app, 's');
     }
     ch(&mut app, 'i');
-    let first = &app.model.targets[app.rows[0]];
+    let first = &app.model.targets[app.targets.rows[0]];
     assert_eq!(&*first.instance, "https://b.example");
     ch(&mut app, 'S');
-    assert_eq!(app.view.sort, super::index::Column::Flags);
+    assert_eq!(app.targets.view.sort, super::index::Column::Flags);
 }
 
 #[test]
@@ -764,13 +769,13 @@ fn freeze_keeps_showing_the_frozen_copy() {
     app.invalidate();
     app.refresh(Instant::now(), now());
     assert_eq!(app.shown().version, before);
-    assert_eq!(app.rows.len(), 6);
+    assert_eq!(app.targets.rows.len(), 6);
     assert_eq!(
         app.model.totals.targets, 7,
         "the live model keeps applying events"
     );
     ch(&mut app, ' ');
-    assert_eq!(app.rows.len(), 7);
+    assert_eq!(app.targets.rows.len(), 7);
 }
 
 #[test]
@@ -810,13 +815,13 @@ fn path_completion() {
     std::fs::write(dir.path().join("targets-b.yml"), "").expect("write");
     std::fs::create_dir(dir.path().join("sub")).expect("mkdir");
     let d = dir.path().display().to_string();
-    let (c, cands) = super::app::complete_path(&format!("{d}/ta"));
+    let (c, cands) = super::prompt::complete_path(&format!("{d}/ta"));
     assert_eq!(c, format!("{d}/targets-"));
     assert_eq!(cands, vec!["targets-a.yml", "targets-b.yml"]);
-    let (c, cands) = super::app::complete_path(&format!("{d}/s"));
+    let (c, cands) = super::prompt::complete_path(&format!("{d}/s"));
     assert_eq!(c, format!("{d}/sub/"));
     assert!(cands.is_empty());
-    let (c, _) = super::app::complete_path(&format!("{d}/nothing"));
+    let (c, _) = super::prompt::complete_path(&format!("{d}/nothing"));
     assert_eq!(c, format!("{d}/nothing"));
 
     // Tab in the load prompt uses it.
@@ -839,7 +844,7 @@ fn path_completion() {
 fn engine_answer_clears_pending() {
     let mut app = app_with(sample_model());
     ch(&mut app, 'r');
-    let slot = app.selected.expect("selected");
+    let slot = app.targets.selected.expect("selected");
     let t = app.model.targets[slot].target.clone();
     app.apply([Event {
         ts: now(),
@@ -875,4 +880,35 @@ fn mouse_scroll_and_click() {
     };
     assert!(app.on_mouse(scroll, top));
     selected_is(&app, "node", "db.example:9100");
+}
+
+#[test]
+fn detail_keeps_its_target_while_the_table_refilters() {
+    let mut app = app_with(sample_model());
+    // node/10.0.0.2:9100 is the only target down.
+    ch(&mut app, 't');
+    selected_is(&app, "node", "10.0.0.2:9100");
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.screen, Screen::Detail);
+    // The table's filter changes under the detail screen (here: back to every target, then a
+    // text filter that excludes the target being read).
+    app.targets.clear_filters();
+    app.targets.set_filter("api".into());
+    app.refresh(Instant::now(), now());
+    assert_ne!(
+        app.targets.selected,
+        app.detail.target,
+        "the table's selection moved"
+    );
+    let out = screen(&mut app, 120, 40);
+    assert!(out.contains("node / 10.0.0.2:9100"), "{out}");
+    // An operation in detail acts on the target shown.
+    ch(&mut app, 'p');
+    assert_eq!(
+        app.outbox.drain(..).collect::<Vec<_>>(),
+        vec![Command::Probe {
+            job: Some("node".into()),
+            instance: Some("10.0.0.2:9100".into()),
+        }]
+    );
 }

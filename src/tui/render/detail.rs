@@ -22,13 +22,16 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Sparkline};
 
 use crate::model::{DnsOutcome, TargetState};
-use crate::tui::app::App;
 use crate::tui::format::{Theme, age, clock, fit, ms, since};
 
-pub(super) fn render(frame: &mut Frame, area: Rect, app: &mut App, now: SystemTime) {
-    let th = app.theme;
-    let m = app.shown();
-    let Some(t) = app.selected.and_then(|s| m.targets.get(s)) else {
+pub(super) fn render(
+    frame: &mut Frame,
+    area: Rect,
+    target: Option<&TargetState>,
+    th: Theme,
+    now: SystemTime,
+) {
+    let Some(t) = target else {
         let p = Paragraph::new("no target selected: pick one on the targets screen (1)")
             .block(Block::bordered().title(" detail "));
         frame.render_widget(p, area);

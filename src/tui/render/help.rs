@@ -9,24 +9,31 @@
 //! ```
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 
-use crate::tui::app::App;
-use crate::tui::format::fit;
+use crate::tui::app::Facts;
+use crate::tui::format::{Theme, fit};
+use crate::tui::keys::Bindings;
 
-pub(super) fn render(frame: &mut Frame, area: Rect, app: &mut App) {
-    let th = app.theme;
+pub(super) fn render(
+    frame: &mut Frame,
+    area: Rect,
+    bindings: &Bindings,
+    facts: &Facts,
+    scroll: &mut usize,
+    th: Theme,
+) {
     let mut lines: Vec<Line> = Vec::new();
-    if !app.facts.hints.is_empty() {
+    if !facts.hints.is_empty() {
         lines.push(Line::from(Span::styled("What to try", th.key())));
-        for h in &app.facts.hints {
+        for h in &facts.hints {
             lines.push(Line::from(format!("• {h}")));
         }
         lines.push(Line::from(""));
     }
-    for (spec, keys) in app.bindings.table() {
+    for (spec, keys) in bindings.table() {
         let k = if keys.is_empty() {
             "(unbound)".to_string()
         } else {
@@ -50,24 +57,23 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &mut App) {
     ));
     lines.push(Line::from(format!(
         "log file: {}",
-        app.facts.log_file.display()
+        facts.log_file.display()
     )));
     lines.push(Line::from(format!(
         "exports go to: {}",
-        app.facts.export_dir.display()
+        facts.export_dir.display()
     )));
-    lines.push(Line::from(match &app.facts.keys_file {
+    lines.push(Line::from(match &facts.keys_file {
         Some(p) => format!("keys file: {}", p.display()),
         None => {
             "keys file: none (built-in defaults; rebind with a YAML map of action: key)".to_string()
         }
     }));
     let inner = usize::from(area.height.saturating_sub(2));
-    app.scroll = app.scroll.min(lines.len().saturating_sub(inner));
+    *scroll = (*scroll).min(lines.len().saturating_sub(inner));
     let p = Paragraph::new(lines)
         .wrap(ratatui::widgets::Wrap { trim: false })
-        .scroll((app.scroll as u16, 0))
+        .scroll((u16::try_from(*scroll).unwrap_or(u16::MAX), 0))
         .block(Block::bordered().title(" help: keys (esc or ? to leave, j/k scroll) "));
-    let _ = Constraint::Fill(1);
     frame.render_widget(p, area);
 }

@@ -15,31 +15,27 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
 
 use crate::event::Health;
+use crate::model::Model;
 use crate::model::{ConnState, DnsOutcome, TargetState};
-use crate::tui::app::App;
 use crate::tui::format::{Theme, age, fit, ms, since};
 use crate::tui::index::{Column, error_of};
+use crate::tui::view::TargetsView;
 
-pub(super) fn render(frame: &mut Frame, area: Rect, app: &mut App, now: SystemTime) {
-    let th = app.theme;
+pub(super) fn render(
+    frame: &mut Frame,
+    area: Rect,
+    m: &Model,
+    app: &mut TargetsView,
+    th: Theme,
+    now: SystemTime,
+) {
     let cols = Column::fitting(area.width);
-    let page = usize::from(area.height.saturating_sub(1));
-    app.page = page.max(1);
-    // Keep the selection visible; the index may have moved it since the last frame.
-    if let Some(row) = app.selected_row() {
-        if row < app.offset {
-            app.offset = row;
-        } else if row >= app.offset + app.page {
-            app.offset = row + 1 - app.page;
-        }
-    }
-    app.offset = app.offset.min(app.rows.len().saturating_sub(app.page));
+    app.scroll_to_selection(usize::from(area.height.saturating_sub(1)));
 
     // The instance column grows to the longest visible instance when there is room to spare
     // (only the visible rows are measured), so long names are not cut on wide terminals.
-    let m = app.shown();
-    let end = (app.offset + app.page).min(app.rows.len());
-    let longest = app.rows[app.offset.min(end)..end]
+    let longest = app
+        .visible()
         .iter()
         .filter_map(|&slot| m.targets.get(slot))
         .map(|t| t.instance.chars().count())
@@ -104,8 +100,8 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &mut App, now: SystemTi
         return;
     }
 
-    let visible = &app.rows[app.offset..end];
-    let rows: Vec<Row> = visible
+    let rows: Vec<Row> = app
+        .visible()
         .iter()
         .filter_map(|&slot| m.targets.get(slot))
         .map(|t| Row::new(cols.iter().map(|c| cell(*c, width_of(*c), t, th, now))))
