@@ -7,7 +7,7 @@
 //! Operations on targets live in `ops`, prompts in `prompt`, the export in `export`.
 
 use std::path::PathBuf;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
 
@@ -115,6 +115,9 @@ pub struct App {
     pub engine_gone: bool,
     /// Walk-all aggregates, refreshed with the index.
     pub derived: Derived,
+    /// Time of the first engine event: timelines zoom out from 5 minutes to the hour as the
+    /// UI's knowledge grows (see `timeline::window_for`).
+    pub first_event: Option<SystemTime>,
 }
 
 impl App {
@@ -138,6 +141,7 @@ impl App {
             quit: false,
             engine_gone: false,
             derived: Derived::default(),
+            first_event: None,
         }
     }
 
@@ -149,8 +153,19 @@ impl App {
     /// Apply a batch of engine events to the live model.
     pub fn apply(&mut self, events: impl IntoIterator<Item = Event>) {
         for ev in events {
+            if self.first_event.is_none_or(|f| ev.ts < f) {
+                self.first_event = Some(ev.ts);
+            }
             self.model.apply(ev);
         }
+    }
+
+    /// How far back timelines reach as of `now`.
+    pub fn timeline_window(&self, now: SystemTime) -> Duration {
+        let seen = self.first_event.map_or(Duration::ZERO, |f| {
+            now.duration_since(f).unwrap_or_default()
+        });
+        super::timeline::window_for(seen)
     }
 
     /// A version that moves whenever what is shown may have changed.

@@ -6,6 +6,7 @@
 //! when something changed, at most `fps` times a second.
 
 pub mod app;
+pub mod columns;
 pub mod derived;
 pub mod export;
 pub mod format;
@@ -14,6 +15,7 @@ pub mod keys;
 pub mod ops;
 pub mod prompt;
 pub mod render;
+pub mod timeline;
 pub mod tty;
 pub mod view;
 

@@ -22,6 +22,7 @@ mod help;
 pub mod log;
 mod pools;
 mod targets;
+mod timeline;
 
 use std::time::SystemTime;
 
@@ -100,6 +101,7 @@ pub fn draw(frame: &mut Frame, app: &mut App, now: SystemTime) {
     }
     let a = areas(area);
     // Field-wise borrows: the shown model is read while each screen updates its own view.
+    let window = app.timeline_window(now);
     let m = app.frozen.as_deref().unwrap_or(&app.model);
     let head = header::Header {
         model: m,
@@ -119,10 +121,10 @@ pub fn draw(frame: &mut Frame, app: &mut App, now: SystemTime) {
         th,
     );
     match app.screen {
-        Screen::Targets => targets::render(frame, a.body, m, &mut app.targets, th, now),
+        Screen::Targets => targets::render(frame, a.body, m, &mut app.targets, th, (now, window)),
         Screen::Detail => {
             let t = app.detail.target.or(app.targets.selected);
-            detail::render(frame, a.body, t.and_then(|s| m.targets.get(s)), th, now)
+            detail::render(frame, a.body, m, t, th, (now, window))
         }
         Screen::Pools => pools::render(
             frame,

@@ -151,19 +151,17 @@ impl TargetsView {
         self.stale = true;
     }
 
-    /// Sort by the next (`forward`) or previous column.
+    /// Sort by the next (`forward`) or previous sortable column.
     pub fn cycle_sort(&mut self, forward: bool) {
-        let i = Column::ALL
-            .iter()
-            .position(|c| *c == self.view.sort)
-            .unwrap_or(0);
-        let n = Column::ALL.len();
+        let cols: Vec<Column> = Column::ALL.into_iter().filter(|c| c.sortable()).collect();
+        let i = cols.iter().position(|c| *c == self.view.sort).unwrap_or(0);
+        let n = cols.len();
         let j = if forward {
             (i + 1) % n
         } else {
             (i + n - 1) % n
         };
-        self.view.sort = Column::ALL[j];
+        self.view.sort = cols[j];
         self.stale = true;
     }
 
