@@ -325,7 +325,7 @@ pub struct Cadence {
 }
 
 /// The newest steady run of reconnects in `times` (oldest first), if at least three reconnects
-/// came at a regular pace: gaps no longer than twice the median of the newest five.
+/// came at a regular pace: gaps between half and twice the median of the newest five.
 pub fn cadence(times: &VecDeque<SystemTime>, now: SystemTime) -> Option<Cadence> {
     if times.len() < 3 {
         return None;
@@ -338,9 +338,14 @@ pub fn cadence(times: &VecDeque<SystemTime>, now: SystemTime) -> Option<Cadence>
         .collect();
     let mut newest: Vec<Duration> = gaps.iter().take(5).copied().collect();
     newest.sort_unstable();
-    let every = newest[newest.len() / 2];
-    let limit = every * 2 + Duration::from_millis(500);
-    let run = gaps.iter().take_while(|g| **g <= limit).count();
+    // The lower median: of two gaps, the shorter (a long one is where a run begins).
+    let every = newest[(newest.len() - 1) / 2];
+    let slack = Duration::from_millis(500);
+    let (low, high) = ((every / 2).saturating_sub(slack), every * 2 + slack);
+    let run = gaps
+        .iter()
+        .take_while(|g| **g >= low && **g <= high)
+        .count();
     if run < 2 {
         return None;
     }

@@ -4,7 +4,9 @@
 
 mod keys;
 mod screens;
+mod timeline;
 
+use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
