@@ -55,6 +55,7 @@ pub(super) fn render(
     lines.push(Line::from(
         "Flags: S stale peer (not in the current DNS answer) · D DNS failing · P fresh-connection probe failed.",
     ));
+    lines.push(Line::from(timeline_legend()));
     lines.push(Line::from(format!(
         "log file: {}",
         facts.log_file.display()
@@ -76,4 +77,29 @@ pub(super) fn render(
         .scroll((u16::try_from(*scroll).unwrap_or(u16::MAX), 0))
         .block(Block::bordered().title(" help: keys (esc or ? to leave, j/k scroll) "));
     frame.render_widget(p, area);
+}
+
+/// What the timeline's and the table strip's glyphs mean (the strip has no room for a legend).
+fn timeline_legend() -> String {
+    use crate::event::CloseReason::*;
+    let reasons: Vec<String> = [
+        PeerClosed,
+        Timeout,
+        Reset,
+        ConnectionClose,
+        IdleTimeout,
+        MaxAge,
+        Forced,
+        Reload,
+        TargetRemoved,
+        Shutdown,
+        Error,
+    ]
+    .into_iter()
+    .map(|r| format!("{} {r}", crate::tui::timeline::reason_mark(r)))
+    .collect();
+    format!(
+        "Timelines (detail, and the table's last-hour strip): ━ a connection open; where one ended, the reason: {}; 2-9, + several ended in one cell; ░ older history not kept; dns: · lookup, ◆ new answer, x failed; probe: ✓ ok, ✗ failed.",
+        reasons.join(", ")
+    )
 }
