@@ -324,41 +324,49 @@ pub struct Cadence {
     pub count: usize,
 }
 
-/// The newest steady run of reconnects in `times` (oldest first), if at least three reconnects
-/// came at a regular pace: gaps between half and twice the median of the newest five.
+/// The newest steady run of reconnects in `times` (oldest first): at least three reconnects
+/// whose gaps lie between half and twice the run's typical gap (the lower median of its newest
+/// five). Slower reconnects after a run (the one that finally stayed up) end it rather than
+/// hide it.
 pub fn cadence(times: &VecDeque<SystemTime>, now: SystemTime) -> Option<Cadence> {
-    if times.len() < 3 {
+    let n = times.len();
+    if n < 3 {
         return None;
     }
-    let gaps: Vec<Duration> = times
-        .iter()
-        .zip(times.iter().skip(1))
-        .rev()
-        .map(|(a, b)| b.duration_since(*a).unwrap_or_default())
+    // Newest first: gaps[k] lies between times[n-2-k] and times[n-1-k].
+    let gaps: Vec<Duration> = (0..n - 1)
+        .map(|k| {
+            times[n - 1 - k]
+                .duration_since(times[n - 2 - k])
+                .unwrap_or_default()
+        })
         .collect();
-    let mut newest: Vec<Duration> = gaps.iter().take(5).copied().collect();
-    newest.sort_unstable();
-    // The lower median: of two gaps, the shorter (a long one is where a run begins).
-    let every = newest[(newest.len() - 1) / 2];
     let slack = Duration::from_millis(500);
-    let (low, high) = ((every / 2).saturating_sub(slack), every * 2 + slack);
-    let run = gaps
-        .iter()
-        .take_while(|g| **g >= low && **g <= high)
-        .count();
-    if run < 2 {
-        return None;
+    for start in 0..gaps.len() - 1 {
+        let mut typical: Vec<Duration> = gaps[start..].iter().take(5).copied().collect();
+        typical.sort_unstable();
+        let every = typical[(typical.len() - 1) / 2];
+        let (low, high) = ((every / 2).saturating_sub(slack), every * 2 + slack);
+        let run = gaps[start..]
+            .iter()
+            .take_while(|g| **g >= low && **g <= high)
+            .count();
+        if run < 2 {
+            continue;
+        }
+        let first = n - 1 - start - run;
+        let last = times[n - 1 - start];
+        let quiet =
+            now.duration_since(last).unwrap_or_default() > every * 3 + Duration::from_secs(1);
+        return Some(Cadence {
+            every,
+            since: times[first],
+            at_least: first == 0 && n >= RECONNECT_HISTORY,
+            until: (start > 0 || quiet).then_some(last),
+            count: run + 1,
+        });
     }
-    let first = times.len() - 1 - run;
-    let last = *times.back()?;
-    let stopped = now.duration_since(last).unwrap_or_default() > every * 3 + Duration::from_secs(1);
-    Some(Cadence {
-        every,
-        since: times[first],
-        at_least: first == 0 && times.len() >= RECONNECT_HISTORY,
-        until: stopped.then_some(last),
-        count: run + 1,
-    })
+    None
 }
 
 /// Connections that ended inside the window, by reason, most frequent first.

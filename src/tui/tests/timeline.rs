@@ -230,6 +230,15 @@ fn the_pace_of_reconnects_and_since_when() {
     )
     .expect("a run");
     assert_eq!(c.until, Some(base() + Duration::from_secs(109)));
+    // A run that ended with a slower reconnect (the connection that stayed): still found.
+    let c = cadence(
+        &times(&[100, 102, 104, 106, 108, 135]),
+        base() + Duration::from_secs(140),
+    )
+    .expect("a run");
+    assert_eq!(c.every, Duration::from_secs(2));
+    assert_eq!(c.since, base() + Duration::from_secs(100));
+    assert_eq!(c.until, Some(base() + Duration::from_secs(108)));
     // No steady pace.
     assert_eq!(
         cadence(&times(&[10, 200, 205]), base() + Duration::from_secs(206)),
