@@ -153,11 +153,16 @@ fn render_info(
             state.push(Span::styled(text, th.warn()));
         }
     }
+    let in_window = t.reconnects_since(axis.now, axis.window) as u64;
     let mut third = vec![Span::raw(format!(
-        "{} in {} ({} in all)",
+        "{} in {}{}",
         super::timeline::reconnect_count(t, axis),
         window_name(axis.window),
-        t.reconnects_total
+        if t.reconnects_total > in_window {
+            format!(" ({} in all)", t.reconnects_total)
+        } else {
+            String::new()
+        }
     ))];
     if let Some(c) = super::timeline::cadence_text(t, axis) {
         third.push(Span::styled(format!(" · {c}"), th.warn()));
