@@ -301,7 +301,10 @@ async fn start_in_shell(
         dir.path().join("log").display(),
     );
     t.keys(&[&cmd, "Enter"]);
-    t.wait("up", Duration::from_secs(10), |s| s.contains(" up "));
+    let addr = a.addr().to_string();
+    t.wait("the target's row up", Duration::from_secs(10), |s| {
+        s.lines().any(|l| l.contains(&addr) && l.contains(" up "))
+    });
     let pid: i32 = std::fs::read_to_string(&pidfile)
         .unwrap()
         .trim()
@@ -351,8 +354,12 @@ async fn a_stop_gives_the_terminal_back_and_fg_redraws_everything() {
         |t| t.var("alternate_on"),
         |v| v == "1",
     );
+    let row = |s: &str| {
+        s.lines()
+            .any(|l| l.contains("127.0.0.1:") && l.contains(" up ") && l.contains("idle"))
+    };
     let s = t.wait("a full redraw", Duration::from_secs(5), |s| {
-        s.contains("scrapetop") && s.contains("hidden by live conns") && s.contains(" up ")
+        s.contains("scrapetop") && s.contains("hidden by live conns") && row(s)
     });
     assert!(s.contains("instance"), "the table header is drawn:\n{s}");
     assert!(!s.contains("Stopped") && !s.contains("MODE="), "{s}");
@@ -393,4 +400,79 @@ async fn sigquit_restores_the_terminal_then_exits() {
         s.lines().any(|l| l == "MODE=icanon"),
         "cooked after SIGQUIT:\n{s}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_80x24_the_table_shows_fd_dns_and_reconnects_and_detail_why_each_ended() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        assert!(std::env::var("CI").is_err(), "tmux is required in CI");
+        eprintln!("SKIPPED: tmux is not installed");
+        return;
+    }
+    let a = Exporter::start("127.0.0.1:0".parse().unwrap(), ExporterConfig::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let t = Tmux {
+        sock: format!("scrapetop-small-{}", std::process::id()),
+    };
+    let cmd = format!(
+        "{BIN} --interval 300ms --timeout 250ms --target {} --log-file {}",
+        a.addr(),
+        dir.path().join("log").display()
+    );
+    t.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "st",
+        "-x",
+        "80",
+        "-y",
+        "24",
+        &cmd,
+    ]);
+    let addr = a.addr().to_string();
+    let s = t.wait("the target up", Duration::from_secs(10), |s| {
+        s.lines().any(|l| l.contains(&addr) && l.contains(" up "))
+    });
+    let head = s
+        .lines()
+        .find(|l| l.contains("instance"))
+        .unwrap_or_default();
+    for col in ["conn", "flags", "fd", "dns", "reconn"] {
+        assert!(head.contains(col), "no {col} at 80x24:\n{s}");
+    }
+    // Two forced reconnects, then the detail: both ends, why, and the open connection.
+    t.keys(&["r"]);
+    t.wait("first reconnect", Duration::from_secs(5), |s| {
+        s.contains("1/1")
+    });
+    // A reconnect that lands while the new connection's first scrape is still being dialled
+    // has nothing to close yet: press again once the row is idle, a bounded number of times.
+    for attempt in 0.. {
+        t.wait("idle again", Duration::from_secs(5), |s| {
+            s.lines().any(|l| l.contains("1/1") && l.contains("idle"))
+        });
+        t.keys(&["r"]);
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(2) && !t.screen().contains("2/2") {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if t.screen().contains("2/2") {
+            break;
+        }
+        assert!(attempt < 5, "no second reconnect:\n{}", t.screen());
+    }
+    t.keys(&["Enter"]);
+    let s = t.wait("detail", Duration::from_secs(5), |s| {
+        s.contains("2 reconnects") && s.lines().filter(|l| l.contains("forced")).count() >= 3
+    });
+    assert!(s.contains("f forced 2"), "{s}");
+    assert!(s.lines().any(|l| l.contains(" open ")), "{s}");
+    assert!(
+        s.lines().any(|l| l.trim_start().starts_with("conns")),
+        "the timeline:\n{s}"
+    );
+    t.keys(&["q"]);
 }
