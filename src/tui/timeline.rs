@@ -11,7 +11,7 @@
 //! ```
 //!
 //! Only the model's bounded histories are read (at most [`CONN_HISTORY`] connections,
-//! [`DNS_HISTORY`] lookups, [`RECONNECT_HISTORY`] reconnect times per target), so the cost of a
+//! [`DNS_HISTORY`](crate::model::DNS_HISTORY) lookups, [`RECONNECT_HISTORY`] reconnect times per target), so the cost of a
 //! lane is bounded whatever the target did. Where the kept history does not reach back to the
 //! start of the window, the lane says so (`░`) instead of drawing an empty past.
 
