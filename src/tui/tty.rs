@@ -46,6 +46,12 @@ pub fn take(mouse: bool) -> anyhow::Result<()> {
 /// SIGTSTP: give the terminal back and stop; returns once continued (SIGCONT), with the
 /// terminal taken again and the next frame drawn in full.
 pub fn suspend(terminal: &mut ratatui::DefaultTerminal, mouse: bool) -> anyhow::Result<()> {
+    // Adopted by init (the shell is gone): nobody could continue us, and the kernel would
+    // discard a terminal stop for such a process anyway.
+    if rustix::process::getppid().is_none_or(|p| p.as_raw_nonzero().get() == 1) {
+        tracing::info!("SIGTSTP ignored: no parent shell to continue scrapetop");
+        return Ok(());
+    }
     tracing::info!("SIGTSTP: giving the terminal back and stopping");
     give_back(mouse);
     // SIGSTOP to ourselves: the whole process stops before the call returns, and continues
