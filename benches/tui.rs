@@ -2,7 +2,9 @@
 //!
 //! `cargo bench --bench tui` prints p50/p99 of: applying engine events in the run loop's
 //! batches, rebuilding the sorted+filtered index, and drawing one frame of several screens into
-//! a TestBackend (what `terminal.draw` costs minus the terminal's own output).
+//! a TestBackend (what `terminal.draw` costs minus the terminal's own output). Every tenth
+//! target (the first included, which the detail screen shows) has reconnected 40 times, so the
+//! timeline and the table's strips draw bars and ends.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-use scrapetop::event::{DnsCause, Event, EventKind, TargetRef};
+use scrapetop::event::{CloseReason, DnsCause, Event, EventKind, TargetRef};
 use scrapetop::model::Model;
 use scrapetop::tui::app::{App, Facts};
 use scrapetop::tui::format::Theme;
@@ -68,6 +70,43 @@ fn setup_events(ts: &[Arc<TargetRef>]) -> Vec<Event> {
             cause: DnsCause::Dial,
         }));
         let peer: SocketAddr = t.instance.parse().unwrap_or(([10, 0, 0, 1], 9100).into());
+        if i % 10 == 0 {
+            // Every tenth target reconnected 40 times (every 3 s, three reasons), so the
+            // detail timeline and the table strips have bars and ends to draw.
+            for k in 0..40u64 {
+                let conn_id = TARGETS * (k + 1) + i as u64;
+                let open_at = base() + Duration::from_secs(10 + 3 * k);
+                out.push(Event {
+                    ts: open_at,
+                    target: Some(t.clone()),
+                    kind: EventKind::ConnOpened {
+                        conn_id,
+                        pool: format!("{}/http://{}", t.job, t.instance),
+                        fd: 10 + i as i32,
+                        local: ([127, 0, 0, 1], 20_000 + (k % 40_000) as u16).into(),
+                        peer,
+                        connect_ms: 0.3,
+                        tls: None,
+                    },
+                });
+                let reason = [
+                    CloseReason::Timeout,
+                    CloseReason::Reset,
+                    CloseReason::PeerClosed,
+                ][(k % 3) as usize];
+                out.push(Event {
+                    ts: open_at + Duration::from_secs(2),
+                    target: Some(t.clone()),
+                    kind: EventKind::ConnClosed {
+                        conn_id,
+                        fd: 10 + i as i32,
+                        reason,
+                        lifetime_s: 2.0,
+                        requests: 1,
+                    },
+                });
+            }
+        }
         out.push(ev(EventKind::ConnOpened {
             conn_id: i as u64,
             pool: format!("{}/http://{}", t.job, t.instance),
@@ -172,7 +211,7 @@ fn main() {
     // Index rebuild (filter + sort of all 10,000 targets), forced.
     let now = base() + Duration::from_secs(20 * 15 + 30);
     for (label, sort_steps) in [("job", 0), ("state", 3), ("scrape duration", 12)] {
-        app.view = Default::default();
+        app.targets.view = Default::default();
         for _ in 0..sort_steps {
             app.on_action(Action::SortNext);
         }
@@ -185,7 +224,7 @@ fn main() {
         }
         report(&format!("index rebuild, 10k targets, sort by {label}"), v);
     }
-    app.view = Default::default();
+    app.targets.view = Default::default();
     app.invalidate();
     app.refresh(Instant::now(), now);
 

@@ -1,28 +1,25 @@
-//! The TUI's one owner of state: the model fed by engine events, and the view state (screen,
-//! selection, sort, filter, prompts). Keys become [`Action`]s here and actions become
-//! [`Command`]s in [`App::outbox`]; nothing here awaits anything, so a key never blocks on the
-//! network (the run loop drains the outbox onto the unbounded command channel).
+//! The TUI's one owner of state: the model fed by engine events, which screen is shown, each
+//! screen's view state (see [`view`](super::view)), the open prompt and the outbox. Keys become
+//! [`Action`]s here and actions become [`Command`]s in [`App::outbox`]; nothing here awaits
+//! anything, so a key never blocks on the network (the run loop drains the outbox onto the
+//! unbounded command channel).
+//!
+//! Operations on targets live in `ops`, prompts in `prompt`, the export in `export`.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
 
 use crate::event::{Command, Event};
-use crate::model::{Model, Pending};
+use crate::model::Model;
 
-use super::format::{Theme, since};
-use super::index::{self, Column, StateFilter, TextFilter, View};
+use super::derived::Derived;
+use super::format::Theme;
 use super::keys::{Action, Bindings, should_handle};
-
-/// Connections older than this count as "old" in the header's hidden-problems line.
-pub const OLD_CONN: Duration = Duration::from_secs(3600);
-
-/// How often the index may be rebuilt when only the model moved (the operator's own changes
-/// rebuild at once). 4 Hz keeps rows honest without sorting 10,000 targets every frame.
-pub const INDEX_REFRESH: Duration = Duration::from_millis(250);
+use super::ops::TargetOp;
+use super::prompt::Prompt;
+use super::view::{DetailView, LogView, Scrolls, TargetsView};
 
 /// The screens, in Tab order (Help is reached with `?` only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,165 +61,6 @@ impl Screen {
     }
 }
 
-/// A per-target operation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TargetOp {
-    /// Reconnect.
-    Reconnect,
-    /// Re-resolve.
-    ReResolve,
-    /// Probe.
-    Probe,
-}
-
-impl TargetOp {
-    fn command(self, job: Option<String>, instance: Option<String>) -> Command {
-        match self {
-            TargetOp::Reconnect => Command::Reconnect { job, instance },
-            TargetOp::ReResolve => Command::ReResolve { job, instance },
-            TargetOp::Probe => Command::Probe { job, instance },
-        }
-    }
-
-    fn pending(self) -> Pending {
-        match self {
-            TargetOp::Reconnect => Pending::Reconnecting,
-            TargetOp::ReResolve => Pending::Resolving,
-            TargetOp::Probe => Pending::Probing,
-        }
-    }
-
-    /// Verb for prompts.
-    pub fn verb(self) -> &'static str {
-        match self {
-            TargetOp::Reconnect => "reconnect",
-            TargetOp::ReResolve => "re-resolve",
-            TargetOp::Probe => "probe",
-        }
-    }
-}
-
-/// A prompt that takes the keyboard until it is answered.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Prompt {
-    /// Editing the targets filter; `before` is restored by Esc.
-    Filter {
-        /// The text so far.
-        input: String,
-        /// The filter before editing.
-        before: String,
-    },
-    /// Editing the event log filter.
-    LogFilter {
-        /// The text so far.
-        input: String,
-        /// The filter before editing.
-        before: String,
-    },
-    /// Confirm an operation on every shown target.
-    Confirm {
-        /// The operation.
-        op: TargetOp,
-        /// How many targets it concerns.
-        targets: usize,
-    },
-    /// Path of a target list to load.
-    LoadPath {
-        /// The path so far.
-        input: String,
-        /// Completions offered by the last Tab.
-        candidates: Vec<String>,
-    },
-    /// Add the file's targets or replace the sources with it.
-    LoadMode {
-        /// The chosen file.
-        path: String,
-    },
-}
-
-/// Aggregates that walk all targets or connections, recomputed with the index, not per frame.
-#[derive(Debug, Clone, Default)]
-pub struct Derived {
-    /// Live targets per job (to send one command per job when a whole job is shown).
-    pub job_totals: HashMap<Arc<str>, usize>,
-    /// Open connections older than [`OLD_CONN`].
-    pub old_conns: u64,
-    /// Open connections whose target is idle.
-    pub idle_conns: u64,
-    /// Pools (only while the pools screen is shown).
-    pub pools: Vec<PoolRow>,
-    /// Open sockets by fd (only while the descriptors screen is shown).
-    pub sockets: Vec<crate::model::OpenConn>,
-}
-
-/// One connection pool: a job's connections to one `scheme://host:port`.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct PoolRow {
-    /// `job/scheme://host:port`.
-    pub key: String,
-    /// Open connections.
-    pub conns: u64,
-    /// Of which idle.
-    pub idle: u64,
-    /// Of which carrying a request.
-    pub in_flight: u64,
-    /// Their descriptors.
-    pub fds: Vec<i32>,
-    /// When the oldest was opened.
-    pub oldest: Option<SystemTime>,
-    /// Targets scraped through this pool.
-    pub targets: usize,
-    /// The first few of them.
-    pub instances: Vec<Arc<str>>,
-}
-
-/// The pool key of a target: `job/scheme://host:port`, as in `ConnOpened::pool`.
-pub fn pool_key(t: &crate::model::TargetState) -> String {
-    if t.pool.starts_with(&*t.job) && t.pool[t.job.len()..].starts_with('/') {
-        t.pool.clone()
-    } else {
-        format!("{}/{}", t.job, t.pool)
-    }
-}
-
-fn build_pools(m: &Model) -> Vec<PoolRow> {
-    let mut by_key: HashMap<String, PoolRow> = HashMap::new();
-    for t in m.targets.iter().filter(|t| !t.removed) {
-        let key = pool_key(t);
-        let row = by_key.entry(key.clone()).or_insert_with(|| PoolRow {
-            key,
-            ..Default::default()
-        });
-        row.targets += 1;
-        if row.instances.len() < 3 {
-            row.instances.push(t.instance.clone());
-        }
-    }
-    for c in m.conns.values() {
-        let row = by_key.entry(c.pool.clone()).or_insert_with(|| PoolRow {
-            key: c.pool.clone(),
-            ..Default::default()
-        });
-        row.conns += 1;
-        let busy = m.targets.get(c.slot).is_some_and(|t| {
-            t.conn_id == Some(c.conn_id) && t.conn_state == crate::model::ConnState::InFlight
-        });
-        if busy {
-            row.in_flight += 1;
-        } else {
-            row.idle += 1;
-        }
-        row.fds.push(c.fd);
-        row.oldest = Some(row.oldest.map_or(c.opened, |o| o.min(c.opened)));
-    }
-    let mut rows: Vec<PoolRow> = by_key.into_values().collect();
-    for r in &mut rows {
-        r.fds.sort_unstable();
-    }
-    rows.sort_by(|a, b| a.key.cmp(&b.key));
-    rows
-}
-
 /// Static facts shown on screens.
 #[derive(Debug, Clone, Default)]
 pub struct Facts {
@@ -257,24 +95,14 @@ pub struct App {
     pub screen: Screen,
     /// Where Esc / `?` return to from help.
     pub back_to: Screen,
-    /// Sort and filter of the targets table.
-    pub view: View,
-    /// The filter text as typed.
-    pub filter_text: String,
-    /// Slots of shown targets, sorted (see `index`).
-    pub rows: Vec<usize>,
-    /// The selected target's slot; follows the target when rows reorder.
-    pub selected: Option<usize>,
-    /// Index into `rows` of the first visible row.
-    pub offset: usize,
-    /// Rows that fit in the table (set by the renderer, used by PgUp/PgDn).
-    pub page: usize,
-    /// Scroll of the pools, descriptors and help screens (rows from the top).
-    pub scroll: usize,
-    /// Event log filter (substring of the rendered line).
-    pub log_filter: String,
-    /// Event log scroll, in lines back from the newest.
-    pub log_scroll: usize,
+    /// The targets table: sort, filter, index, selection.
+    pub targets: TargetsView,
+    /// The detail screen: which target it shows.
+    pub detail: DetailView,
+    /// The event log: filter and scroll.
+    pub log: LogView,
+    /// Scroll of the pools, descriptors and help screens.
+    pub scrolls: Scrolls,
     /// The prompt holding the keyboard, if any.
     pub prompt: Option<Prompt>,
     /// A transient message (export path, errors of the UI itself).
@@ -287,12 +115,9 @@ pub struct App {
     pub engine_gone: bool,
     /// Walk-all aggregates, refreshed with the index.
     pub derived: Derived,
-    /// Force a rebuild of the index on the next refresh.
-    index_stale: bool,
-    /// `(targets_version, version)` of the model the index was built from.
-    index_from: (u64, u64),
-    /// When the index was built.
-    index_at: Option<Instant>,
+    /// Time of the first engine event: timelines zoom out from 5 minutes to the hour as the
+    /// UI's knowledge grows (see `timeline::window_for`).
+    pub first_event: Option<SystemTime>,
 }
 
 impl App {
@@ -306,24 +131,17 @@ impl App {
             facts,
             screen: Screen::Targets,
             back_to: Screen::Targets,
-            view: View::default(),
-            filter_text: String::new(),
-            rows: Vec::new(),
-            selected: None,
-            offset: 0,
-            page: 10,
-            scroll: 0,
-            log_filter: String::new(),
-            log_scroll: 0,
+            targets: TargetsView::default(),
+            detail: DetailView::default(),
+            log: LogView::default(),
+            scrolls: Scrolls::default(),
             prompt: None,
             status: None,
             outbox: Vec::new(),
             quit: false,
             engine_gone: false,
             derived: Derived::default(),
-            index_stale: true,
-            index_from: (u64::MAX, u64::MAX),
-            index_at: None,
+            first_event: None,
         }
     }
 
@@ -335,8 +153,19 @@ impl App {
     /// Apply a batch of engine events to the live model.
     pub fn apply(&mut self, events: impl IntoIterator<Item = Event>) {
         for ev in events {
+            if self.first_event.is_none_or(|f| ev.ts < f) {
+                self.first_event = Some(ev.ts);
+            }
             self.model.apply(ev);
         }
+    }
+
+    /// How far back timelines reach as of `now`.
+    pub fn timeline_window(&self, now: SystemTime) -> Duration {
+        let seen = self.first_event.map_or(Duration::ZERO, |f| {
+            now.duration_since(f).unwrap_or_default()
+        });
+        super::timeline::window_for(seen)
     }
 
     /// A version that moves whenever what is shown may have changed.
@@ -345,107 +174,67 @@ impl App {
     }
 
     /// Bring the index and the aggregates up to date. Rebuilds at once after an operator change;
-    /// after model changes only every [`INDEX_REFRESH`] (see `index` for why).
+    /// after model changes only every [`INDEX_REFRESH`](super::view::targets::INDEX_REFRESH).
     pub fn refresh(&mut self, clock: Instant, now: SystemTime) {
-        // Field-wise borrow (not `self.shown()`) so the index can be assigned below.
+        // Field-wise borrow (not `self.shown()`) so the views can be updated below.
         let m = self.frozen.as_deref().unwrap_or(&self.model);
-        let from = (m.targets_version, m.version);
-        let due = self
-            .index_at
-            .is_none_or(|at| clock.duration_since(at) >= INDEX_REFRESH);
-        if !(self.index_stale || (from != self.index_from && due)) {
-            return;
-        }
-        self.rows = index::build(m, &self.view, now);
-        let mut job_totals: HashMap<Arc<str>, usize> = HashMap::new();
-        for t in m.targets.iter().filter(|t| !t.removed) {
-            *job_totals.entry(t.job.clone()).or_default() += 1;
-        }
-        let old_conns = m
-            .conns
-            .values()
-            .filter(|c| since(now, c.opened) >= OLD_CONN)
-            .count() as u64;
-        let idle_conns = m
-            .conns
-            .values()
-            .filter(|c| {
-                m.targets.get(c.slot).is_none_or(|t| {
-                    t.conn_id != Some(c.conn_id)
-                        || t.conn_state != crate::model::ConnState::InFlight
-                })
-            })
-            .count() as u64;
-        let pools = if self.screen == Screen::Pools {
-            build_pools(m)
-        } else {
-            Vec::new()
-        };
-        let sockets = if self.screen == Screen::Descriptors {
-            let mut v: Vec<_> = m.conns.values().cloned().collect();
-            v.sort_by_key(|c| (c.fd, c.conn_id));
-            v
-        } else {
-            Vec::new()
-        };
-        self.derived = Derived {
-            job_totals,
-            old_conns,
-            idle_conns,
-            pools,
-            sockets,
-        };
-        self.index_from = from;
-        self.index_at = Some(clock);
-        self.index_stale = false;
-        if self.selected.is_none_or(|s| !self.rows.contains(&s)) {
-            let row = self.selected_row().unwrap_or(0);
-            self.selected = self
-                .rows
-                .get(row.min(self.rows.len().saturating_sub(1)))
-                .copied();
+        if self.targets.refresh(m, clock, now) {
+            let pools = self.screen == Screen::Pools;
+            let sockets = self.screen == Screen::Descriptors;
+            self.derived = Derived::build(m, now, pools, sockets);
         }
     }
 
     /// Force the next [`App::refresh`] to rebuild the index (tests, benchmarks).
     pub fn invalidate(&mut self) {
-        self.index_stale = true;
+        self.targets.invalidate();
     }
 
-    /// Position of the selected target in `rows`.
-    pub fn selected_row(&self) -> Option<usize> {
-        let s = self.selected?;
-        self.rows.iter().position(|&r| r == s)
-    }
-
-    fn select_row(&mut self, row: usize) {
-        if self.rows.is_empty() {
-            self.selected = None;
-            return;
-        }
-        let row = row.min(self.rows.len() - 1);
-        self.selected = Some(self.rows[row]);
-        if row < self.offset {
-            self.offset = row;
-        } else if self.page > 0 && row >= self.offset + self.page {
-            self.offset = row + 1 - self.page;
+    /// The target the operator is looking at: the detail screen's, else the table's selection.
+    pub fn current_target(&self) -> Option<usize> {
+        match self.screen {
+            Screen::Detail => self.detail.target.or(self.targets.selected),
+            _ => self.targets.selected,
         }
     }
 
     fn move_by(&mut self, delta: isize) {
         match self.screen {
+            Screen::Targets => self.targets.move_by(delta),
+            Screen::Detail => {
+                // From the target shown to its neighbour in the table.
+                if let Some(t) = self.detail.target {
+                    self.targets.selected = Some(t);
+                }
+                self.targets.move_by(delta);
+                self.detail.target = self.targets.selected;
+            }
+            Screen::Log => self.log.move_by(delta),
+            Screen::Pools => scroll_by(&mut self.scrolls.pools, delta),
+            Screen::Descriptors => scroll_by(&mut self.scrolls.descriptors, delta),
+            Screen::Help => scroll_by(&mut self.scrolls.help, delta),
+        }
+    }
+
+    /// Jump to the first (`top`) or last row of the screen.
+    fn jump(&mut self, top: bool) {
+        let far = usize::MAX / 2;
+        match self.screen {
             Screen::Targets | Screen::Detail => {
-                let cur = self.selected_row().unwrap_or(0);
-                let row = cur.saturating_add_signed(delta);
-                self.select_row(row);
+                let row = if top {
+                    0
+                } else {
+                    self.targets.rows.len().saturating_sub(1)
+                };
+                self.targets.select_row(row);
+                if self.screen == Screen::Detail {
+                    self.detail.target = self.targets.selected;
+                }
             }
-            Screen::Log => {
-                // Down moves toward the newest line.
-                self.log_scroll = self.log_scroll.saturating_add_signed(-delta);
-            }
-            Screen::Pools | Screen::Descriptors | Screen::Help => {
-                self.scroll = self.scroll.saturating_add_signed(delta);
-            }
+            Screen::Log => self.log.scroll = if top { far } else { 0 },
+            Screen::Pools => self.scrolls.pools = if top { 0 } else { far },
+            Screen::Descriptors => self.scrolls.descriptors = if top { 0 } else { far },
+            Screen::Help => self.scrolls.help = if top { 0 } else { far },
         }
     }
 
@@ -483,9 +272,9 @@ impl App {
             MouseEventKind::ScrollUp => self.move_by(-3),
             MouseEventKind::ScrollDown => self.move_by(3),
             MouseEventKind::Down(_) if self.screen == Screen::Targets && ev.row >= table_top => {
-                let row = self.offset + usize::from(ev.row - table_top);
-                if row < self.rows.len() {
-                    self.select_row(row);
+                let row = self.targets.offset + usize::from(ev.row - table_top);
+                if row < self.targets.rows.len() {
+                    self.targets.select_row(row);
                 }
             }
             _ => return false,
@@ -495,7 +284,14 @@ impl App {
 
     /// Carry out one action.
     pub fn on_action(&mut self, a: Action) {
-        let page = self.page.max(1) as isize;
+        if !self.on_navigation(a) {
+            self.on_operation(a);
+        }
+    }
+
+    /// Moving, switching screens and leaving. Returns whether `a` was one of those.
+    fn on_navigation(&mut self, a: Action) -> bool {
+        let page = self.targets.page.max(1) as isize;
         match a {
             Action::Quit => {
                 self.outbox.push(Command::Quit);
@@ -507,37 +303,25 @@ impl App {
                 } else {
                     self.back_to = self.screen;
                     self.screen = Screen::Help;
-                    self.scroll = 0;
+                    self.scrolls.help = 0;
                 }
             }
             Action::Up => self.move_by(-1),
             Action::Down => self.move_by(1),
             Action::PageUp => self.move_by(-page),
             Action::PageDown => self.move_by(page),
-            Action::Top => match self.screen {
-                Screen::Targets | Screen::Detail => self.select_row(0),
-                Screen::Log => self.log_scroll = usize::MAX / 2,
-                _ => self.scroll = 0,
-            },
-            Action::Bottom => match self.screen {
-                Screen::Targets | Screen::Detail => {
-                    self.select_row(self.rows.len().saturating_sub(1))
-                }
-                Screen::Log => self.log_scroll = 0,
-                _ => self.scroll = usize::MAX / 2,
-            },
+            Action::Top => self.jump(true),
+            Action::Bottom => self.jump(false),
             Action::Detail => {
-                if self.selected.is_some() {
+                if self.targets.selected.is_some() {
                     self.set_screen(Screen::Detail);
                 }
             }
             Action::Back => match self.screen {
                 Screen::Help => self.screen = self.back_to,
                 Screen::Targets => {
-                    if !self.filter_text.is_empty() || self.view.state != StateFilter::Any {
-                        self.set_filter(String::new());
-                        self.view.state = StateFilter::Any;
-                        self.index_stale = true;
+                    if self.targets.is_filtered() {
+                        self.targets.clear_filters();
                     }
                 }
                 _ => self.set_screen(Screen::Targets),
@@ -560,6 +344,14 @@ impl App {
             Action::ScreenPools => self.set_screen(Screen::Pools),
             Action::ScreenDescriptors => self.set_screen(Screen::Descriptors),
             Action::ScreenLog => self.set_screen(Screen::Log),
+            _ => return false,
+        }
+        true
+    }
+
+    /// Operations, prompts, sorting, filtering, freezing, export.
+    fn on_operation(&mut self, a: Action) {
+        match a {
             Action::Reconnect => self.target_op(TargetOp::Reconnect),
             Action::ReResolve => self.target_op(TargetOp::ReResolve),
             Action::Probe => self.target_op(TargetOp::Probe),
@@ -579,390 +371,56 @@ impl App {
             Action::Filter => {
                 self.prompt = Some(if self.screen == Screen::Log {
                     Prompt::LogFilter {
-                        input: self.log_filter.clone(),
-                        before: self.log_filter.clone(),
+                        input: self.log.filter.clone(),
+                        before: self.log.filter.clone(),
                     }
                 } else {
                     Prompt::Filter {
-                        input: self.filter_text.clone(),
-                        before: self.filter_text.clone(),
+                        input: self.targets.filter_text.clone(),
+                        before: self.targets.filter_text.clone(),
                     }
                 })
             }
-            Action::StateFilter => {
-                self.view.state = self.view.state.next();
-                self.index_stale = true;
-            }
-            Action::SortNext | Action::SortPrev => {
-                let i = Column::ALL
-                    .iter()
-                    .position(|c| *c == self.view.sort)
-                    .unwrap_or(0);
-                let n = Column::ALL.len();
-                let j = if a == Action::SortNext {
-                    (i + 1) % n
-                } else {
-                    (i + n - 1) % n
-                };
-                self.view.sort = Column::ALL[j];
-                self.index_stale = true;
-            }
-            Action::SortInvert => {
-                self.view.desc = !self.view.desc;
-                self.index_stale = true;
-            }
+            Action::StateFilter => self.targets.next_state_filter(),
+            Action::SortNext => self.targets.cycle_sort(true),
+            Action::SortPrev => self.targets.cycle_sort(false),
+            Action::SortInvert => self.targets.invert_sort(),
             Action::Freeze => {
                 self.frozen = match self.frozen.take() {
                     Some(_) => None,
                     None => Some(Box::new(self.model.clone())),
                 };
-                self.index_stale = true;
+                self.targets.invalidate();
             }
             Action::Export => self.export(SystemTime::now()),
+            // Navigation is handled by `on_navigation`.
+            _ => {}
         }
     }
 
     fn set_screen(&mut self, s: Screen) {
         if s != self.screen {
-            self.scroll = 0;
+            match s {
+                Screen::Pools => self.scrolls.pools = 0,
+                Screen::Descriptors => self.scrolls.descriptors = 0,
+                Screen::Help => self.scrolls.help = 0,
+                Screen::Detail => self.detail.target = self.targets.selected,
+                Screen::Targets | Screen::Log => {}
+            }
+            if self.screen == Screen::Detail
+                && let Some(t) = self.detail.target
+                && self.targets.rows.contains(&t)
+            {
+                // Back in the table on the target that was being read.
+                self.targets.selected = Some(t);
+            }
             // Pools and descriptors are aggregated only while shown: build them now.
-            self.index_stale = true;
+            self.targets.invalidate();
         }
         self.screen = s;
     }
-
-    fn set_filter(&mut self, text: String) {
-        self.view.filter = TextFilter::parse(&text);
-        self.filter_text = text;
-        self.index_stale = true;
-    }
-
-    /// The operation on the selected target.
-    fn target_op(&mut self, op: TargetOp) {
-        let Some(slot) = self.selected else {
-            self.status = Some("no target selected".to_string());
-            return;
-        };
-        let Some(t) = self.shown().targets.get(slot) else {
-            return;
-        };
-        let cmd = op.command(Some(t.job.to_string()), Some(t.instance.to_string()));
-        self.outbox.push(cmd);
-        self.mark_pending([slot], op.pending());
-    }
-
-    fn mark_pending<const N: usize>(&mut self, slots: [usize; N], p: Pending) {
-        self.mark_pending_iter(slots.to_vec(), p);
-    }
-
-    fn mark_pending_iter(&mut self, slots: Vec<usize>, p: Pending) {
-        // Slots are shared: the frozen copy is a clone of the live model.
-        if let Some(f) = self.frozen.as_deref_mut() {
-            f.set_pending(slots.iter().copied(), p);
-        }
-        self.model.set_pending(slots, p);
-    }
-
-    fn ask_all(&mut self, op: TargetOp) {
-        if self.rows.is_empty() {
-            self.status = Some("no targets shown".to_string());
-            return;
-        }
-        self.prompt = Some(Prompt::Confirm {
-            op,
-            targets: self.rows.len(),
-        });
-    }
-
-    /// Commands for every shown target: one per job when the whole job is shown, else one per
-    /// target.
-    pub fn commands_for_shown(&self, op: TargetOp) -> Vec<Command> {
-        let m = self.shown();
-        let mut per_job: Vec<(Arc<str>, Vec<usize>)> = Vec::new();
-        let mut pos: HashMap<Arc<str>, usize> = HashMap::new();
-        for &slot in &self.rows {
-            let Some(t) = m.targets.get(slot) else {
-                continue;
-            };
-            let i = *pos.entry(t.job.clone()).or_insert_with(|| {
-                per_job.push((t.job.clone(), Vec::new()));
-                per_job.len() - 1
-            });
-            per_job[i].1.push(slot);
-        }
-        let mut out = Vec::new();
-        for (job, slots) in per_job {
-            let whole = self.derived.job_totals.get(&job).copied() == Some(slots.len());
-            if whole {
-                out.push(op.command(Some(job.to_string()), None));
-            } else {
-                for s in slots {
-                    let t = &m.targets[s];
-                    out.push(op.command(Some(t.job.to_string()), Some(t.instance.to_string())));
-                }
-            }
-        }
-        out
-    }
-
-    fn on_prompt_key(&mut self, ev: KeyEvent) {
-        let Some(prompt) = self.prompt.take() else {
-            return;
-        };
-        let ctrl_c = ev.code == KeyCode::Char('c') && ev.modifiers.contains(KeyModifiers::CONTROL);
-        if ctrl_c || ev.code == KeyCode::Esc {
-            match prompt {
-                Prompt::Filter { before, .. } => self.set_filter(before),
-                Prompt::LogFilter { before, .. } => self.log_filter = before,
-                _ => {}
-            }
-            return;
-        }
-        self.prompt = match prompt {
-            Prompt::Filter { mut input, before } => {
-                if ev.code == KeyCode::Enter {
-                    None
-                } else {
-                    edit(&mut input, ev);
-                    // Live filtering: the index rebuilds as the operator types.
-                    self.set_filter(input.clone());
-                    Some(Prompt::Filter { input, before })
-                }
-            }
-            Prompt::LogFilter { mut input, before } => {
-                if ev.code == KeyCode::Enter {
-                    None
-                } else {
-                    edit(&mut input, ev);
-                    self.log_filter = input.clone();
-                    self.log_scroll = 0;
-                    Some(Prompt::LogFilter { input, before })
-                }
-            }
-            Prompt::Confirm { op, targets } => match ev.code {
-                KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter => {
-                    let cmds = self.commands_for_shown(op);
-                    let n = cmds.len();
-                    self.outbox.extend(cmds);
-                    let slots = self.rows.clone();
-                    self.mark_pending_iter(slots, op.pending());
-                    self.status = Some(format!("{} {targets} targets ({n} commands)", op.verb()));
-                    None
-                }
-                KeyCode::Char('n') | KeyCode::Char('N') => None,
-                _ => Some(Prompt::Confirm { op, targets }),
-            },
-            Prompt::LoadPath {
-                mut input,
-                candidates,
-            } => match ev.code {
-                KeyCode::Enter if !input.trim().is_empty() => {
-                    Some(Prompt::LoadMode { path: input })
-                }
-                KeyCode::Tab => {
-                    let (completed, cands) = complete_path(&input);
-                    Some(Prompt::LoadPath {
-                        input: completed,
-                        candidates: cands,
-                    })
-                }
-                _ => {
-                    edit(&mut input, ev);
-                    let _ = candidates;
-                    Some(Prompt::LoadPath {
-                        input,
-                        candidates: Vec::new(),
-                    })
-                }
-            },
-            Prompt::LoadMode { path } => match ev.code {
-                KeyCode::Char('a')
-                | KeyCode::Char('A')
-                | KeyCode::Char('r')
-                | KeyCode::Char('R') => {
-                    let replace = matches!(ev.code, KeyCode::Char('r') | KeyCode::Char('R'));
-                    self.status = Some(format!(
-                        "{} {path}",
-                        if replace {
-                            "replacing sources with"
-                        } else {
-                            "adding targets from"
-                        }
-                    ));
-                    self.outbox.push(Command::Load { path, replace });
-                    None
-                }
-                _ => Some(Prompt::LoadMode { path }),
-            },
-        };
-    }
-
-    /// Write the shown model (the frozen copy while frozen) and its histories as JSON to a new
-    /// file in the export directory, and show its path.
-    ///
-    /// Runs synchronously: it is local disk, not network, and a copy handed to a blocking task
-    /// would cost as much as the serialisation itself.
-    pub fn export(&mut self, now: SystemTime) {
-        match export_to(
-            &self.facts.export_dir,
-            self.shown(),
-            self.frozen.is_some(),
-            now,
-        ) {
-            Ok(path) => self.status = Some(format!("exported to {}", path.display())),
-            Err(e) => {
-                tracing::warn!("export failed: {e:#}");
-                self.status = Some(format!("export failed: {e:#}"));
-            }
-        }
-    }
 }
 
-/// Line editing shared by the prompts.
-fn edit(input: &mut String, ev: KeyEvent) {
-    match ev.code {
-        KeyCode::Backspace => {
-            input.pop();
-        }
-        KeyCode::Char('u') if ev.modifiers.contains(KeyModifiers::CONTROL) => input.clear(),
-        KeyCode::Char('w') if ev.modifiers.contains(KeyModifiers::CONTROL) => {
-            let keep = input
-                .trim_end()
-                .rfind([' ', '/'])
-                .map(|i| i + 1)
-                .unwrap_or(0);
-            input.truncate(keep);
-        }
-        KeyCode::Char(c)
-            if !ev
-                .modifiers
-                .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) =>
-        {
-            input.push(c)
-        }
-        _ => {}
-    }
-}
-
-/// Complete a file path: one match completes fully (`/` after a directory), several complete
-/// to their common prefix and are listed. Reads one local directory, never the network.
-pub fn complete_path(input: &str) -> (String, Vec<String>) {
-    let expanded = if let Some(rest) = input.strip_prefix("~/") {
-        std::env::var_os("HOME")
-            .map(|h| Path::new(&h).join(rest).display().to_string())
-            .unwrap_or_else(|| input.to_string())
-    } else {
-        input.to_string()
-    };
-    let (dir, prefix) = match expanded.rfind('/') {
-        Some(i) => (&expanded[..=i], &expanded[i + 1..]),
-        None => ("", expanded.as_str()),
-    };
-    let read = if dir.is_empty() {
-        Path::new(".")
-    } else {
-        Path::new(dir)
-    };
-    let Ok(entries) = std::fs::read_dir(read) else {
-        return (input.to_string(), Vec::new());
-    };
-    let mut names: Vec<String> = entries
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let name = e.file_name().to_str()?.to_string();
-            if !name.starts_with(prefix) || (name.starts_with('.') && !prefix.starts_with('.')) {
-                return None;
-            }
-            let is_dir = e.file_type().is_ok_and(|t| t.is_dir())
-                || (e.file_type().is_ok_and(|t| t.is_symlink()) && e.path().is_dir());
-            Some(if is_dir { format!("{name}/") } else { name })
-        })
-        .collect();
-    names.sort();
-    match names.len() {
-        0 => (expanded, Vec::new()),
-        1 => (format!("{dir}{}", names[0]), Vec::new()),
-        _ => {
-            let first = &names[0];
-            let common = names.iter().fold(first.len(), |n, s| {
-                first
-                    .chars()
-                    .zip(s.chars())
-                    .take_while(|(a, b)| a == b)
-                    .count()
-                    .min(n)
-            });
-            let common: String = first.chars().take(common).collect();
-            (format!("{dir}{common}"), names)
-        }
-    }
-}
-
-/// The export document.
-#[derive(serde::Serialize)]
-struct Export<'a> {
-    exported_at: String,
-    frozen: bool,
-    totals: &'a crate::model::Totals,
-    fds: &'a Option<crate::model::FdCensus>,
-    dropped: u64,
-    paused: bool,
-    targets: Vec<ExportTarget<'a>>,
-    open_conns: Vec<&'a crate::model::OpenConn>,
-    events: &'a std::collections::VecDeque<Event>,
-}
-
-#[derive(serde::Serialize)]
-struct ExportTarget<'a> {
-    #[serde(flatten)]
-    state: &'a crate::model::TargetState,
-    reconnect_times: Vec<String>,
-}
-
-/// Write the export file; returns its path.
-pub fn export_to(dir: &Path, m: &Model, frozen: bool, now: SystemTime) -> anyhow::Result<PathBuf> {
-    use anyhow::Context as _;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let stamp: String = humantime::format_rfc3339_seconds(now)
-        .to_string()
-        .chars()
-        .filter(|c| *c != ':' && *c != '-')
-        .collect();
-    let mut path = dir.join(format!("scrapetop-{stamp}.json"));
-    let mut n = 1;
-    while path.exists() {
-        n += 1;
-        path = dir.join(format!("scrapetop-{stamp}-{n}.json"));
-    }
-    let mut open_conns: Vec<_> = m.conns.values().collect();
-    open_conns.sort_by_key(|c| c.conn_id);
-    let doc = Export {
-        exported_at: humantime::format_rfc3339_millis(now).to_string(),
-        frozen,
-        totals: &m.totals,
-        fds: &m.fds,
-        dropped: m.dropped,
-        paused: m.paused,
-        targets: m
-            .targets
-            .iter()
-            .map(|t| ExportTarget {
-                state: t,
-                reconnect_times: t
-                    .reconnect_times
-                    .iter()
-                    .map(|t| humantime::format_rfc3339_millis(*t).to_string())
-                    .collect(),
-            })
-            .collect(),
-        open_conns,
-        events: &m.log,
-    };
-    let file =
-        std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
-    let mut w = std::io::BufWriter::new(file);
-    serde_json::to_writer_pretty(&mut w, &doc)
-        .with_context(|| format!("writing {}", path.display()))?;
-    std::io::Write::flush(&mut w).with_context(|| format!("writing {}", path.display()))?;
-    Ok(path)
+fn scroll_by(scroll: &mut usize, delta: isize) {
+    *scroll = scroll.saturating_add_signed(delta);
 }

@@ -13,139 +13,7 @@ use std::time::{Duration, SystemTime};
 use crate::event::Health;
 use crate::model::{ConnState, Model, TargetState};
 
-/// A column of the targets table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Column {
-    /// Job name.
-    Job,
-    /// Instance.
-    Instance,
-    /// up / down / unknown.
-    Health,
-    /// Connection state (or the pending operator action).
-    State,
-    /// File descriptor of the open connection.
-    Fd,
-    /// Peer address.
-    Peer,
-    /// Local port.
-    LocalPort,
-    /// Age of the open connection.
-    Age,
-    /// Requests carried by the open connection.
-    Requests,
-    /// Reconnects in the last hour / in total.
-    Reconnects,
-    /// Last DNS resolution: age, duration, answer, TTL left.
-    Dns,
-    /// Flags: S stale peer, D DNS failing, P probe failed.
-    Flags,
-    /// Last scrape duration.
-    Scrape,
-    /// Last scrape or dial error.
-    Error,
-}
-
-impl Column {
-    /// Every column, in display order.
-    pub const ALL: [Column; 14] = [
-        Column::Job,
-        Column::Instance,
-        Column::Health,
-        Column::State,
-        Column::Fd,
-        Column::Peer,
-        Column::LocalPort,
-        Column::Age,
-        Column::Requests,
-        Column::Reconnects,
-        Column::Dns,
-        Column::Flags,
-        Column::Scrape,
-        Column::Error,
-    ];
-
-    /// Header text.
-    pub fn title(self) -> &'static str {
-        match self {
-            Column::Job => "job",
-            Column::Instance => "instance",
-            Column::Health => "up",
-            Column::State => "conn",
-            Column::Fd => "fd",
-            Column::Peer => "peer",
-            Column::LocalPort => "lport",
-            Column::Age => "age",
-            Column::Requests => "reqs",
-            Column::Reconnects => "reconn",
-            Column::Dns => "last dns (age dur answer ttl)",
-            Column::Flags => "flags",
-            Column::Scrape => "scrape",
-            Column::Error => "error",
-        }
-    }
-
-    /// Width in cells; the error column takes what is left, at least this much.
-    pub fn width(self) -> u16 {
-        match self {
-            Column::Job => 10,
-            Column::Instance => 21,
-            Column::Health => 4,
-            Column::State => 13,
-            Column::Fd => 5,
-            Column::Peer => 21,
-            Column::LocalPort => 5,
-            Column::Age => 6,
-            Column::Requests => 5,
-            Column::Reconnects => 7,
-            Column::Dns => 36,
-            Column::Flags => 5,
-            Column::Scrape => 6,
-            Column::Error => 12,
-        }
-    }
-
-    /// Drop order on narrow terminals: the highest number goes first; 0 never goes.
-    pub fn priority(self) -> u8 {
-        match self {
-            Column::Instance | Column::Health | Column::State => 0,
-            Column::Flags => 1,
-            Column::Job => 2,
-            Column::Fd => 3,
-            Column::Reconnects => 4,
-            Column::Age => 5,
-            Column::Scrape => 6,
-            Column::Peer => 7,
-            Column::Requests => 8,
-            Column::Error => 9,
-            Column::LocalPort => 10,
-            Column::Dns => 11,
-        }
-    }
-
-    /// The columns that fit in `width` cells (with one cell between columns), in display order.
-    pub fn fitting(width: u16) -> Vec<Column> {
-        let mut cols: Vec<Column> = Column::ALL.to_vec();
-        let need = |cols: &[Column]| -> u32 {
-            cols.iter()
-                .map(|c| u32::from(c.width()) + 1)
-                .sum::<u32>()
-                .saturating_sub(1)
-        };
-        while need(&cols) > u32::from(width) {
-            let Some((i, _)) = cols
-                .iter()
-                .enumerate()
-                .filter(|(_, c)| c.priority() > 0)
-                .max_by_key(|(_, c)| c.priority())
-            else {
-                break;
-            };
-            cols.remove(i);
-        }
-        cols
-    }
-}
+pub use super::columns::Column;
 
 /// The state filter, cycled with one key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -375,7 +243,7 @@ fn compare(col: Column, a: &TargetState, b: &TargetState, now: SystemTime) -> Or
             .open_conn()
             .map(|c| c.requests)
             .cmp(&b.open_conn().map(|c| c.requests)),
-        Column::Reconnects => {
+        Column::Reconnects | Column::History => {
             let r = |t: &TargetState| {
                 (
                     t.reconnects_since(now, Duration::from_secs(3600)),
@@ -413,27 +281,6 @@ pub fn error_of(t: &TargetState) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn columns_drop_by_priority() {
-        let wide = Column::fitting(400);
-        assert_eq!(wide.len(), Column::ALL.len());
-        let narrow = Column::fitting(80);
-        for c in [
-            Column::Instance,
-            Column::Health,
-            Column::State,
-            Column::Flags,
-        ] {
-            assert!(narrow.contains(&c), "{c:?} kept at 80 columns");
-        }
-        assert!(!narrow.contains(&Column::Dns));
-        let total: u32 = narrow.iter().map(|c| u32::from(c.width()) + 1).sum();
-        assert!(total <= 81);
-        assert!(narrow.contains(&Column::Age), "age fits at 80 columns");
-        // Never fewer than the columns that cannot go.
-        assert!(Column::fitting(10).len() >= 3);
-    }
 
     #[test]
     fn filter_terms() {

@@ -6,10 +6,18 @@
 //! when something changed, at most `fps` times a second.
 
 pub mod app;
+pub mod columns;
+pub mod derived;
+pub mod export;
 pub mod format;
 pub mod index;
 pub mod keys;
+pub mod ops;
+pub mod prompt;
 pub mod render;
+pub mod timeline;
+pub mod tty;
+pub mod view;
 
 #[cfg(test)]
 mod tests;
@@ -18,7 +26,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
-use crossterm::event::{DisableMouseCapture, EnableMouseCapture, Event as TermEvent, EventStream};
+use crossterm::event::{EnableMouseCapture, Event as TermEvent, EventStream};
 use futures_util::StreamExt as _;
 use tokio::sync::mpsc;
 
@@ -105,7 +113,7 @@ pub fn new_app(opts: &TuiOptions) -> anyhow::Result<App> {
 
 /// Runs the full-screen UI until quit. Events arrive on `events`; commands go out on `commands`.
 /// Restores the terminal on quit, error, panic (ratatui::init's hook; the panic is logged via
-/// tracing first) and SIGTERM.
+/// tracing first), SIGTERM, SIGINT and SIGQUIT, and around a stop (SIGTSTP, then SIGCONT).
 pub async fn run(
     opts: TuiOptions,
     events: mpsc::Receiver<Event>,
@@ -118,24 +126,30 @@ pub async fn run(
         term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
         int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
         hup: signal(SignalKind::hangup()).context("installing the SIGHUP handler")?,
+        quit: signal(SignalKind::quit()).context("installing the SIGQUIT handler")?,
+        tstp: signal(SignalKind::from_raw(rustix::process::Signal::TSTP.as_raw()))
+            .context("installing the SIGTSTP handler")?,
+        cont: signal(SignalKind::from_raw(rustix::process::Signal::CONT.as_raw()))
+            .context("installing the SIGCONT handler")?,
     };
 
     let mut terminal = ratatui::try_init().context("initialising the terminal")?;
     // ratatui's hook restores the terminal; ours runs before it, so the panic reaches the log
     // file while the screen still belongs to us (nothing is written to the terminal).
     let restore_hook = std::panic::take_hook();
+    let mouse = opts.mouse;
     std::panic::set_hook(Box::new(move |info| {
         tracing::error!("panic: {info}");
+        if mouse {
+            let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
+        }
         restore_hook(info);
     }));
     if opts.mouse {
         crossterm::execute!(std::io::stdout(), EnableMouseCapture).context("enabling the mouse")?;
     }
     let result = event_loop(&mut terminal, app, &opts, events, &commands, &mut signals).await;
-    if opts.mouse {
-        let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
-    }
-    ratatui::restore();
+    tty::give_back(opts.mouse);
     if result.is_err() {
         // Quit and SIGTERM already told the engine; an error must too.
         let _ = commands.send(Command::Quit);
@@ -143,13 +157,99 @@ pub async fn run(
     result
 }
 
-/// Signals the UI handles itself, so none of them can leave the terminal in raw mode: SIGTERM
-/// and SIGINT quit (ctrl+c arrives as a key in raw mode; SIGINT comes from `kill`), SIGHUP
-/// reloads the target sources, as in headless mode.
+/// Signals the UI handles itself, so none of them can leave the terminal in raw mode: SIGTERM,
+/// SIGINT and SIGQUIT quit (ctrl+c arrives as a key in raw mode; the signals come from `kill`),
+/// SIGHUP reloads the target sources, as in headless mode, and SIGTSTP / SIGCONT give the
+/// terminal back around a stop (see [`tty`]).
 struct Signals {
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
     hup: tokio::signal::unix::Signal,
+    quit: tokio::signal::unix::Signal,
+    tstp: tokio::signal::unix::Signal,
+    cont: tokio::signal::unix::Signal,
+}
+
+/// When the next frame may be drawn and whether one is needed.
+struct Frames {
+    /// Something changed since the last frame.
+    dirty: bool,
+    /// The shown model's version at the last frame.
+    drawn_version: u64,
+    /// No frame before this instant (at most `fps` frames a second).
+    next: tokio::time::Instant,
+    /// Time between frames.
+    interval: Duration,
+}
+
+impl Frames {
+    /// Draw now, not at the next frame slot (operator actions, resizes, a redraw after a stop).
+    fn now(&mut self) {
+        self.dirty = true;
+        self.next = tokio::time::Instant::now();
+    }
+
+    /// Draw a frame if one is needed and due.
+    fn draw_if_due(
+        &mut self,
+        terminal: &mut ratatui::DefaultTerminal,
+        app: &mut App,
+    ) -> anyhow::Result<()> {
+        if app.shown_version() != self.drawn_version {
+            self.dirty = true;
+        }
+        let now_tokio = tokio::time::Instant::now();
+        if self.dirty && now_tokio >= self.next {
+            app.refresh(Instant::now(), SystemTime::now());
+            let now = SystemTime::now();
+            terminal
+                .draw(|f| render::draw(f, app, now))
+                .context("drawing")?;
+            self.drawn_version = app.shown_version();
+            self.dirty = false;
+            self.next = now_tokio + self.interval;
+        }
+        Ok(())
+    }
+}
+
+/// One terminal event: keys and mouse to the app, a resize redraws, the end of input quits.
+fn on_terminal_event(
+    ev: Option<std::io::Result<TermEvent>>,
+    terminal: &ratatui::DefaultTerminal,
+    app: &mut App,
+    mouse: bool,
+    frames: &mut Frames,
+) -> anyhow::Result<()> {
+    match ev {
+        Some(Ok(TermEvent::Key(k))) => {
+            if app.on_key(k) {
+                // Operator actions draw at once, not at the next frame slot.
+                frames.now();
+            }
+        }
+        Some(Ok(TermEvent::Mouse(m))) if mouse => {
+            let size = terminal.size().context("terminal size")?;
+            let area = ratatui::layout::Rect::new(0, 0, size.width, size.height);
+            if app.on_mouse(m, render::table_top(area)) {
+                frames.dirty = true;
+            }
+        }
+        Some(Ok(TermEvent::Resize(..))) => frames.now(),
+        Some(Ok(_)) => {}
+        Some(Err(e)) => return Err(e).context("reading terminal input"),
+        None => {
+            app.outbox.push(Command::Quit);
+            app.quit = true;
+        }
+    }
+    Ok(())
+}
+
+fn leave(app: &mut App, why: &str) {
+    tracing::info!("{why}: leaving");
+    app.outbox.push(Command::Quit);
+    app.quit = true;
 }
 
 async fn event_loop(
@@ -160,12 +260,14 @@ async fn event_loop(
     commands: &mpsc::UnboundedSender<Command>,
     signals: &mut Signals,
 ) -> anyhow::Result<()> {
-    let frame_interval = Duration::from_secs(1) / opts.fps.clamp(1, 120);
+    let mut frames = Frames {
+        dirty: true,
+        drawn_version: u64::MAX,
+        next: tokio::time::Instant::now(),
+        interval: Duration::from_secs(1) / opts.fps.clamp(1, 120),
+    };
     let mut input = EventStream::new();
     let mut batch: Vec<Event> = Vec::with_capacity(BATCH);
-    let mut dirty = true;
-    let mut drawn_version = u64::MAX;
-    let mut next_frame = tokio::time::Instant::now();
     // Engine events are taken when this instant has passed (see EVENT_PAUSE).
     let mut events_at = tokio::time::Instant::now();
     // Ages on screen have one-second resolution: a 1 Hz tick redraws them when nothing else
@@ -174,70 +276,32 @@ async fn event_loop(
     clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
 
     loop {
-        if app.shown_version() != drawn_version {
-            dirty = true;
-        }
-        let now_tokio = tokio::time::Instant::now();
-        if dirty && now_tokio >= next_frame {
-            app.refresh(Instant::now(), SystemTime::now());
-            let now = SystemTime::now();
-            terminal
-                .draw(|f| render::draw(f, &mut app, now))
-                .context("drawing")?;
-            drawn_version = app.shown_version();
-            dirty = false;
-            next_frame = now_tokio + frame_interval;
-        }
-
+        frames.draw_if_due(terminal, &mut app)?;
         let events_open = tokio::time::Instant::now() >= events_at;
         tokio::select! {
             // Input first: a key press is handled before a backlog of engine events.
             biased;
-            maybe = input.next() => match maybe {
-                Some(Ok(TermEvent::Key(k))) => {
-                    if app.on_key(k) {
-                        dirty = true;
-                        // Operator actions draw at once, not at the next frame slot.
-                        next_frame = tokio::time::Instant::now();
-                    }
-                }
-                Some(Ok(TermEvent::Mouse(m))) if opts.mouse => {
-                    let size = terminal.size().context("terminal size")?;
-                    let area = ratatui::layout::Rect::new(0, 0, size.width, size.height);
-                    if app.on_mouse(m, render::table_top(area)) {
-                        dirty = true;
-                    }
-                }
-                Some(Ok(TermEvent::Resize(..))) => {
-                    dirty = true;
-                    next_frame = tokio::time::Instant::now();
-                }
-                Some(Ok(_)) => {}
-                Some(Err(e)) => return Err(e).context("reading terminal input"),
-                None => {
-                    app.outbox.push(Command::Quit);
-                    app.quit = true;
-                }
-            },
-            _ = signals.term.recv() => {
-                tracing::info!("SIGTERM: leaving");
-                app.outbox.push(Command::Quit);
-                app.quit = true;
-            }
-            _ = signals.int.recv() => {
-                tracing::info!("SIGINT: leaving");
-                app.outbox.push(Command::Quit);
-                app.quit = true;
-            }
+            ev = input.next() => on_terminal_event(ev, terminal, &mut app, opts.mouse, &mut frames)?,
+            _ = signals.term.recv() => leave(&mut app, "SIGTERM"),
+            _ = signals.int.recv() => leave(&mut app, "SIGINT"),
+            _ = signals.quit.recv() => leave(&mut app, "SIGQUIT"),
             _ = signals.hup.recv() => {
                 tracing::info!("SIGHUP: reloading");
                 app.outbox.push(Command::Reload);
+            }
+            _ = signals.tstp.recv() => {
+                tty::suspend(terminal, opts.mouse)?;
+                frames.now();
+            }
+            _ = signals.cont.recv() => {
+                tty::resume(terminal, opts.mouse)?;
+                frames.now();
             }
             n = events.recv_many(&mut batch, BATCH), if !app.engine_gone && events_open => {
                 if n == 0 {
                     tracing::info!("engine event channel closed");
                     app.engine_gone = true;
-                    dirty = true;
+                    frames.dirty = true;
                 } else {
                     app.apply(batch.drain(..));
                     if let Some(m) = &opts.metrics {
@@ -251,8 +315,8 @@ async fn event_loop(
                 }
             }
             _ = tokio::time::sleep_until(events_at), if !events_open => {}
-            _ = tokio::time::sleep_until(next_frame), if dirty => {}
-            _ = clock.tick(), if app.frozen.is_none() => { dirty = true; }
+            _ = tokio::time::sleep_until(frames.next), if frames.dirty => {}
+            _ = clock.tick(), if app.frozen.is_none() => frames.dirty = true,
         }
 
         for cmd in app.outbox.drain(..) {

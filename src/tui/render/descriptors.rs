@@ -11,6 +11,7 @@
 //! └─────────────────────────────────────────────────────────────────────────┘
 //! ```
 
+use std::path::Path;
 use std::time::SystemTime;
 
 use ratatui::Frame;
@@ -18,58 +19,33 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Row, Table};
 
-use crate::tui::app::App;
-use crate::tui::format::{age, fit, since};
+use crate::model::{Model, OpenConn};
+use crate::tui::format::{Theme, age, fit, since};
 
-pub(super) fn render(frame: &mut Frame, area: Rect, app: &mut App, now: SystemTime) {
-    let th = app.theme;
+/// What the descriptors screen shows.
+pub(super) struct Descriptors<'a> {
+    /// The shown model (census, target names).
+    pub model: &'a Model,
+    /// Open scrape connections by fd.
+    pub sockets: &'a [OpenConn],
+    /// The log file (one of the process's files).
+    pub log_file: &'a Path,
+}
+
+pub(super) fn render(
+    frame: &mut Frame,
+    area: Rect,
+    d: &Descriptors<'_>,
+    scroll: &mut usize,
+    th: Theme,
+    now: SystemTime,
+) {
     let [top, bottom] = Layout::vertical([Constraint::Length(5), Constraint::Fill(1)]).areas(area);
     let inner_rows = usize::from(bottom.height.saturating_sub(3));
-    app.scroll = app
-        .scroll
-        .min(app.derived.sockets.len().saturating_sub(inner_rows));
-    let m = app.shown();
-    let socks = &app.derived.sockets;
-    let lines = match m.fds {
-        None => vec![Line::styled("no descriptor census yet", th.dim())],
-        Some(f) => {
-            let head = f.soft_limit.saturating_sub(f.total);
-            let pct = if f.soft_limit > 0 {
-                head as f64 * 100.0 / f.soft_limit as f64
-            } else {
-                0.0
-            };
-            let style = if pct < 10.0 {
-                th.bad()
-            } else if pct < 30.0 {
-                th.warn()
-            } else {
-                th.good()
-            };
-            vec![
-                Line::from(vec![
-                    Span::raw(format!(
-                        "open {} of soft limit {} (hard {}) · ",
-                        f.total, f.soft_limit, f.hard_limit
-                    )),
-                    Span::styled(format!("headroom {head} ({pct:.0}%)"), style),
-                ]),
-                Line::from(format!(
-                    "sockets {} ({} scrape connections, {} other: listeners, resolver, tty…)",
-                    f.sockets,
-                    socks.len(),
-                    f.sockets.saturating_sub(socks.len() as u64)
-                )),
-                Line::from(format!(
-                    "files {} (log file {}) · pipes {} · other {}",
-                    f.files,
-                    app.facts.log_file.display(),
-                    f.pipes,
-                    f.other
-                )),
-            ]
-        }
-    };
+    *scroll = (*scroll).min(d.sockets.len().saturating_sub(inner_rows));
+    let m = d.model;
+    let socks = d.sockets;
+    let lines = census_lines(d, th);
     frame.render_widget(
         Paragraph::new(lines).block(Block::bordered().title(" descriptors ")),
         top,
@@ -78,7 +54,7 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &mut App, now: SystemTi
     let wide = area.width >= 120;
     let rows: Vec<Row> = socks
         .iter()
-        .skip(app.scroll)
+        .skip(*scroll)
         .take(inner_rows)
         .map(|c| {
             let target = m
@@ -115,4 +91,48 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &mut App, now: SystemTi
     let block =
         Block::bordered().title(format!(" sockets of scrape connections: {} ", socks.len()));
     frame.render_widget(Table::new(rows, widths).header(header).block(block), bottom);
+}
+
+/// The census against the limits, and what the sockets are.
+fn census_lines(d: &Descriptors<'_>, th: Theme) -> Vec<Line<'static>> {
+    match d.model.fds {
+        None => vec![Line::styled("no descriptor census yet", th.dim())],
+        Some(f) => {
+            let head = f.soft_limit.saturating_sub(f.total);
+            let pct = if f.soft_limit > 0 {
+                head as f64 * 100.0 / f.soft_limit as f64
+            } else {
+                0.0
+            };
+            let style = if pct < 10.0 {
+                th.bad()
+            } else if pct < 30.0 {
+                th.warn()
+            } else {
+                th.good()
+            };
+            vec![
+                Line::from(vec![
+                    Span::raw(format!(
+                        "open {} of soft limit {} (hard {}) · ",
+                        f.total, f.soft_limit, f.hard_limit
+                    )),
+                    Span::styled(format!("headroom {head} ({pct:.0}%)"), style),
+                ]),
+                Line::from(format!(
+                    "sockets {} ({} scrape connections, {} other: listeners, resolver, tty…)",
+                    f.sockets,
+                    d.sockets.len(),
+                    f.sockets.saturating_sub(d.sockets.len() as u64)
+                )),
+                Line::from(format!(
+                    "files {} (log file {}) · pipes {} · other {}",
+                    f.files,
+                    d.log_file.display(),
+                    f.pipes,
+                    f.other
+                )),
+            ]
+        }
+    }
 }

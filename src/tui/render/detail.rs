@@ -1,59 +1,102 @@
 //! One target in full. j/k move to the neighbouring target of the table.
 //!
 //! ```text
-//! ┌ job / instance ─────────────────────────────────────────────┐
-//! │ url … pool … every 15s, timeout 10s                          │
-//! │ health · conn · fd · local → peer · flags · reconnects        │
-//! └──────────────────────────────────────────────────────────────┘
-//! ┌ connections (timeline) ──────────┐┌ scrapes ────────────────┐
-//! │ opened  id fd local→peer reqs end ││ ▂▃▅▂▁ sparkline          │
-//! └───────────────────────────────────┘│ recent scrapes           │
-//! ┌ DNS history ─────────────────────┐├ latest probe ───────────┤
-//! │ at cause dur answer ttl           ││ resolve connect ttfb …   │
-//! └───────────────────────────────────┘└──────────────────────────┘
+//! ┌ job / instance ─────────────────────────────────────────────────────────────┐
+//! │ every 15s, timeout 10s · url · pool                                          │
+//! │ health · conn · fd · local → peer                                            │
+//! │ conn age · reqs · reconnects (1h/total) · flags                              │
+//! └──────────────────────────────────────────────────────────────────────────────┘
+//! ┌ last hour: 40 reconnects · every ~3s since 10:42 · ends: t timeout 38 ───────┐
+//! │       10:00     10:10     10:20     10:30     10:40     10:50      now        │
+//! │ conns ━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━f━━t++++++++       │
+//! │ dns   ·               ◆                                  · x x               │
+//! │ probe                        ✓                                ✗              │
+//! └──────────────────────────────────────────────────────────────────────────────┘
+//! ┌ connections (newest first) ────────┐┌ scrapes ─────────────────────────────┐
+//! │ opened closed lived ended reqs fd … ││ ▂▃▅▂▁ sparkline, recent scrapes      │
+//! ├ DNS history ───────────────────────┤├ latest probe ───────────────────────┤
+//! │ at cause dur answer ttl            ││ resolve connect ttfb …               │
+//! └────────────────────────────────────┘└──────────────────────────────────────┘
 //! ```
-//! Below 120 columns the right-hand column goes under the left one.
+//! The connection history (when, how long it lived, why it ended) comes first in every row
+//! and is never cut. Below 30 rows the borders, the DNS history, the scrapes and the probe
+//! panel go (the timeline's lanes and the info lines carry their news), so that at 80x24 the
+//! timeline and seven connections still show; below 120 columns the right-hand column goes
+//! under the left one.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph, Sparkline};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Sparkline, Table};
 
-use crate::model::{DnsOutcome, TargetState};
-use crate::tui::app::App;
+use crate::model::{ConnRecord, DnsOutcome, Model, TargetState};
 use crate::tui::format::{Theme, age, clock, fit, ms, since};
+use crate::tui::timeline::{Axis, ConnCell, probes_of, window_name};
 
-pub(super) fn render(frame: &mut Frame, area: Rect, app: &mut App, now: SystemTime) {
-    let th = app.theme;
-    let m = app.shown();
-    let Some(t) = app.selected.and_then(|s| m.targets.get(s)) else {
+use super::timeline::conn_style;
+
+/// Body rows from which the detail screen has borders and every panel.
+const ROOMY: u16 = 30;
+
+pub(super) fn render(
+    frame: &mut Frame,
+    area: Rect,
+    m: &Model,
+    target: Option<usize>,
+    th: Theme,
+    (now, window): (SystemTime, Duration),
+) {
+    let Some(t) = target.and_then(|s| m.targets.get(s)) else {
         let p = Paragraph::new("no target selected: pick one on the targets screen (1)")
             .block(Block::bordered().title(" detail "));
         frame.render_widget(p, area);
         return;
     };
-    // On a short screen the info block loses its border so the histories keep some rows.
-    let roomy = area.height >= 30;
-    let info_h = if roomy { 5 } else { 3 };
-    let [info, rest] =
-        Layout::vertical([Constraint::Length(info_h), Constraint::Fill(1)]).areas(area);
-    render_info(frame, info, t, th, now, roomy);
+    let probes = probes_of(t, &m.log);
+    // Only `now` and the window matter to the info lines; the lanes size their own axis.
+    let axis = Axis {
+        now,
+        cells: 1,
+        window,
+    };
+    let roomy = area.height >= ROOMY;
+    if !roomy {
+        let [info, timeline, conns] = Layout::vertical([
+            Constraint::Length(3),
+            Constraint::Length(5),
+            Constraint::Fill(1),
+        ])
+        .areas(area);
+        render_info(frame, info, t, th, axis, false);
+        super::timeline::render(frame, timeline, t, &probes, th, (now, window), false);
+        render_conns(frame, conns, t, th, now, false);
+        return;
+    }
+    let [info, timeline, rest] = Layout::vertical([
+        Constraint::Length(5),
+        Constraint::Length(7),
+        Constraint::Fill(1),
+    ])
+    .areas(area);
+    render_info(frame, info, t, th, axis, true);
+    super::timeline::render(frame, timeline, t, &probes, th, (now, window), true);
     if area.width >= 120 {
         let [left, right] =
             Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
                 .areas(rest);
-        let [conns, dns] = Layout::vertical([Constraint::Fill(3), Constraint::Fill(2)]).areas(left);
+        // The connection history first: it gets two thirds of the column.
+        let [conns, dns] = Layout::vertical([Constraint::Fill(2), Constraint::Fill(1)]).areas(left);
         let [scrapes, probe] =
             Layout::vertical([Constraint::Fill(1), Constraint::Length(5)]).areas(right);
-        render_conns(frame, conns, t, th);
+        render_conns(frame, conns, t, th, now, true);
         render_dns(frame, dns, t, th, now);
         render_scrapes(frame, scrapes, t, th);
         render_probe(frame, probe, t, th, now);
     } else {
         let [conns, dns, bottom] = Layout::vertical([
-            Constraint::Fill(1),
+            Constraint::Fill(2),
             Constraint::Fill(1),
             Constraint::Length(5),
         ])
@@ -61,19 +104,21 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &mut App, now: SystemTi
         let [scrapes, probe] =
             Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
                 .areas(bottom);
-        render_conns(frame, conns, t, th);
+        render_conns(frame, conns, t, th, now, true);
         render_dns(frame, dns, t, th, now);
         render_scrapes(frame, scrapes, t, th);
         render_probe(frame, probe, t, th, now);
     }
 }
 
+/// Three lines: settings; health, state and the flags of hidden problems first, then the
+/// connection; reconnects in the window and their pace, then the connection's age.
 fn render_info(
     frame: &mut Frame,
     area: Rect,
     t: &TargetState,
     th: Theme,
-    now: SystemTime,
+    axis: Axis,
     bordered: bool,
 ) {
     let title = format!(
@@ -99,31 +144,39 @@ fn render_info(
             },
         ),
     ];
-    let mut third = Vec::new();
+    for (on, text) in [
+        (t.stale, " · STALE PEER"),
+        (t.dns_failing, " · DNS FAILING"),
+        (t.probe_failed, " · PROBE FAILED"),
+    ] {
+        if on {
+            state.push(Span::styled(text, th.warn()));
+        }
+    }
+    let in_window = t.reconnects_since(axis.now, axis.window) as u64;
+    let mut third = vec![Span::raw(format!(
+        "{} in {}{}",
+        super::timeline::reconnect_count(t, axis),
+        window_name(axis.window),
+        if t.reconnects_total > in_window {
+            format!(" ({} in all)", t.reconnects_total)
+        } else {
+            String::new()
+        }
+    ))];
+    if let Some(c) = super::timeline::cadence_text(t, axis) {
+        third.push(Span::styled(format!(" · {c}"), th.warn()));
+    }
     if let Some(c) = t.open_conn() {
         state.push(Span::raw(format!(
             " · fd {} · {} → {}",
             c.fd, c.local, c.peer
         )));
         third.push(Span::raw(format!(
-            "conn age {} · {} reqs · ",
-            age(since(now, c.opened)),
+            " · conn age {} · {} reqs",
+            age(since(axis.now, c.opened)),
             c.requests
         )));
-    }
-    third.push(Span::raw(format!(
-        "reconnects {}/{} (1h/total)",
-        t.reconnects_since(now, std::time::Duration::from_secs(3600)),
-        t.reconnects_total
-    )));
-    for (on, text) in [
-        (t.stale, " STALE PEER"),
-        (t.dns_failing, " DNS FAILING"),
-        (t.probe_failed, " PROBE FAILED"),
-    ] {
-        if on {
-            third.push(Span::styled(text, th.warn()));
-        }
     }
     let p = if bordered {
         Paragraph::new(vec![
@@ -142,51 +195,136 @@ fn render_info(
     frame.render_widget(p, area);
 }
 
-fn render_conns(frame: &mut Frame, area: Rect, t: &TargetState, th: Theme) {
-    let inner_h = usize::from(area.height.saturating_sub(3));
-    let w = usize::from(area.width.saturating_sub(2));
-    let mut lines = vec![Line::styled(
-        fit(
-            "opened    conn  fd    local → peer                         reqs  lived   ended",
-            w,
-        ),
-        th.title(),
-    )];
-    // Newest first: the most recent reconnects are what the operator came for.
-    for c in t.conns.iter().rev().take(inner_h) {
-        let (lived, end, style) = match c.closed {
-            Some((at, reason)) => (
-                age(at.duration_since(c.opened).unwrap_or_default()),
-                reason.to_string(),
-                th.dim(),
-            ),
-            None => ("-".to_string(), "open".to_string(), th.good()),
-        };
-        let line = format!(
-            "{}  {:<5} {:<5} {:<36} {:<5} {:<7} ",
-            clock(c.opened),
-            c.conn_id,
-            c.fd,
-            format!("{} → {}", c.local, c.peer),
-            c.requests,
-            lived
+/// A column of the connection history, in display order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum HistCol {
+    Opened,
+    Closed,
+    Lived,
+    Ended,
+    Reqs,
+    Fd,
+    Peer,
+    Local,
+    Id,
+}
+
+impl HistCol {
+    /// Most wanted first: when it opened, how long it lived, why it ended.
+    const BY_IMPORTANCE: [HistCol; 9] = [
+        HistCol::Opened,
+        HistCol::Lived,
+        HistCol::Ended,
+        HistCol::Closed,
+        HistCol::Reqs,
+        HistCol::Fd,
+        HistCol::Peer,
+        HistCol::Local,
+        HistCol::Id,
+    ];
+
+    fn title(self) -> &'static str {
+        match self {
+            HistCol::Opened => "opened",
+            HistCol::Closed => "closed",
+            HistCol::Lived => "lived",
+            HistCol::Ended => "ended",
+            HistCol::Reqs => "reqs",
+            HistCol::Fd => "fd",
+            HistCol::Peer => "peer",
+            HistCol::Local => "local",
+            HistCol::Id => "conn",
+        }
+    }
+
+    /// Cells; `ended` fits the longest reason (`connection_close`), so it is never cut.
+    fn width(self) -> u16 {
+        match self {
+            HistCol::Opened | HistCol::Closed => 8,
+            HistCol::Lived => 6,
+            HistCol::Ended => 16,
+            HistCol::Reqs | HistCol::Fd => 5,
+            HistCol::Peer | HistCol::Local => 21,
+            HistCol::Id => 6,
+        }
+    }
+
+    /// The columns that fit in `width`, in display order.
+    fn fitting(width: u16) -> Vec<HistCol> {
+        let mut used = 0u16;
+        let mut cols: Vec<HistCol> = Vec::new();
+        for c in Self::BY_IMPORTANCE {
+            let w = c.width() + u16::from(!cols.is_empty());
+            if used + w <= width {
+                used += w;
+                cols.push(c);
+            }
+        }
+        cols.sort();
+        cols
+    }
+
+    fn cell(self, c: &ConnRecord, th: Theme, now: SystemTime) -> Cell<'static> {
+        match self {
+            HistCol::Opened => Cell::from(clock(c.opened)),
+            HistCol::Closed => Cell::from(c.closed.map_or("-".to_string(), |(at, _)| clock(at))),
+            HistCol::Lived => Cell::from(age(match c.closed {
+                Some((at, _)) => at.duration_since(c.opened).unwrap_or_default(),
+                None => since(now, c.opened),
+            })),
+            HistCol::Ended => match c.closed {
+                Some((_, reason)) => Cell::from(Span::styled(
+                    reason.to_string(),
+                    conn_style(ConnCell::Ends { count: 1, reason }, th),
+                )),
+                None => Cell::from(Span::styled("open", th.good())),
+            },
+            HistCol::Reqs => Cell::from(c.requests.to_string()),
+            HistCol::Fd => Cell::from(c.fd.to_string()),
+            HistCol::Peer => Cell::from(fit(&c.peer.to_string(), 21)),
+            HistCol::Local => Cell::from(fit(&c.local.to_string(), 21)),
+            HistCol::Id => Cell::from(format!("#{}", c.conn_id)),
+        }
+    }
+}
+
+/// The connection history, newest first: as many rows as fit (the history keeps 32).
+fn render_conns(
+    frame: &mut Frame,
+    area: Rect,
+    t: &TargetState,
+    th: Theme,
+    now: SystemTime,
+    bordered: bool,
+) {
+    let inner_w = area.width.saturating_sub(if bordered { 2 } else { 0 });
+    let cols = HistCol::fitting(inner_w);
+    let header = Row::new(cols.iter().map(|c| c.title())).style(th.title());
+    let rows: Vec<Row> = t
+        .conns
+        .iter()
+        .rev()
+        .map(|c| Row::new(cols.iter().map(|col| col.cell(c, th, now))))
+        .collect();
+    let empty = rows.is_empty();
+    let widths: Vec<Constraint> = cols.iter().map(|c| Constraint::Length(c.width())).collect();
+    let mut table = Table::new(rows, widths).header(header).column_spacing(1);
+    if bordered {
+        table = table.block(Block::bordered().title(format!(
+            " connections (newest first): {} dials, {} reconnects ",
+            t.dials_total, t.reconnects_total
+        )));
+    }
+    frame.render_widget(table, area);
+    if empty && area.height > 2 {
+        let y = area.y + if bordered { 2 } else { 1 };
+        let x = area.x + u16::from(bordered);
+        let r = Rect::new(x, y, inner_w, 1);
+        frame.render_widget(
+            Paragraph::new(Line::styled("no connection yet", th.dim())),
+            r,
         );
-        lines.push(Line::from(vec![
-            Span::raw(fit(&line, w)),
-            Span::styled(end, style),
-        ]));
     }
-    if t.conns.is_empty() {
-        lines.push(Line::styled("no connection yet", th.dim()));
-    }
-    let title = format!(
-        " connections: {} dials, {} reconnects ",
-        t.dials_total, t.reconnects_total
-    );
-    frame.render_widget(
-        Paragraph::new(lines).block(Block::bordered().title(title)),
-        area,
-    );
 }
 
 fn render_dns(frame: &mut Frame, area: Rect, t: &TargetState, th: Theme, now: SystemTime) {

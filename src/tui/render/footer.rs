@@ -10,13 +10,20 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::tui::app::{App, Prompt};
-use crate::tui::format::fit;
+use crate::tui::format::{Theme, fit};
+use crate::tui::keys::Bindings;
+use crate::tui::prompt::Prompt;
 
-pub(super) fn render_status(frame: &mut Frame, area: Rect, app: &App) {
-    let th = app.theme;
+/// The open prompt, else `message` (the UI's own status, else the model's latest notice).
+pub(super) fn render_status(
+    frame: &mut Frame,
+    area: Rect,
+    prompt: Option<&Prompt>,
+    message: Option<&str>,
+    th: Theme,
+) {
     let w = usize::from(area.width);
-    let line = match &app.prompt {
+    let line = match prompt {
         Some(Prompt::Filter { input, .. }) => Line::from(vec![
             Span::styled("filter: ", th.key()),
             Span::raw(format!("{input}█")),
@@ -58,25 +65,15 @@ pub(super) fn render_status(frame: &mut Frame, area: Rect, app: &App) {
             ),
             th.warn(),
         ),
-        None => {
-            let msg = app
-                .status
-                .as_deref()
-                .or(app.shown().last_message.as_deref());
-            match msg {
-                Some(m) => Line::from(fit(m, w)),
-                None => Line::from(""),
-            }
-        }
+        None => Line::from(fit(message.unwrap_or(""), w)),
     };
     frame.render_widget(Paragraph::new(line), area);
 }
 
-pub(super) fn render_hints(frame: &mut Frame, area: Rect, app: &App) {
-    let th = app.theme;
+pub(super) fn render_hints(frame: &mut Frame, area: Rect, bindings: &Bindings, th: Theme) {
     let mut spans = Vec::new();
     let mut used = 0usize;
-    for (key, label) in app.bindings.hints() {
+    for (key, label) in bindings.hints() {
         let w = key.chars().count() + label.chars().count() + 3;
         if used + w > usize::from(area.width) {
             break;

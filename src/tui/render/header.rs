@@ -15,20 +15,44 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::model::Rate;
-use crate::tui::app::{App, OLD_CONN};
-use crate::tui::format::age;
-use crate::tui::keys::Action;
+use crate::model::{Model, Rate};
+use crate::tui::derived::{Derived, OLD_CONN};
+use crate::tui::format::{Theme, age};
+use crate::tui::keys::KeyBinding;
 
 /// Width of the descriptor gauge bar.
 const GAUGE: usize = 24;
 
-pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now: SystemTime) {
-    let th = app.theme;
-    let m = app.shown();
-    let t = &m.totals;
-    let n = |v: u64| v.to_string();
+/// What the header shows.
+pub(super) struct Header<'a> {
+    /// The shown model.
+    pub model: &'a Model,
+    /// Aggregates (idle and old connections).
+    pub derived: &'a Derived,
+    /// Running the built-in demo (the title says so and how to leave).
+    pub demo: bool,
+    /// The first key bound to quit.
+    pub quit_key: Option<&'a KeyBinding>,
+    /// The display is frozen.
+    pub frozen: bool,
+    /// The engine's event channel closed.
+    pub engine_gone: bool,
+}
 
+pub(super) fn render(frame: &mut Frame, area: Rect, h: &Header<'_>, th: Theme, now: SystemTime) {
+    let lines = vec![
+        title_line(h, th),
+        totals_line(h, th),
+        rates_line(h.model, th, now),
+        fds_line(h.model, th),
+        hidden_line(h, th),
+    ];
+    frame.render_widget(Paragraph::new(lines), area);
+}
+
+fn title_line(h: &Header<'_>, th: Theme) -> Line<'static> {
+    let m = h.model;
+    let n = |v: u64| v.to_string();
     let mut title = vec![Span::styled("scrapetop", th.title())];
     // Dropped events first: a UI that silently loses events lies to the operator.
     if m.dropped > 0 {
@@ -37,12 +61,8 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now: SystemTime) 
             th.bad(),
         ));
     }
-    if app.facts.demo {
-        let quit = app
-            .bindings
-            .keys(Action::Quit)
-            .first()
-            .map(|k| k.to_string());
+    if h.demo {
+        let quit = h.quit_key.map(|k| k.to_string());
         title.push(Span::styled(
             format!(
                 "  DEMO (simulated targets) · {} quits",
@@ -51,17 +71,22 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now: SystemTime) 
             th.warn(),
         ));
     }
-    if app.frozen.is_some() {
+    if h.frozen {
         title.push(Span::styled("  FROZEN (engine keeps running)", th.warn()));
     }
     if m.paused {
         title.push(Span::styled("  scraping paused", th.warn()));
     }
-    if app.engine_gone {
+    if h.engine_gone {
         title.push(Span::styled("  engine stopped", th.bad()));
     }
+    Line::from(title)
+}
 
-    let totals = Line::from(vec![
+fn totals_line(h: &Header<'_>, th: Theme) -> Line<'static> {
+    let t = &h.model.totals;
+
+    Line::from(vec![
         Span::raw(format!("targets {}  ", t.targets)),
         Span::styled(format!("up {}", t.up), th.good()),
         Span::raw("  "),
@@ -71,13 +96,15 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now: SystemTime) 
         ),
         Span::raw(format!(
             "  · conns open {}  idle {}  in flight {}",
-            t.conns_open, app.derived.idle_conns, t.in_flight
+            t.conns_open, h.derived.idle_conns, t.in_flight
         )),
-    ]);
+    ])
+}
 
+fn rates_line(m: &Model, th: Theme, now: SystemTime) -> Line<'static> {
     let pm = |r: Rate| m.per_minute(now, r);
     let fail_style = |v: u64| if v > 0 { th.bad() } else { th.dim() };
-    let rates = Line::from(vec![
+    Line::from(vec![
         Span::raw(format!(
             "per min: dials {}  closes {}  ",
             pm(Rate::Dials),
@@ -93,9 +120,11 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now: SystemTime) 
             fail_style(pm(Rate::LookupFailures)),
         ),
         Span::raw(format!(" · scrapes {}", pm(Rate::Scrapes))),
-    ]);
+    ])
+}
 
-    let fds = match m.fds {
+fn fds_line(m: &Model, th: Theme) -> Line<'static> {
+    match m.fds {
         Some(f) if f.soft_limit > 0 => {
             // Any non-zero share gets at least one cell, so a small count is still visible.
             let cells = |v: u64| {
@@ -131,8 +160,12 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now: SystemTime) 
             ])
         }
         _ => Line::styled("fds: no census yet", th.dim()),
-    };
+    }
+}
 
+fn hidden_line(h: &Header<'_>, th: Theme) -> Line<'static> {
+    let m = h.model;
+    let t = &m.totals;
     let hidden_style = |v: u64| if v > 0 { th.warn() } else { th.dim() };
     let mut hidden = vec![
         Span::raw("hidden by live conns: "),
@@ -149,17 +182,12 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now: SystemTime) 
         ),
         Span::raw(" · "),
         Span::styled(
-            format!("age>{} {}", age(OLD_CONN), app.derived.old_conns),
-            hidden_style(app.derived.old_conns),
+            format!("age>{} {}", age(OLD_CONN), h.derived.old_conns),
+            hidden_style(h.derived.old_conns),
         ),
     ];
     if m.dropped > 0 {
-        hidden.push(Span::styled(
-            format!("  dropped {}", n(m.dropped)),
-            th.bad(),
-        ));
+        hidden.push(Span::styled(format!("  dropped {}", m.dropped), th.bad()));
     }
-
-    let lines = vec![Line::from(title), totals, rates, fds, Line::from(hidden)];
-    frame.render_widget(Paragraph::new(lines), area);
+    Line::from(hidden)
 }

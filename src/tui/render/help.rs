@@ -9,24 +9,31 @@
 //! ```
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 
-use crate::tui::app::App;
-use crate::tui::format::fit;
+use crate::tui::app::Facts;
+use crate::tui::format::{Theme, fit};
+use crate::tui::keys::Bindings;
 
-pub(super) fn render(frame: &mut Frame, area: Rect, app: &mut App) {
-    let th = app.theme;
+pub(super) fn render(
+    frame: &mut Frame,
+    area: Rect,
+    bindings: &Bindings,
+    facts: &Facts,
+    scroll: &mut usize,
+    th: Theme,
+) {
     let mut lines: Vec<Line> = Vec::new();
-    if !app.facts.hints.is_empty() {
+    if !facts.hints.is_empty() {
         lines.push(Line::from(Span::styled("What to try", th.key())));
-        for h in &app.facts.hints {
+        for h in &facts.hints {
             lines.push(Line::from(format!("• {h}")));
         }
         lines.push(Line::from(""));
     }
-    for (spec, keys) in app.bindings.table() {
+    for (spec, keys) in bindings.table() {
         let k = if keys.is_empty() {
             "(unbound)".to_string()
         } else {
@@ -48,26 +55,51 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &mut App) {
     lines.push(Line::from(
         "Flags: S stale peer (not in the current DNS answer) · D DNS failing · P fresh-connection probe failed.",
     ));
+    lines.push(Line::from(timeline_legend()));
     lines.push(Line::from(format!(
         "log file: {}",
-        app.facts.log_file.display()
+        facts.log_file.display()
     )));
     lines.push(Line::from(format!(
         "exports go to: {}",
-        app.facts.export_dir.display()
+        facts.export_dir.display()
     )));
-    lines.push(Line::from(match &app.facts.keys_file {
+    lines.push(Line::from(match &facts.keys_file {
         Some(p) => format!("keys file: {}", p.display()),
         None => {
             "keys file: none (built-in defaults; rebind with a YAML map of action: key)".to_string()
         }
     }));
     let inner = usize::from(area.height.saturating_sub(2));
-    app.scroll = app.scroll.min(lines.len().saturating_sub(inner));
+    *scroll = (*scroll).min(lines.len().saturating_sub(inner));
     let p = Paragraph::new(lines)
         .wrap(ratatui::widgets::Wrap { trim: false })
-        .scroll((app.scroll as u16, 0))
+        .scroll((u16::try_from(*scroll).unwrap_or(u16::MAX), 0))
         .block(Block::bordered().title(" help: keys (esc or ? to leave, j/k scroll) "));
-    let _ = Constraint::Fill(1);
     frame.render_widget(p, area);
+}
+
+/// What the timeline's and the table strip's glyphs mean (the strip has no room for a legend).
+fn timeline_legend() -> String {
+    use crate::event::CloseReason::*;
+    let reasons: Vec<String> = [
+        PeerClosed,
+        Timeout,
+        Reset,
+        ConnectionClose,
+        IdleTimeout,
+        MaxAge,
+        Forced,
+        Reload,
+        TargetRemoved,
+        Shutdown,
+        Error,
+    ]
+    .into_iter()
+    .map(|r| format!("{} {r}", crate::tui::timeline::reason_mark(r)))
+    .collect();
+    format!(
+        "Timelines (detail, and the table's last-hour strip): ━ a connection open; where one ended, the reason: {}; 2-9, + several ended in one cell; ░ older history not kept; dns: · lookup, ◆ new answer, x failed; probe: ✓ ok, ✗ failed.",
+        reasons.join(", ")
+    )
 }

@@ -14,8 +14,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 
 use crate::event::{Event, EventKind};
-use crate::tui::app::App;
+use crate::model::Model;
 use crate::tui::format::{Theme, clock_ms, fit, ms};
+use crate::tui::view::LogView;
 
 /// One line of details for an event kind.
 pub fn summary(kind: &EventKind) -> String {
@@ -71,26 +72,7 @@ pub fn summary(kind: &EventKind) -> String {
         } => {
             format!("#{conn_id} fd {fd} {reason} after {lifetime_s:.0}s, {requests} reqs")
         }
-        EventKind::Scrape {
-            conn_id,
-            status,
-            duration_ms,
-            up,
-            error,
-            reused,
-            ..
-        } => format!(
-            "{} {} in {} on {}{}{}",
-            if *up { "up" } else { "down" },
-            status.map_or("---".to_string(), |s| s.to_string()),
-            ms(*duration_ms),
-            conn_id.map_or("no conn".to_string(), |c| format!("#{c}")),
-            if *reused { " (reused)" } else { "" },
-            error
-                .as_deref()
-                .map(|e| format!(": {e}"))
-                .unwrap_or_default()
-        ),
+        EventKind::Scrape { .. } => scrape_summary(kind),
         EventKind::StalePeer {
             conn_id,
             peer,
@@ -98,29 +80,7 @@ pub fn summary(kind: &EventKind) -> String {
         } => {
             format!("#{conn_id} peer {peer} not in answer {}", addrs(a))
         }
-        EventKind::Probe {
-            ok,
-            kind,
-            error,
-            total_ms,
-            hidden_failure,
-            ..
-        } => format!(
-            "{} in {}{}{}",
-            if *ok { "ok" } else { "FAILED" },
-            ms(*total_ms),
-            match (kind, error) {
-                (Some(k), Some(e)) => format!(" {k}: {e}"),
-                (Some(k), None) => format!(" {k}"),
-                (None, Some(e)) => format!(" {e}"),
-                (None, None) => String::new(),
-            },
-            if *hidden_failure {
-                " (hidden by the pooled connection)"
-            } else {
-                ""
-            }
-        ),
+        EventKind::Probe { .. } => probe_summary(kind),
         EventKind::Fds(c) => format!("{}/{}", c.total, c.soft_limit),
         EventKind::CommandAck { cmd, targets } => format!("{cmd} → {targets} targets"),
         EventKind::Paused { paused } => if *paused { "paused" } else { "resumed" }.to_string(),
@@ -141,6 +101,63 @@ pub fn summary(kind: &EventKind) -> String {
         EventKind::Error { error } => error.clone(),
         EventKind::Notice { message } => message.clone(),
     }
+}
+
+fn scrape_summary(kind: &EventKind) -> String {
+    let EventKind::Scrape {
+        conn_id,
+        status,
+        duration_ms,
+        up,
+        error,
+        reused,
+        ..
+    } = kind
+    else {
+        return String::new();
+    };
+    format!(
+        "{} {} in {} on {}{}{}",
+        if *up { "up" } else { "down" },
+        status.map_or("---".to_string(), |s| s.to_string()),
+        ms(*duration_ms),
+        conn_id.map_or("no conn".to_string(), |c| format!("#{c}")),
+        if *reused { " (reused)" } else { "" },
+        error
+            .as_deref()
+            .map(|e| format!(": {e}"))
+            .unwrap_or_default()
+    )
+}
+
+fn probe_summary(kind: &EventKind) -> String {
+    let EventKind::Probe {
+        ok,
+        kind,
+        error,
+        total_ms,
+        hidden_failure,
+        ..
+    } = kind
+    else {
+        return String::new();
+    };
+    format!(
+        "{} in {}{}{}",
+        if *ok { "ok" } else { "FAILED" },
+        ms(*total_ms),
+        match (kind, error) {
+            (Some(k), Some(e)) => format!(" {k}: {e}"),
+            (Some(k), None) => format!(" {k}"),
+            (None, Some(e)) => format!(" {e}"),
+            (None, None) => String::new(),
+        },
+        if *hidden_failure {
+            " (hidden by the pooled connection)"
+        } else {
+            ""
+        }
+    )
 }
 
 /// The event as one log line.
@@ -171,12 +188,17 @@ fn style_of(ev: &Event, th: Theme) -> ratatui::style::Style {
     }
 }
 
-pub(super) fn render(frame: &mut Frame, area: Rect, app: &mut App) {
-    let th = app.theme;
-    let m = app.shown();
+pub(super) fn render(
+    frame: &mut Frame,
+    area: Rect,
+    m: &Model,
+    view: &mut LogView,
+    frozen: bool,
+    th: Theme,
+) {
     let height = usize::from(area.height.saturating_sub(2));
     let w = usize::from(area.width.saturating_sub(2));
-    let needle = app.log_filter.to_lowercase();
+    let needle = view.filter.to_lowercase();
     // Walk back from the newest event and stop once the screen is full: the cost is bounded by
     // what is shown (plus what the filter skips), never by formatting the whole log.
     let mut matched = 0usize;
@@ -187,7 +209,7 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &mut App) {
             continue;
         }
         matched += 1;
-        if matched <= app.log_scroll {
+        if matched <= view.scroll {
             continue;
         }
         lines.push(Line::styled(fit(&text, w), style_of(ev, th)));
@@ -196,17 +218,16 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &mut App) {
         }
     }
     // Scrolled past the oldest match: clamp so the view stays full.
-    let clamped =
-        (lines.len() < height && app.log_scroll > 0).then(|| matched.saturating_sub(height));
+    let clamped = (lines.len() < height && view.scroll > 0).then(|| matched.saturating_sub(height));
     lines.reverse();
     let mut title = vec![Span::raw(format!(" events: {} kept", m.log.len()))];
-    if !app.log_filter.is_empty() {
-        title.push(Span::raw(format!(" · filter \"{}\"", app.log_filter)));
+    if !view.filter.is_empty() {
+        title.push(Span::raw(format!(" · filter \"{}\"", view.filter)));
     }
-    if app.log_scroll > 0 {
-        title.push(Span::raw(format!(" · {} newer below (G)", app.log_scroll)));
+    if view.scroll > 0 {
+        title.push(Span::raw(format!(" · {} newer below (G)", view.scroll)));
     }
-    if app.frozen.is_some() {
+    if frozen {
         title.push(Span::styled(" · frozen", th.warn()));
     }
     if !m.log_scrapes {
@@ -218,6 +239,6 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &mut App) {
         area,
     );
     if let Some(c) = clamped {
-        app.log_scroll = c;
+        view.scroll = c;
     }
 }

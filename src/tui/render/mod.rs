@@ -22,6 +22,7 @@ mod help;
 pub mod log;
 mod pools;
 mod targets;
+mod timeline;
 
 use std::time::SystemTime;
 
@@ -31,6 +32,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::app::{App, Screen};
+use super::format::Theme;
+use super::view::TargetsView;
 
 /// The smallest terminal the UI draws in.
 pub const MIN_SIZE: (u16, u16) = (80, 24);
@@ -80,6 +83,7 @@ pub fn table_top(area: Rect) -> u16 {
 /// Draw one frame of the app as of `now`.
 pub fn draw(frame: &mut Frame, app: &mut App, now: SystemTime) {
     let area = frame.area();
+    let th = app.theme;
     if area.width < MIN_SIZE.0 || area.height < MIN_SIZE.1 {
         let msg = vec![
             Line::from("terminal too small"),
@@ -96,47 +100,94 @@ pub fn draw(frame: &mut Frame, app: &mut App, now: SystemTime) {
         return;
     }
     let a = areas(area);
-    header::render(frame, a.header, app, now);
-    render_tabs(frame, a.tabs, app);
+    // Field-wise borrows: the shown model is read while each screen updates its own view.
+    let window = app.timeline_window(now);
+    let m = app.frozen.as_deref().unwrap_or(&app.model);
+    let head = header::Header {
+        model: m,
+        derived: &app.derived,
+        demo: app.facts.demo,
+        quit_key: app.bindings.keys(super::keys::Action::Quit).first(),
+        frozen: app.frozen.is_some(),
+        engine_gone: app.engine_gone,
+    };
+    header::render(frame, a.header, &head, th, now);
+    render_tabs(
+        frame,
+        a.tabs,
+        app.screen,
+        &app.targets,
+        m.totals.targets,
+        th,
+    );
     match app.screen {
-        Screen::Targets => targets::render(frame, a.body, app, now),
-        Screen::Detail => detail::render(frame, a.body, app, now),
-        Screen::Pools => pools::render(frame, a.body, app, now),
-        Screen::Descriptors => descriptors::render(frame, a.body, app, now),
-        Screen::Log => log::render(frame, a.body, app),
-        Screen::Help => help::render(frame, a.body, app),
+        Screen::Targets => targets::render(frame, a.body, m, &mut app.targets, th, (now, window)),
+        Screen::Detail => {
+            let t = app.detail.target.or(app.targets.selected);
+            detail::render(frame, a.body, m, t, th, (now, window))
+        }
+        Screen::Pools => pools::render(
+            frame,
+            a.body,
+            &app.derived.pools,
+            &mut app.scrolls.pools,
+            th,
+            now,
+        ),
+        Screen::Descriptors => {
+            let d = descriptors::Descriptors {
+                model: m,
+                sockets: &app.derived.sockets,
+                log_file: &app.facts.log_file,
+            };
+            descriptors::render(frame, a.body, &d, &mut app.scrolls.descriptors, th, now)
+        }
+        Screen::Log => log::render(frame, a.body, m, &mut app.log, app.frozen.is_some(), th),
+        Screen::Help => help::render(
+            frame,
+            a.body,
+            &app.bindings,
+            &app.facts,
+            &mut app.scrolls.help,
+            th,
+        ),
     }
-    footer::render_status(frame, a.status, app);
-    footer::render_hints(frame, a.footer, app);
+    let message = app.status.as_deref().or(m.last_message.as_deref());
+    footer::render_status(frame, a.status, app.prompt.as_ref(), message, th);
+    footer::render_hints(frame, a.footer, &app.bindings, th);
 }
 
-fn render_tabs(frame: &mut Frame, area: Rect, app: &App) {
-    let th = app.theme;
+fn render_tabs(
+    frame: &mut Frame,
+    area: Rect,
+    screen: Screen,
+    table: &TargetsView,
+    targets: u64,
+    th: Theme,
+) {
     let mut spans = Vec::new();
     for (i, s) in Screen::TABS.iter().enumerate() {
-        let style = if *s == app.screen {
+        let style = if *s == screen {
             th.selected()
         } else {
             th.dim()
         };
         spans.push(Span::styled(format!(" {} {} ", i + 1, s.title()), style));
     }
-    if app.screen == Screen::Help {
+    if screen == Screen::Help {
         spans.push(Span::styled(" help ", th.selected()));
     }
-    let m = app.shown();
-    let arrow = if app.view.desc { "▼" } else { "▲" };
+    let arrow = if table.view.desc { "▼" } else { "▲" };
     let mut summary = format!(
-        " {}/{} shown · sort {}{arrow}",
-        app.rows.len(),
-        m.totals.targets,
-        app.view.sort.title().split(' ').next().unwrap_or("")
+        " {}/{targets} shown · sort {}{arrow}",
+        table.rows.len(),
+        table.view.sort.title().split(' ').next().unwrap_or("")
     );
-    if app.view.state != super::index::StateFilter::Any {
-        summary.push_str(&format!(" · state {}", app.view.state.as_str()));
+    if table.view.state != super::index::StateFilter::Any {
+        summary.push_str(&format!(" · state {}", table.view.state.as_str()));
     }
-    if !app.filter_text.is_empty() {
-        summary.push_str(&format!(" · filter \"{}\"", app.filter_text));
+    if !table.filter_text.is_empty() {
+        summary.push_str(&format!(" · filter \"{}\"", table.filter_text));
     }
     let used: usize = spans.iter().map(|s| s.width()).sum();
     let room = usize::from(area.width).saturating_sub(used);

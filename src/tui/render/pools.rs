@@ -15,23 +15,28 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::widgets::{Block, Row, Table};
 
-use crate::tui::app::App;
-use crate::tui::format::{age, fit, since};
+use crate::tui::derived::PoolRow;
+use crate::tui::format::{Theme, age, fit, since};
 
-pub(super) fn render(frame: &mut Frame, area: Rect, app: &mut App, now: SystemTime) {
-    let th = app.theme;
-    let pools = &app.derived.pools;
+pub(super) fn render(
+    frame: &mut Frame,
+    area: Rect,
+    pools: &[PoolRow],
+    scroll: &mut usize,
+    th: Theme,
+    now: SystemTime,
+) {
     let conns: u64 = pools.iter().map(|p| p.conns).sum();
     let block = Block::bordered().title(format!(
         " pools: {} pools, {conns} connections ",
         pools.len()
     ));
     let inner_rows = usize::from(area.height.saturating_sub(3));
-    app.scroll = app.scroll.min(pools.len().saturating_sub(inner_rows));
+    *scroll = (*scroll).min(pools.len().saturating_sub(inner_rows));
     let key_w = (usize::from(area.width) / 3).max(24);
     let rows: Vec<Row> = pools
         .iter()
-        .skip(app.scroll)
+        .skip(*scroll)
         .take(inner_rows)
         .map(|p| {
             let fds: Vec<String> = p.fds.iter().map(|f| f.to_string()).collect();

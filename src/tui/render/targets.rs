@@ -1,11 +1,11 @@
 //! The targets table. Rows are built only for the visible slice of the sorted index.
 //!
 //! ```text
-//! job      instance           up  conn          fd  … reconn flags scrape error
-//! node     10.0.0.1:9100      up  idle          12  …  0/3   S··   4.1ms
-//! node     10.0.0.2:9100      dn  reconnecting… 14  …  2/9   ·D·   10s   context deadline…
+//! job      instance          up   conn          flags fd    age    dns age/answer      reconn  last hour
+//! node     10.0.0.1:9100     up   idle          ···   12    6m39s  -                   1/1     ━━━━━━━p━━━━
+//! node     db.example:9100   up   idle          SD·   14    9m57s  1m30s FAIL timeout  0/0     ━━━━━━━━━━━━
 //! ```
-//! Columns that do not fit are dropped by `Column::priority`.
+//! Which columns show at which width, and why, is in `columns`.
 
 use std::time::{Duration, SystemTime};
 
@@ -15,77 +15,46 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
 
 use crate::event::Health;
-use crate::model::{ConnState, DnsOutcome, TargetState};
-use crate::tui::app::App;
+use crate::model::{ConnState, DnsOutcome, DnsRecord, Model, TargetState};
+use crate::tui::columns::{self, Column, DNS_FULL};
 use crate::tui::format::{Theme, age, fit, ms, since};
-use crate::tui::index::{Column, error_of};
+use crate::tui::index::error_of;
+use crate::tui::timeline::{self, Axis};
+use crate::tui::view::TargetsView;
 
-pub(super) fn render(frame: &mut Frame, area: Rect, app: &mut App, now: SystemTime) {
-    let th = app.theme;
-    let cols = Column::fitting(area.width);
-    let page = usize::from(area.height.saturating_sub(1));
-    app.page = page.max(1);
-    // Keep the selection visible; the index may have moved it since the last frame.
-    if let Some(row) = app.selected_row() {
-        if row < app.offset {
-            app.offset = row;
-        } else if row >= app.offset + app.page {
-            app.offset = row + 1 - app.page;
-        }
-    }
-    app.offset = app.offset.min(app.rows.len().saturating_sub(app.page));
-
+pub(super) fn render(
+    frame: &mut Frame,
+    area: Rect,
+    m: &Model,
+    view: &mut TargetsView,
+    th: Theme,
+    (now, window): (SystemTime, Duration),
+) {
+    view.scroll_to_selection(usize::from(area.height.saturating_sub(1)));
     // The instance column grows to the longest visible instance when there is room to spare
     // (only the visible rows are measured), so long names are not cut on wide terminals.
-    let m = app.shown();
-    let end = (app.offset + app.page).min(app.rows.len());
-    let longest = app.rows[app.offset.min(end)..end]
+    let longest = view
+        .visible()
         .iter()
         .filter_map(|&slot| m.targets.get(slot))
         .map(|t| t.instance.chars().count())
         .max()
         .unwrap_or(0);
-    let base: u16 = cols
-        .iter()
-        .map(|c| c.width() + 1)
-        .sum::<u16>()
-        .saturating_sub(1);
-    let spare = area.width.saturating_sub(base);
-    let inst_w = Column::Instance.width()
-        + u16::try_from(longest)
-            .unwrap_or(u16::MAX)
-            .saturating_sub(Column::Instance.width())
-            .min(spare);
-    let width_of = |c: Column| {
-        if c == Column::Instance {
-            inst_w
+    let cols = columns::layout(area.width, u16::try_from(longest).unwrap_or(u16::MAX));
+    let widths: Vec<Constraint> = cols.iter().map(|(_, w)| Constraint::Length(*w)).collect();
+    let arrow = if view.view.desc { "▼" } else { "▲" };
+    let header = Row::new(cols.iter().map(|(c, w)| {
+        if *c == Column::History {
+            Cell::from(timeline::window_name(window))
+        } else if *c == view.view.sort {
+            Cell::from(format!("{}{arrow}", c.title_at(*w)))
         } else {
-            c.width()
-        }
-    };
-    let fixed: u16 = cols
-        .iter()
-        .filter(|c| **c != Column::Error)
-        .map(|c| width_of(*c) + 1)
-        .sum();
-    let widths: Vec<Constraint> = cols
-        .iter()
-        .map(|c| match c {
-            Column::Error => Constraint::Min(area.width.saturating_sub(fixed).max(c.width())),
-            c => Constraint::Length(width_of(*c)),
-        })
-        .collect();
-    let arrow = if app.view.desc { "▼" } else { "▲" };
-    let header = Row::new(cols.iter().map(|c| {
-        if *c == app.view.sort {
-            Cell::from(format!("{}{arrow}", c.title()))
-        } else {
-            Cell::from(c.title())
+            Cell::from(c.title_at(*w))
         }
     }))
     .style(th.title());
 
-    if app.rows.is_empty() {
+    if view.rows.is_empty() {
         let msg = if m.totals.targets == 0 {
             "no targets yet"
         } else {
@@ -104,14 +73,26 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &mut App, now: SystemTi
         return;
     }
 
-    let visible = &app.rows[app.offset..end];
-    let rows: Vec<Row> = visible
+    let rows: Vec<Row> = view
+        .visible()
         .iter()
         .filter_map(|&slot| m.targets.get(slot))
-        .map(|t| Row::new(cols.iter().map(|c| cell(*c, width_of(*c), t, th, now))))
+        .map(|t| {
+            Row::new(cols.iter().map(|(c, w)| match c {
+                Column::History => {
+                    let axis = Axis {
+                        now,
+                        cells: usize::from(*w),
+                        window,
+                    };
+                    Cell::from(super::timeline::conn_strip(t, axis, th))
+                }
+                _ => cell(*c, *w, t, th, now),
+            }))
+        })
         .collect();
     let mut state = TableState::default();
-    state.select(app.selected_row().map(|r| r.saturating_sub(app.offset)));
+    state.select(view.selected_row().map(|r| r.saturating_sub(view.offset)));
     let table = Table::new(rows, widths)
         .header(header)
         .column_spacing(1)
@@ -119,7 +100,39 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &mut App, now: SystemTi
     frame.render_stateful_widget(table, area, &mut state);
 }
 
-fn cell<'a>(c: Column, w: u16, t: &'a TargetState, th: Theme, now: SystemTime) -> Cell<'a> {
+/// The last lookup: `age answer` (or `age FAIL kind`); from [`DNS_FULL`] cells also the
+/// lookup's duration and the TTL left.
+fn dns_cell(d: &DnsRecord, w: usize, th: Theme, now: SystemTime) -> Cell<'static> {
+    let ago = age(since(now, d.at));
+    let full = w >= usize::from(DNS_FULL);
+    let head = if full {
+        format!("{ago} {}", ms(d.duration_ms))
+    } else {
+        ago
+    };
+    match &d.outcome {
+        DnsOutcome::Answer { addrs, ttl_s } => {
+            let answer = match addrs.as_slice() {
+                [] => "(empty)".to_string(),
+                [a] => a.to_string(),
+                [a, rest @ ..] => format!("{a}+{}", rest.len()),
+            };
+            let text = if full {
+                let left = ttl_s.saturating_sub(since(now, d.at).as_secs());
+                format!("{head} {answer} ttl {left}s")
+            } else {
+                format!("{head} {answer}")
+            };
+            Cell::from(fit(&text, w))
+        }
+        DnsOutcome::Failed { kind, .. } => Cell::from(Span::styled(
+            fit(&format!("{head} FAIL {kind}"), w),
+            th.bad(),
+        )),
+    }
+}
+
+fn cell(c: Column, w: u16, t: &TargetState, th: Theme, now: SystemTime) -> Cell<'static> {
     let w = usize::from(w);
     let conn = t.open_conn();
     let dash = || Cell::from(Span::styled("-", th.dim()));
@@ -167,27 +180,9 @@ fn cell<'a>(c: Column, w: u16, t: &'a TargetState, th: Theme, now: SystemTime) -
                 style,
             ))
         }
-        Column::Dns => match t.last_dns() {
-            None => dash(),
-            Some(d) => {
-                let head = format!("{} {}", age(since(now, d.at)), ms(d.duration_ms));
-                match &d.outcome {
-                    DnsOutcome::Answer { addrs, ttl_s } => {
-                        let left = ttl_s.saturating_sub(since(now, d.at).as_secs());
-                        let answer = match addrs.as_slice() {
-                            [] => "(empty)".to_string(),
-                            [a] => a.to_string(),
-                            [a, rest @ ..] => format!("{a}+{}", rest.len()),
-                        };
-                        Cell::from(fit(&format!("{head} {answer} ttl {left}s"), w))
-                    }
-                    DnsOutcome::Failed { kind, .. } => Cell::from(Span::styled(
-                        fit(&format!("{head} FAILED {kind}"), w),
-                        th.bad(),
-                    )),
-                }
-            }
-        },
+        Column::Dns => t.last_dns().map_or_else(dash, |d| dns_cell(d, w, th, now)),
+        // Drawn by the caller, which knows the window.
+        Column::History => Cell::from(""),
         Column::Flags => {
             let f = |on: bool, ch: char| if on { ch } else { '·' };
             let text = format!(
