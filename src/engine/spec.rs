@@ -121,6 +121,17 @@ pub struct JobSettings {
     pub tls: TlsSettings,
     /// Follow HTTP redirects (accepted; scrapetop reports redirects as non-200).
     pub follow_redirects: bool,
+    /// `label_limit`: most labels per sample (target labels included); 0 = no limit.
+    pub label_limit: u64,
+    /// `label_name_length_limit` in bytes; 0 = no limit.
+    pub label_name_length_limit: u64,
+    /// `label_value_length_limit` in bytes; 0 = no limit.
+    pub label_value_length_limit: u64,
+    /// Which Prometheus to behave as when reading pages (`--compat`).
+    pub compat: crate::expo::Compat,
+    /// `fallback_scrape_protocol` (Prometheus 3): the parser for a missing or unknown
+    /// Content-Type.
+    pub fallback_scrape_protocol: Option<crate::expo::Format>,
 }
 
 impl JobSettings {
@@ -135,6 +146,11 @@ impl JobSettings {
             auth: Auth::None,
             tls: TlsSettings::default(),
             follow_redirects: true,
+            label_limit: 0,
+            label_name_length_limit: 0,
+            label_value_length_limit: 0,
+            compat: crate::expo::Compat::V3,
+            fallback_scrape_protocol: None,
         }
     }
 }

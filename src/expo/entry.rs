@@ -159,7 +159,7 @@ impl<'a> EntryParser<'a, '_> {
                     ) {
                         return err(format!("invalid metric type {}", quote(text)));
                     }
-                } else if std::str::from_utf8(text).is_err() {
+                } else if !valid_utf8(text) {
                     return err(self.bad_help(text));
                 }
                 let t3 = self.lx.lex_skip_ws()?;
@@ -250,7 +250,7 @@ impl<'a> EntryParser<'a, '_> {
             if t2 != Tok::LValue {
                 return err(self.parse_error("expected label value", t2));
             }
-            if std::str::from_utf8(self.lx.buf()).is_err() {
+            if !valid_utf8(self.lx.buf()) {
                 return err(self.bad_label_value());
             }
             let (vs, ve) = (
@@ -340,7 +340,7 @@ impl<'a> EntryParser<'a, '_> {
                         }
                     }
                     Tok::Help => {
-                        if std::str::from_utf8(text).is_err() {
+                        if !valid_utf8(text) {
                             return err(self.bad_help(text));
                         }
                     }
@@ -431,7 +431,7 @@ impl<'a> EntryParser<'a, '_> {
             if t2 != Tok::LValue {
                 return err(self.parse_error("expected label value", t2));
             }
-            if std::str::from_utf8(self.lx.buf()).is_err() {
+            if !valid_utf8(self.lx.buf()) {
                 return err(self.bad_label_value());
             }
             if !exemplar {
@@ -488,7 +488,7 @@ impl<'a> EntryParser<'a, '_> {
             if t2 != Tok::LValue {
                 return err(self.parse_error("expected label value", t2));
             }
-            if std::str::from_utf8(self.lx.buf()).is_err() {
+            if !valid_utf8(self.lx.buf()) {
                 return err(self.bad_label_value());
             }
             if !exemplar {
@@ -594,4 +594,9 @@ impl<'a> EntryParser<'a, '_> {
             t2 => err(self.parse_error("expected timestamp or comment", t2)),
         }
     }
+}
+
+/// UTF-8 validity, with the all-ASCII common case first.
+fn valid_utf8(b: &[u8]) -> bool {
+    b.is_ascii() || std::str::from_utf8(b).is_ok()
 }
