@@ -169,6 +169,19 @@ pub fn negotiate(
     }
 }
 
+/// The `Accept` header the emulated Prometheus sends by default (no `scrape_protocols`, no
+/// native histograms): it decides which format an exporter answers with.
+pub fn accept_header(compat: Compat) -> &'static str {
+    match compat {
+        Compat::V2 => {
+            "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+        }
+        Compat::V3 => {
+            "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
+        }
+    }
+}
+
 /// RFC 2045 token characters (Go's `mime` package).
 fn token_char(c: u8) -> bool {
     c > b' ' && c < 0x7f && !b"()<>@,;:\\\"/[]?=".contains(&c)
@@ -646,3 +659,48 @@ fn unescape(raw: &[u8]) -> std::borrow::Cow<'_, [u8]> {
 
 #[cfg(test)]
 mod tests;
+
+/// Fuzzing and property tests: parses `data` (its first byte picks format, version and two
+/// split points) whole and in three chunks, and panics if the outcomes differ or the count
+/// is impossible. Never panics otherwise, whatever the input.
+#[doc(hidden)]
+pub fn check_invariants(data: &[u8]) {
+    let Some((&sel, body)) = data.split_first() else {
+        return;
+    };
+    let format = if sel & 1 == 0 {
+        Format::Text
+    } else {
+        Format::OpenMetrics
+    };
+    let compat = if sel & 2 == 0 { Compat::V3 } else { Compat::V2 };
+    let limits = Limits {
+        sample_limit: u64::from(sel >> 6),
+        label_limit: if sel & 4 != 0 { 4 } else { 0 },
+        label_value_length_limit: if sel & 8 != 0 { 3 } else { 0 },
+        ..Limits::default()
+    };
+    let run = |chunks: &[&[u8]]| {
+        let mut p = Parser::new(format, compat, limits);
+        let mut fed = Ok(());
+        for c in chunks {
+            fed = p.feed(c);
+            if fed.is_err() {
+                break;
+            }
+        }
+        let res = fed.and_then(|_| p.finish());
+        (res, p.samples())
+    };
+    let whole = run(&[body]);
+    let a = (usize::from(sel >> 4) * 7) % (body.len() + 1);
+    let b = (a + usize::from(sel) * 13) % (body.len() + 1);
+    let (a, b) = (a.min(b), a.max(b));
+    let split = run(&[&body[..a], &body[a..b], &body[b..]]);
+    assert_eq!(whole, split, "split at {a} and {b}");
+    let lines = body.iter().filter(|&&c| c == b'\n').count() as u64 + 1;
+    assert!(whole.1 <= lines, "{} samples in {lines} lines", whole.1);
+    if let Ok(n) = whole.0 {
+        assert_eq!(n, whole.1);
+    }
+}

@@ -428,3 +428,85 @@ fn a_huge_unterminated_quote_costs_linear_time() {
         start.elapsed()
     );
 }
+
+/// A bounded fuzz run on stable Rust, for CI: mutations of Prometheus's cases and of the
+/// node fixture through `check_invariants` (no panic, same outcome however split). Runs
+/// `EXPO_FUZZ_SECS` seconds (default 2) or 200,000 inputs, whichever comes first; a failing
+/// input is printed so it can become a regression case.
+#[test]
+fn bounded_fuzz_keeps_the_invariants() {
+    let secs: u64 = std::env::var("EXPO_FUZZ_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2);
+    let node = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/expo/node_exporter.prom"
+    ))
+    .expect("fixture");
+    let mut seeds: Vec<Vec<u8>> = [
+        prom_cases::PROM_V3,
+        prom_cases::OM_V3,
+        prom_cases::PROM_V2,
+        prom_cases::OM_V2,
+    ]
+    .iter()
+    .flat_map(|t| t.iter().map(|(i, _)| i.to_vec()))
+    .collect();
+    for chunk in node.chunks(700).take(20) {
+        seeds.push(chunk.to_vec());
+    }
+    seeds.push(b"a_total 1 1.5 # {t=\"1\"} 1 2\n{\"x.y\", \"a.b\"=\"c\"} 1\n# EOF\n".to_vec());
+    const SPECIAL: &[u8] = b"{}\"\\\n\0 #=,\xff\t9.eE+-_pxHELPTYPEUNITEOF";
+    let mut rng: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let start = std::time::Instant::now();
+    let mut n = 0u64;
+    while n < 200_000 && start.elapsed() < std::time::Duration::from_secs(secs) {
+        let mut input = seeds[(next() % seeds.len() as u64) as usize].clone();
+        for _ in 0..=(next() % 4) {
+            let len = input.len().max(1) as u64;
+            let at = (next() % len) as usize;
+            match next() % 5 {
+                0 if !input.is_empty() => {
+                    let i = at.min(input.len() - 1);
+                    input[i] = SPECIAL[(next() % SPECIAL.len() as u64) as usize];
+                }
+                1 => input.insert(
+                    at.min(input.len()),
+                    SPECIAL[(next() % SPECIAL.len() as u64) as usize],
+                ),
+                2 if !input.is_empty() => {
+                    let end = (at + (next() % 8) as usize).min(input.len());
+                    input.drain(at.min(end)..end);
+                }
+                3 => {
+                    let other = &seeds[(next() % seeds.len() as u64) as usize];
+                    let cut = (next() % (other.len() as u64 + 1)) as usize;
+                    input.splice(
+                        at.min(input.len())..at.min(input.len()),
+                        other[..cut].iter().copied(),
+                    );
+                }
+                _ => {}
+            }
+        }
+        let sel = (next() & 0xff) as u8;
+        let mut data = vec![sel];
+        data.extend_from_slice(&input);
+        if std::panic::catch_unwind(|| check_invariants(&data)).is_err() {
+            panic!(
+                "invariant broken for input {:?}",
+                String::from_utf8_lossy(&data)
+            );
+        }
+        n += 1;
+    }
+    assert!(n > 100, "only {n} inputs in {secs} s");
+    eprintln!("bounded fuzz: {n} inputs in {:?}", start.elapsed());
+}
