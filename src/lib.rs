@@ -7,6 +7,7 @@ pub mod demo;
 pub mod dnsserver;
 pub mod engine;
 pub mod event;
+pub mod expo;
 pub mod exporter;
 pub mod headless;
 pub mod metrics;

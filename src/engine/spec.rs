@@ -125,6 +125,17 @@ pub struct JobSettings {
     /// a credentials or TLS file named in the configuration could not be read. Prometheus
     /// loads such a configuration and fails the job's scrapes; so does scrapetop.
     pub scrape_error: Option<String>,
+    /// `label_limit`: most labels per sample (target labels included); 0 = no limit.
+    pub label_limit: u64,
+    /// `label_name_length_limit` in bytes; 0 = no limit.
+    pub label_name_length_limit: u64,
+    /// `label_value_length_limit` in bytes; 0 = no limit.
+    pub label_value_length_limit: u64,
+    /// Which Prometheus to behave as when reading pages (`--compat`).
+    pub compat: crate::expo::Compat,
+    /// `fallback_scrape_protocol` (Prometheus 3): the parser for a missing or unknown
+    /// Content-Type.
+    pub fallback_scrape_protocol: Option<crate::expo::Format>,
 }
 
 impl JobSettings {
@@ -140,6 +151,11 @@ impl JobSettings {
             tls: TlsSettings::default(),
             follow_redirects: true,
             scrape_error: None,
+            label_limit: 0,
+            label_name_length_limit: 0,
+            label_value_length_limit: 0,
+            compat: crate::expo::Compat::V3,
+            fallback_scrape_protocol: None,
         }
     }
 }
