@@ -176,24 +176,27 @@ mod tests {
         let cases = [
             (
                 r#"{"cmd":"reconnect"}"#,
-                Command::Reconnect {
+                Command::Reconnect(crate::event::Selector {
                     job: None,
                     instance: None,
-                },
+                    ..crate::event::Selector::all()
+                }),
             ),
             (
                 r#"{"cmd":"re_resolve","job":"node"}"#,
-                Command::ReResolve {
+                Command::ReResolve(crate::event::Selector {
                     job: Some("node".into()),
                     instance: None,
-                },
+                    ..crate::event::Selector::all()
+                }),
             ),
             (
                 r#"{"cmd":"probe","job":"node","instance":"a:1"}"#,
-                Command::Probe {
+                Command::Probe(crate::event::Selector {
                     job: Some("node".into()),
                     instance: Some("a:1".into()),
-                },
+                    ..crate::event::Selector::all()
+                }),
             ),
             (r#"{"cmd":"pause"}"#, Command::Pause),
             (r#"{"cmd":"resume"}"#, Command::Resume),

@@ -32,14 +32,14 @@ async fn one_connection_is_reused_across_scrapes() {
     let mut run = start(opts(), vec![target(&ex.addr().to_string(), &j)]);
     let scrapes = run.wait_n("12 scrapes", 12, 5 * S, is_scrape).await;
     for (i, s) in scrapes.iter().enumerate() {
-        let EventKind::Scrape {
+        let EventKind::Scrape(scrapetop::event::ScrapeResult {
             up,
             reused,
             samples,
             bytes,
             status,
             ..
-        } = &s.kind
+        }) = &s.kind
         else {
             unreachable!()
         };
@@ -98,7 +98,7 @@ async fn a_timeout_closes_the_connection_and_the_next_scrape_resolves_again() {
         vec![target(&format!("slow.test:{}", ex.addr().port()), &j)],
     );
     let s = run.wait_for("a failed scrape", 3 * S, is_scrape).await;
-    let EventKind::Scrape { up, error, .. } = &s.kind else {
+    let EventKind::Scrape(scrapetop::event::ScrapeResult { up, error, .. }) = &s.kind else {
         unreachable!()
     };
     assert!(!up);
@@ -150,9 +150,9 @@ async fn a_500_keeps_the_connection() {
     let mut run = start(opts(), vec![target(&ex.addr().to_string(), &j)]);
     let scrapes = run.wait_n("5 scrapes", 5, 3 * S, is_scrape).await;
     for s in &scrapes {
-        let EventKind::Scrape {
+        let EventKind::Scrape(scrapetop::event::ScrapeResult {
             up, status, error, ..
-        } = &s.kind
+        }) = &s.kind
         else {
             unreachable!()
         };
@@ -239,11 +239,11 @@ async fn a_server_closing_an_idle_connection_is_noticed_at_once() {
     assert!(
         matches!(
             s2.kind,
-            EventKind::Scrape {
+            EventKind::Scrape(scrapetop::event::ScrapeResult {
                 up: true,
                 reused: false,
                 ..
-            }
+            })
         ),
         "{s2:?}"
     );
@@ -283,17 +283,17 @@ async fn a_reset_on_a_reused_connection_is_retried_once_on_a_fresh_one() {
         .wait_for(
             "retried scrape",
             2 * S,
-            |e| matches!(e.kind, EventKind::Scrape { conn_id: Some(id), .. } if id != reset_id),
+            |e| matches!(e.kind, EventKind::Scrape(scrapetop::event::ScrapeResult { conn_id: Some(id), .. }) if id != reset_id),
         )
         .await;
     assert!(
         matches!(
             s.kind,
-            EventKind::Scrape {
+            EventKind::Scrape(scrapetop::event::ScrapeResult {
                 up: true,
                 reused: false,
                 ..
-            }
+            })
         ),
         "{s:?}\n{}",
         run.recent(20)
@@ -320,10 +320,11 @@ async fn reconnect_re_resolve_and_probe_commands() {
     run.wait_n("2 scrapes", 2, 2 * S, scrape_up).await;
     assert_eq!(ex.accepts(), 1);
 
-    run.send(Command::ReResolve {
+    run.send(Command::ReResolve(scrapetop::event::Selector {
         job: Some("api".into()),
         instance: None,
-    });
+        ..scrapetop::event::Selector::all()
+    }));
     let r = run
         .wait_for("re_resolve", S, |e| {
             matches!(
@@ -342,14 +343,20 @@ async fn reconnect_re_resolve_and_probe_commands() {
     assert!(*ttl_s > 0 && *ttl_s <= 60);
     assert_eq!(ex.accepts(), 1, "re_resolve must not touch the connection");
 
-    run.send(Command::Probe {
+    run.send(Command::Probe(scrapetop::event::Selector {
         job: None,
         instance: None,
-    });
+        ..scrapetop::event::Selector::all()
+    }));
     let p = run
-        .wait_for("probe", S, |e| matches!(e.kind, EventKind::Probe { .. }))
+        .wait_for("probe", S, |e| {
+            matches!(
+                e.kind,
+                EventKind::Probe(scrapetop::event::ProbeResult { .. })
+            )
+        })
         .await;
-    let EventKind::Probe {
+    let EventKind::Probe(scrapetop::event::ProbeResult {
         ok,
         resolve_ms,
         connect_ms,
@@ -357,7 +364,7 @@ async fn reconnect_re_resolve_and_probe_commands() {
         total_ms,
         peer,
         ..
-    } = &p.kind
+    }) = &p.kind
     else {
         unreachable!()
     };
@@ -367,14 +374,18 @@ async fn reconnect_re_resolve_and_probe_commands() {
     assert_eq!(*peer, Some(ex.addr()));
     assert_eq!(ex.accepts(), 2, "the probe uses its own connection");
     run.wait_for("scrape after probe", S, |e| {
-        matches!(e.kind, EventKind::Scrape { reused: true, .. })
+        matches!(
+            e.kind,
+            EventKind::Scrape(scrapetop::event::ScrapeResult { reused: true, .. })
+        )
     })
     .await;
 
-    run.send(Command::Reconnect {
+    run.send(Command::Reconnect(scrapetop::event::Selector {
         job: Some("api".into()),
         instance: Some(format!("api.test:{}", ex.addr().port())),
-    });
+        ..scrapetop::event::Selector::all()
+    }));
     let c = run
         .wait_for("forced close", S, |e| {
             matches!(e.kind, EventKind::ConnClosed { .. })
@@ -401,7 +412,10 @@ async fn reconnect_re_resolve_and_probe_commands() {
     })
     .await;
     run.wait_for("new conn", S, |e| {
-        matches!(e.kind, EventKind::ConnOpened { .. })
+        matches!(
+            e.kind,
+            EventKind::ConnOpened(scrapetop::event::ConnInfo { .. })
+        )
     })
     .await;
     assert_accepts(&ex, 3).await;
@@ -437,10 +451,11 @@ async fn a_moved_record_marks_the_connection_stale_until_a_reconnect_follows_it(
     run.wait_for("scrape", 2 * S, scrape_up).await;
 
     dns.set_addrs("db", &[new.addr().ip()], 60).await.unwrap();
-    run.send(Command::ReResolve {
+    run.send(Command::ReResolve(scrapetop::event::Selector {
         job: None,
         instance: None,
-    });
+        ..scrapetop::event::Selector::all()
+    }));
     let st = run
         .wait_for("stale", S, |e| {
             matches!(e.kind, EventKind::StalePeer { .. })
@@ -457,17 +472,21 @@ async fn a_moved_record_marks_the_connection_stale_until_a_reconnect_follows_it(
     assert!(old.requests() >= before + 2);
     assert_eq!(new.accepts(), 0);
 
-    run.send(Command::Reconnect {
+    run.send(Command::Reconnect(scrapetop::event::Selector {
         job: None,
         instance: None,
-    });
+        ..scrapetop::event::Selector::all()
+    }));
     let o = run
         .wait_for("new conn", 2 * S, |e| {
-            matches!(e.kind, EventKind::ConnOpened { .. })
+            matches!(
+                e.kind,
+                EventKind::ConnOpened(scrapetop::event::ConnInfo { .. })
+            )
         })
         .await;
     assert!(
-        matches!(o.kind, EventKind::ConnOpened { peer, .. } if peer == new.addr()),
+        matches!(o.kind, EventKind::ConnOpened(scrapetop::event::ConnInfo { peer, .. }) if peer == new.addr()),
         "{o:?}"
     );
     run.wait_for("scrape on new host", S, scrape_up).await;
@@ -537,10 +556,11 @@ async fn a_dead_dns_server_goes_unnoticed_until_a_reconnect() {
     // Scraping continues on the live connection.
     run.wait_n("2 scrapes while DNS is dead", 2, 2 * S, scrape_up)
         .await;
-    run.send(Command::ReResolve {
+    run.send(Command::ReResolve(scrapetop::event::Selector {
         job: None,
         instance: None,
-    });
+        ..scrapetop::event::Selector::all()
+    }));
     let f = run
         .wait_for("dns failure", 2 * S, |e| {
             matches!(e.kind, EventKind::DnsFailed { .. })
@@ -557,10 +577,11 @@ async fn a_dead_dns_server_goes_unnoticed_until_a_reconnect() {
         ),
         "{f:?}"
     );
-    run.send(Command::Reconnect {
+    run.send(Command::Reconnect(scrapetop::event::Selector {
         job: None,
         instance: None,
-    });
+        ..scrapetop::event::Selector::all()
+    }));
     let c = run
         .wait_for("dial failure", 3 * S, |e| {
             matches!(e.kind, EventKind::ConnFailed { .. })
@@ -580,11 +601,11 @@ async fn a_dead_dns_server_goes_unnoticed_until_a_reconnect() {
     assert!(
         matches!(
             s.kind,
-            EventKind::Scrape {
+            EventKind::Scrape(scrapetop::event::ScrapeResult {
                 up: false,
                 conn_id: None,
                 ..
-            }
+            })
         ),
         "{s:?}"
     );
@@ -625,24 +646,30 @@ async fn a_probe_reveals_a_target_refusing_new_connections() {
     ex.set_accepting(false).await.unwrap();
     run.wait_n("still up on the old connection", 2, S, scrape_up)
         .await;
-    run.send(Command::Probe {
+    run.send(Command::Probe(scrapetop::event::Selector {
         job: None,
         instance: None,
-    });
+        ..scrapetop::event::Selector::all()
+    }));
     let p = run
-        .wait_for("probe", S, |e| matches!(e.kind, EventKind::Probe { .. }))
+        .wait_for("probe", S, |e| {
+            matches!(
+                e.kind,
+                EventKind::Probe(scrapetop::event::ProbeResult { .. })
+            )
+        })
         .await;
-    let EventKind::Probe {
+    let EventKind::Probe(scrapetop::event::ProbeResult {
         ok,
         kind,
         hidden_failure,
         ..
-    } = &p.kind
+    }) = &p.kind
     else {
         unreachable!()
     };
     assert!(!ok);
-    assert_eq!(kind.as_deref(), Some("refused"));
+    assert_eq!(*kind, Some(scrapetop::event::ProbeFailKind::Refused));
     assert!(
         *hidden_failure,
         "the pooled connection works while a fresh one fails"
@@ -675,7 +702,10 @@ async fn max_conn_age_recycles_connections() {
         "{c:?}"
     );
     run.wait_for("new conn", S, |e| {
-        matches!(e.kind, EventKind::ConnOpened { .. })
+        matches!(
+            e.kind,
+            EventKind::ConnOpened(scrapetop::event::ConnInfo { .. })
+        )
     })
     .await;
     run.quit().await;
@@ -698,7 +728,7 @@ async fn body_size_limit_fails_the_scrape_but_keeps_the_connection() {
     let mut run = start(opts(), vec![target(&ex.addr().to_string(), &j)]);
     let scrapes = run.wait_n("3 scrapes", 3, 2 * S, is_scrape).await;
     for s in scrapes {
-        let EventKind::Scrape { up, error, .. } = &s.kind else {
+        let EventKind::Scrape(scrapetop::event::ScrapeResult { up, error, .. }) = &s.kind else {
             unreachable!()
         };
         assert!(!up);
@@ -751,19 +781,25 @@ async fn a_probe_also_notices_a_stale_pooled_connection() {
     );
     run.wait_for("scrape", 2 * S, scrape_up).await;
     dns.set_addrs("db", &[new.addr().ip()], 60).await.unwrap();
-    run.send(Command::Probe {
+    run.send(Command::Probe(scrapetop::event::Selector {
         job: None,
         instance: None,
-    });
+        ..scrapetop::event::Selector::all()
+    }));
     run.wait_for("stale via probe", S, |e| {
         matches!(e.kind, EventKind::StalePeer { .. })
     })
     .await;
     let p = run
-        .wait_for("probe", S, |e| matches!(e.kind, EventKind::Probe { .. }))
+        .wait_for("probe", S, |e| {
+            matches!(
+                e.kind,
+                EventKind::Probe(scrapetop::event::ProbeResult { .. })
+            )
+        })
         .await;
     assert!(
-        matches!(p.kind, EventKind::Probe { ok: true, peer: Some(a), .. } if a == new.addr()),
+        matches!(p.kind, EventKind::Probe(scrapetop::event::ProbeResult { ok: true, peer: Some(a), .. }) if a == new.addr()),
         "{p:?}"
     );
     assert_eq!(new.accepts(), 1, "the probe went to the new address");

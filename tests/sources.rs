@@ -116,11 +116,13 @@ async fn https_with_a_private_ca_works_with_ca_file_and_fails_clearly_without() 
     .await;
     let opened = run
         .wait_for("tls conn", 3 * S, |e| {
-            matches!(e.kind, EventKind::ConnOpened { .. })
-                && e.target.as_ref().is_some_and(|t| &*t.job == "good")
+            matches!(
+                e.kind,
+                EventKind::ConnOpened(scrapetop::event::ConnInfo { .. })
+            ) && e.target.as_ref().is_some_and(|t| &*t.job == "good")
         })
         .await;
-    let EventKind::ConnOpened { tls, .. } = &opened.kind else {
+    let EventKind::ConnOpened(scrapetop::event::ConnInfo { tls, .. }) = &opened.kind else {
         unreachable!()
     };
     let tls = tls.as_ref().expect("tls facts on an https connection");
@@ -179,12 +181,16 @@ async fn basic_auth_is_sent_and_never_shown() {
         ex.last_authorization().as_deref(),
         Some("Basic c2NyYXBlcjpzM2NyZXQtcHc=")
     );
-    run.send(Command::Probe {
+    run.send(Command::Probe(scrapetop::event::Selector {
         job: None,
         instance: None,
-    });
+        ..scrapetop::event::Selector::all()
+    }));
     run.wait_for("probe", S, |e| {
-        matches!(e.kind, EventKind::Probe { ok: true, .. })
+        matches!(
+            e.kind,
+            EventKind::Probe(scrapetop::event::ProbeResult { ok: true, .. })
+        )
     })
     .await;
     let all = run.recent(1000);
@@ -343,10 +349,13 @@ async fn reload_reconnect_policy_closes_every_connection() {
         "{r:?}"
     );
     run.wait_for("a re-dialled", 2 * S, |e| {
-        matches!(e.kind, EventKind::ConnOpened { .. })
-            && e.target
-                .as_ref()
-                .is_some_and(|t| *t.instance == f.a.addr().to_string())
+        matches!(
+            e.kind,
+            EventKind::ConnOpened(scrapetop::event::ConnInfo { .. })
+        ) && e
+            .target
+            .as_ref()
+            .is_some_and(|t| *t.instance == f.a.addr().to_string())
     })
     .await;
     assert_accepts(&f.a, 2).await;
@@ -450,7 +459,10 @@ async fn a_changed_job_reconnects_and_an_invalid_reload_loses_nothing() {
         "{r:?}"
     );
     run.wait_for("node re-dialled", 2 * S, |e| {
-        matches!(e.kind, EventKind::ConnOpened { .. })
+        matches!(
+            e.kind,
+            EventKind::ConnOpened(scrapetop::event::ConnInfo { .. })
+        )
     })
     .await;
     assert_accepts(&ex, 2).await;

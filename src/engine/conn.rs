@@ -16,7 +16,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::Notify;
 
-use crate::event::{CloseReason, ConnFailKind, EventKind, TargetRef, TlsInfo};
+use crate::event::{CloseReason, ConnFailKind, ConnInfo, EventKind, TargetRef, TlsInfo};
 
 use super::Ctx;
 use super::dns::ms;
@@ -389,7 +389,7 @@ pub async fn establish<S: Io>(
     });
     ctx.emit.emit(
         Some(user),
-        EventKind::ConnOpened {
+        EventKind::ConnOpened(ConnInfo {
             conn_id: shared.id,
             pool: pool.key.clone(),
             fd: info.fd,
@@ -397,7 +397,7 @@ pub async fn establish<S: Io>(
             peer: info.peer,
             connect_ms: ms(info.connect),
             tls,
-        },
+        }),
     );
     pool.add_live(shared.clone());
     ctx.fd_poke.notify_one();

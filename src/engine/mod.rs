@@ -10,6 +10,7 @@ pub mod conn;
 pub mod dns;
 pub mod fds;
 pub mod pool;
+pub mod reload;
 pub mod spec;
 pub mod target;
 pub mod tls;
@@ -25,24 +26,15 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::event::{CloseReason, Command, DnsCause, Event, EventKind, TargetRef};
+use crate::event::{
+    CloseReason, Command, DnsCause, Event, EventKind, PoolKey, Selector, TargetId, TargetRef,
+};
 
 use self::dns::Dns;
 use self::pool::Pool;
+pub use self::reload::ReloadPolicy;
 use self::spec::TargetSpec;
 use self::target::TargetShared;
-
-/// What to do with connections on reload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum ReloadPolicy {
-    /// As Prometheus: unchanged jobs keep their connections, changed jobs reconnect.
-    #[default]
-    Prometheus,
-    /// Only removed targets lose their connections.
-    Keep,
-    /// Every connection is closed.
-    Reconnect,
-}
 
 /// Engine-wide settings.
 #[derive(Debug, Clone)]
@@ -253,20 +245,13 @@ struct Running {
     task: JoinHandle<()>,
 }
 
-/// Identity of a target across reloads.
-type Key = (Arc<str>, String, String);
-
-fn key_of(s: &TargetSpec) -> Key {
-    (s.job.name.clone(), s.instance.clone(), s.url())
-}
-
 /// The command loop's state. Only this loop touches the target table, so it needs no lock.
 struct Engine {
     ctx: Arc<Ctx>,
     paused_tx: watch::Sender<bool>,
-    targets: HashMap<Key, Running>,
-    pools: HashMap<(Arc<str>, String), Arc<Pool>>,
-    next_id: u64,
+    /// Keyed by identity (labels + URL): identical targets are one, as in Prometheus.
+    targets: HashMap<TargetId, Running>,
+    pools: HashMap<PoolKey, Arc<Pool>>,
     sources: Arc<dyn Sources>,
 }
 
@@ -300,7 +285,6 @@ pub fn start(
         paused_tx,
         targets: HashMap::new(),
         pools: HashMap::new(),
-        next_id: 0,
         sources,
     };
     let done = tokio::spawn(async move {
@@ -364,10 +348,7 @@ impl Engine {
         self.pools.values().map(|p| p.live_count()).sum()
     }
 
-    fn selected(&self, cmd: &Command) -> Vec<Arc<TargetShared>> {
-        let Some(sel) = cmd.selector() else {
-            return Vec::new();
-        };
+    fn selected(&self, sel: &Selector) -> Vec<Arc<TargetShared>> {
         self.targets
             .values()
             .filter(|r| sel.matches(&r.shared.tref))
@@ -376,17 +357,33 @@ impl Engine {
     }
 
     fn command(&mut self, cmd: Command) {
-        let name = cmd.name().to_owned();
-        let mut count = 0u64;
-        match &cmd {
+        let name = cmd.name();
+        let sel = match &cmd {
             Command::Pause | Command::Resume => {
                 let p = matches!(cmd, Command::Pause);
                 self.paused_tx.send_replace(p);
                 self.ctx.emit.emit(None, EventKind::Paused { paused: p });
+                Vec::new()
             }
-            Command::Reconnect { .. } => {
-                let sel = self.selected(&cmd);
-                count = sel.len() as u64;
+            Command::Reconnect(s) | Command::ReResolve(s) | Command::Probe(s) => {
+                let sel = self.selected(s);
+                if sel.is_empty() {
+                    // Acknowledging "0 targets" would read as done; it is a mistake to report.
+                    self.ctx.emit.emit(
+                        None,
+                        EventKind::Error {
+                            error: format!("{name}: no target matches {s}"),
+                        },
+                    );
+                    return;
+                }
+                sel
+            }
+            Command::Reload | Command::Load { .. } | Command::Quit => Vec::new(),
+        };
+        let count = sel.len() as u64;
+        match &cmd {
+            Command::Reconnect(_) => {
                 // A pool shared by several selected targets is closed once.
                 let mut seen = HashSet::new();
                 for t in sel {
@@ -395,9 +392,7 @@ impl Engine {
                     }
                 }
             }
-            Command::ReResolve { .. } => {
-                let sel = self.selected(&cmd);
-                count = sel.len() as u64;
+            Command::ReResolve(_) => {
                 for t in sel {
                     let ctx = self.ctx.clone();
                     tokio::spawn(
@@ -405,64 +400,58 @@ impl Engine {
                     );
                 }
             }
-            Command::Probe { .. } => {
-                let sel = self.selected(&cmd);
-                count = sel.len() as u64;
+            Command::Probe(_) => {
                 for t in sel {
                     let ctx = self.ctx.clone();
                     tokio::spawn(async move { target::probe(&ctx, &t).await });
                 }
             }
-            Command::Reload | Command::Load { .. } | Command::Quit => {}
+            _ => {}
         }
         self.ctx.emit.emit(
             None,
             EventKind::CommandAck {
-                cmd: name,
+                cmd: name.to_owned(),
                 targets: count,
             },
         );
     }
 
     fn pool_for(&mut self, spec: &TargetSpec) -> Arc<Pool> {
-        let key = (spec.job.name.clone(), spec.pool_key());
+        let key = spec.pool_key();
         self.pools
             .entry(key)
-            .or_insert_with(|| {
-                Arc::new(Pool::new(
-                    format!("{}/{}", spec.job.name, spec.pool_key()),
-                    spec.host.clone(),
-                    spec.port,
-                ))
+            .or_insert_with_key(|key| {
+                Arc::new(Pool::new(key.clone(), spec.host.clone(), spec.port))
             })
             .clone()
     }
 
-    fn add(&mut self, spec: TargetSpec) {
-        self.next_id += 1;
+    fn add(&mut self, id: TargetId, spec: TargetSpec) {
+        let labels = spec.final_labels();
         let tref = Arc::new(TargetRef {
-            id: self.next_id,
+            id,
             job: spec.job.name.clone(),
             instance: Arc::from(spec.instance.as_str()),
         });
+        let pool = self.pool_for(&spec);
         self.ctx.emit.emit(
             Some(&tref),
             EventKind::TargetAdded {
                 url: spec.url(),
-                pool: format!("{}/{}", spec.job.name, spec.pool_key()),
+                pool: pool.key.clone(),
                 interval_s: spec.job.interval.as_secs_f64(),
                 timeout_s: spec.job.timeout.as_secs_f64(),
+                labels,
             },
         );
-        let pool = self.pool_for(&spec);
-        let key = key_of(&spec);
         let shared = TargetShared::new(tref, spec, pool);
         let task = tokio::spawn(target::run(self.ctx.clone(), shared.clone()));
-        self.targets.insert(key, Running { shared, task });
+        self.targets.insert(id, Running { shared, task });
     }
 
-    fn remove(&mut self, key: &Key) {
-        if let Some(r) = self.targets.remove(key) {
+    fn remove(&mut self, id: &TargetId) {
+        if let Some(r) = self.targets.remove(id) {
             r.shared.removed.store(true, Ordering::Release);
             r.task.abort();
             self.ctx
@@ -471,96 +460,54 @@ impl Engine {
         }
     }
 
-    /// Make the running target set equal to `list` under `policy`.
+    /// Make the running target set equal to `list` under `policy` (see [`reload::plan`]).
     fn apply(&mut self, list: Vec<TargetSpec>, policy: ReloadPolicy, report: bool) {
         let before = self.live_conns();
+        // Identical label set + URL is one target, as Prometheus deduplicates; the first wins.
+        let mut new: HashMap<TargetId, TargetSpec> = HashMap::with_capacity(list.len());
+        for s in list {
+            new.entry(s.id()).or_insert(s);
+        }
+        let plan = {
+            let running = self
+                .targets
+                .iter()
+                .map(|(id, r)| {
+                    let view = reload::Running {
+                        job: &r.shared.spec.job,
+                        pool: &r.shared.pool.key,
+                    };
+                    (*id, view)
+                })
+                .collect();
+            let listed = new.iter().map(|(id, s)| (*id, &s.job)).collect();
+            let pools: Vec<&PoolKey> = self.pools.keys().collect();
+            reload::plan(&running, &listed, &pools, policy, !report)
+        };
         // Connections asked to close by this reload (a set: a pool can be hit twice).
         let mut closed: HashSet<u64> = HashSet::new();
-        let mut close = |pool: &Pool, reason: CloseReason| {
-            for c in pool.live() {
-                c.request_close(reason);
-                closed.insert(c.id);
-            }
-        };
-        let mut new: HashMap<Key, TargetSpec> = HashMap::new();
-        for s in list {
-            new.entry(key_of(&s)).or_insert(s);
-        }
-        let mut changed_jobs: HashSet<Arc<str>> = HashSet::new();
-        for (k, s) in &new {
-            if let Some(r) = self.targets.get(k)
-                && *r.shared.spec.job != *s.job
-            {
-                changed_jobs.insert(k.0.clone());
-            }
-        }
-        let removed: Vec<Key> = self
-            .targets
-            .keys()
-            .filter(|k| !new.contains_key(*k) || changed_jobs.contains(&k.0))
-            .cloned()
-            .collect();
-        // Pools of targets that stay: computed once (not per removed target, which was
-        // quadratic on large reloads).
-        let staying_pools: HashSet<*const Pool> = self
-            .targets
-            .iter()
-            .filter(|(k, _)| new.contains_key(*k))
-            .map(|(_, r)| Arc::as_ptr(&r.shared.pool))
-            .collect();
-        let mut n_removed = 0u64;
-        let mut n_changed = 0u64;
-        for k in &removed {
-            if new.contains_key(k) {
-                n_changed += 1;
-            } else {
-                n_removed += 1;
-                if let Some(r) = self.targets.get(k) {
-                    let pool = &r.shared.pool;
-                    // Prometheus keeps a departed target's idle connection until the idle
-                    // timeout (and reuses it if the target comes back); the other policies
-                    // close it now, unless a staying target shares the pool.
-                    if policy != ReloadPolicy::Prometheus
-                        && !staying_pools.contains(&Arc::as_ptr(pool))
-                    {
-                        close(pool, CloseReason::TargetRemoved);
-                    }
-                }
-            }
-            self.remove(k);
-        }
-        for job in &changed_jobs {
-            let keys: Vec<_> = self
-                .pools
-                .keys()
-                .filter(|(j, _)| j == job)
-                .cloned()
-                .collect();
-            for key in keys {
-                if policy == ReloadPolicy::Keep {
-                    // The re-added targets find these pools again and keep their connections;
-                    // only new dials see the job's new TLS settings.
-                    if let Some(p) = self.pools.get(&key) {
-                        p.reset_tls();
-                    }
-                } else if let Some(p) = self.pools.remove(&key) {
-                    // As Prometheus builds a new client for a changed job: fresh pools.
-                    close(&p, CloseReason::Reload);
+        for (key, reason) in &plan.close {
+            if let Some(p) = self.pools.get(key) {
+                for c in p.live() {
+                    c.request_close(*reason);
+                    closed.insert(c.id);
                 }
             }
         }
-        if policy == ReloadPolicy::Reconnect && report {
-            for p in self.pools.values() {
-                close(p, CloseReason::Reload);
+        for key in &plan.forget {
+            self.pools.remove(key);
+        }
+        for key in &plan.reset_tls {
+            if let Some(p) = self.pools.get(key) {
+                p.reset_tls();
             }
         }
-        let mut added = 0u64;
-        for (k, s) in new {
-            if !self.targets.contains_key(&k) {
-                if !changed_jobs.contains(&k.0) {
-                    added += 1;
-                }
-                self.add(s);
+        for id in &plan.stop {
+            self.remove(id);
+        }
+        for id in &plan.start {
+            if let Some(s) = new.remove(id) {
+                self.add(*id, s);
             }
         }
         // Forget pools nobody uses and that hold no connection.
@@ -576,9 +523,9 @@ impl Engine {
             self.ctx.emit.emit(
                 None,
                 EventKind::Reload {
-                    added,
-                    removed: n_removed,
-                    changed: n_changed,
+                    added: plan.added,
+                    removed: plan.removed,
+                    changed: plan.changed,
                     conns_kept: before as u64 - closed,
                     conns_closed: closed,
                     error: None,

@@ -12,8 +12,8 @@ use super::conn::{Conn, ConnShared};
 
 /// Connections of one job to one `scheme://host:port`.
 pub struct Pool {
-    /// `job/scheme://host:port`.
-    pub key: String,
+    /// Which pool this is (job, scheme, host, port).
+    pub key: crate::event::PoolKey,
     /// Host to resolve.
     pub host: String,
     /// Port.
@@ -35,7 +35,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Pool {
     /// An empty pool.
-    pub fn new(key: String, host: String, port: u16) -> Self {
+    pub fn new(key: crate::event::PoolKey, host: String, port: u16) -> Self {
         Pool {
             key,
             host,

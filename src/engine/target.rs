@@ -11,7 +11,10 @@ use http::{HeaderValue, Request, header};
 use http_body_util::{BodyExt, Empty};
 use hyper::client::conn::http1::SendRequest;
 
-use crate::event::{CloseReason, ConnFailKind, DnsCause, EventKind, TargetRef};
+use crate::event::{
+    CloseReason, ConnFailKind, DnsCause, EventKind, ProbeFailKind, ProbeResult, ScrapeResult,
+    TargetRef,
+};
 
 use super::Ctx;
 use super::body::{Counter, Sink};
@@ -222,7 +225,7 @@ pub async fn scrape(ctx: &Arc<Ctx>, t: &Arc<TargetShared>) {
     t.last_up.store(up, Ordering::Release);
     ctx.emit.emit(
         Some(&t.tref),
-        EventKind::Scrape {
+        EventKind::Scrape(ScrapeResult {
             conn_id: out.conn_id,
             reused: out.reused,
             status: out.status,
@@ -231,7 +234,7 @@ pub async fn scrape(ctx: &Arc<Ctx>, t: &Arc<TargetShared>) {
             samples: out.samples,
             up,
             error: res.err(),
-        },
+        }),
     );
 }
 
@@ -607,11 +610,11 @@ pub async fn probe(ctx: &Arc<Ctx>, t: &Arc<TargetShared>) {
     let mut first_byte_ms = None;
     let mut peer = None;
     let mut status = None;
-    let res: Result<(), (String, String)> = async {
+    let res: Result<(), (ProbeFailKind, String)> = async {
         let r0 = Instant::now();
         let (addrs, answer) = addresses(ctx, t, DnsCause::Probe, deadline)
             .await
-            .map_err(|e| (e.kind.to_string(), e.message))?;
+            .map_err(|e| (e.kind.into(), e.message))?;
         if let Some(a) = &answer {
             resolve_ms = Some(ms(r0.elapsed()));
             // A fresh answer is also a chance to notice that the pooled connection is stale.
@@ -619,7 +622,7 @@ pub async fn probe(ctx: &Arc<Ctx>, t: &Arc<TargetShared>) {
         }
         let (stream, p, took) = conn::connect_any(&addrs, deadline)
             .await
-            .map_err(|e| (e.kind.to_string(), e.message))?;
+            .map_err(|e| (e.kind.into(), e.message))?;
         connect_ms = Some(ms(took));
         peer = Some(p);
         let (mut sender, driver) = match t.spec.scheme {
@@ -627,13 +630,13 @@ pub async fn probe(ctx: &Arc<Ctx>, t: &Arc<TargetShared>) {
             Scheme::Https => {
                 let (tls, _) = tls_handshake(t, stream, p, deadline)
                     .await
-                    .map_err(|e| (e.kind.to_string(), e.message))?;
+                    .map_err(|e| (e.kind.into(), e.message))?;
                 conn::handshake_plain(tls, t.read_buf()).await
             }
         }
-        .map_err(|e| ("other".to_owned(), e))?;
+        .map_err(|e| (ProbeFailKind::Other, e))?;
         let drv = tokio::spawn(driver);
-        let req = t.request().map_err(|e| ("other".to_owned(), e))?;
+        let req = t.request().map_err(|e| (ProbeFailKind::Other, e))?;
         let resp = probe_get(&mut sender, req, deadline, t).await?;
         first_byte_ms = Some(ms(start.elapsed()));
         status = Some(resp.status().as_u16());
@@ -641,9 +644,11 @@ pub async fn probe(ctx: &Arc<Ctx>, t: &Arc<TargetShared>) {
         let mut body = resp.into_body();
         loop {
             match tokio::time::timeout_at(deadline, body.frame()).await {
-                Err(_) => return Err(("timeout".to_owned(), deadline_msg(t))),
+                Err(_) => return Err((ProbeFailKind::Timeout, deadline_msg(t))),
                 Ok(None) => break,
-                Ok(Some(Err(e))) => return Err(("other".to_owned(), format!("reading body: {e}"))),
+                Ok(Some(Err(e))) => {
+                    return Err((ProbeFailKind::Other, format!("reading body: {e}")));
+                }
                 Ok(Some(Ok(_))) => {}
             }
         }
@@ -651,7 +656,7 @@ pub async fn probe(ctx: &Arc<Ctx>, t: &Arc<TargetShared>) {
         drv.abort();
         if !ok_status {
             return Err((
-                "http".to_owned(),
+                ProbeFailKind::Http,
                 format!("server returned HTTP status {}", status.unwrap_or(0)),
             ));
         }
@@ -666,7 +671,7 @@ pub async fn probe(ctx: &Arc<Ctx>, t: &Arc<TargetShared>) {
     };
     ctx.emit.emit(
         Some(&t.tref),
-        EventKind::Probe {
+        EventKind::Probe(ProbeResult {
             ok,
             kind,
             error,
@@ -677,7 +682,7 @@ pub async fn probe(ctx: &Arc<Ctx>, t: &Arc<TargetShared>) {
             peer,
             status,
             hidden_failure: !ok && pooled_works,
-        },
+        }),
     );
 }
 
@@ -686,15 +691,18 @@ async fn probe_get(
     req: Request<Empty<Bytes>>,
     deadline: tokio::time::Instant,
     t: &TargetShared,
-) -> Result<hyper::Response<hyper::body::Incoming>, (String, String)> {
+) -> Result<hyper::Response<hyper::body::Incoming>, (ProbeFailKind, String)> {
     match tokio::time::timeout_at(deadline, async {
         sender.ready().await?;
         sender.send_request(req).await
     })
     .await
     {
-        Err(_) => Err(("timeout".to_owned(), deadline_msg(t))),
-        Ok(Err(e)) => Err(("other".to_owned(), format!("Get \"{}\": {e}", t.spec.url()))),
+        Err(_) => Err((ProbeFailKind::Timeout, deadline_msg(t))),
+        Ok(Err(e)) => Err((
+            ProbeFailKind::Other,
+            format!("Get \"{}\": {e}", t.spec.url()),
+        )),
         Ok(Ok(r)) => Ok(r),
     }
 }

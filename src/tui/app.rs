@@ -10,10 +10,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
 
-use crate::event::{Command, Event};
+use crate::event::{Command, Event, Selector};
 use crate::model::{Model, Pending};
 
-use super::format::{Theme, since};
+use super::format::Theme;
 use super::index::{self, Column, StateFilter, TextFilter, View};
 use super::keys::{Action, Bindings, should_handle};
 
@@ -76,11 +76,11 @@ pub enum TargetOp {
 }
 
 impl TargetOp {
-    fn command(self, job: Option<String>, instance: Option<String>) -> Command {
+    fn command(self, sel: Selector) -> Command {
         match self {
-            TargetOp::Reconnect => Command::Reconnect { job, instance },
-            TargetOp::ReResolve => Command::ReResolve { job, instance },
-            TargetOp::Probe => Command::Probe { job, instance },
+            TargetOp::Reconnect => Command::Reconnect(sel),
+            TargetOp::ReResolve => Command::ReResolve(sel),
+            TargetOp::Probe => Command::Probe(sel),
         }
     }
 
@@ -155,73 +155,7 @@ pub struct Derived {
     pub sockets: Vec<crate::model::OpenConn>,
 }
 
-/// One connection pool: a job's connections to one `scheme://host:port`.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct PoolRow {
-    /// `job/scheme://host:port`.
-    pub key: String,
-    /// Open connections.
-    pub conns: u64,
-    /// Of which idle.
-    pub idle: u64,
-    /// Of which carrying a request.
-    pub in_flight: u64,
-    /// Their descriptors.
-    pub fds: Vec<i32>,
-    /// When the oldest was opened.
-    pub oldest: Option<SystemTime>,
-    /// Targets scraped through this pool.
-    pub targets: usize,
-    /// The first few of them.
-    pub instances: Vec<Arc<str>>,
-}
-
-/// The pool key of a target: `job/scheme://host:port`, as in `ConnOpened::pool`.
-pub fn pool_key(t: &crate::model::TargetState) -> String {
-    if t.pool.starts_with(&*t.job) && t.pool[t.job.len()..].starts_with('/') {
-        t.pool.clone()
-    } else {
-        format!("{}/{}", t.job, t.pool)
-    }
-}
-
-fn build_pools(m: &Model) -> Vec<PoolRow> {
-    let mut by_key: HashMap<String, PoolRow> = HashMap::new();
-    for t in m.targets.iter().filter(|t| !t.removed) {
-        let key = pool_key(t);
-        let row = by_key.entry(key.clone()).or_insert_with(|| PoolRow {
-            key,
-            ..Default::default()
-        });
-        row.targets += 1;
-        if row.instances.len() < 3 {
-            row.instances.push(t.instance.clone());
-        }
-    }
-    for c in m.conns.values() {
-        let row = by_key.entry(c.pool.clone()).or_insert_with(|| PoolRow {
-            key: c.pool.clone(),
-            ..Default::default()
-        });
-        row.conns += 1;
-        let busy = m.targets.get(c.slot).is_some_and(|t| {
-            t.conn_id == Some(c.conn_id) && t.conn_state == crate::model::ConnState::InFlight
-        });
-        if busy {
-            row.in_flight += 1;
-        } else {
-            row.idle += 1;
-        }
-        row.fds.push(c.fd);
-        row.oldest = Some(row.oldest.map_or(c.opened, |o| o.min(c.opened)));
-    }
-    let mut rows: Vec<PoolRow> = by_key.into_values().collect();
-    for r in &mut rows {
-        r.fds.sort_unstable();
-    }
-    rows.sort_by(|a, b| a.key.cmp(&b.key));
-    rows
-}
+pub use crate::model::PoolRow;
 
 /// Static facts shown on screens.
 #[derive(Debug, Clone, Default)]
@@ -357,27 +291,11 @@ impl App {
             return;
         }
         self.rows = index::build(m, &self.view, now);
-        let mut job_totals: HashMap<Arc<str>, usize> = HashMap::new();
-        for t in m.targets.iter().filter(|t| !t.removed) {
-            *job_totals.entry(t.job.clone()).or_default() += 1;
-        }
-        let old_conns = m
-            .conns
-            .values()
-            .filter(|c| since(now, c.opened) >= OLD_CONN)
-            .count() as u64;
-        let idle_conns = m
-            .conns
-            .values()
-            .filter(|c| {
-                m.targets.get(c.slot).is_none_or(|t| {
-                    t.conn_id != Some(c.conn_id)
-                        || t.conn_state != crate::model::ConnState::InFlight
-                })
-            })
-            .count() as u64;
+        let job_totals = m.job_totals();
+        let old_conns = m.conns_older_than(now, OLD_CONN);
+        let idle_conns = m.idle_conns();
         let pools = if self.screen == Screen::Pools {
-            build_pools(m)
+            m.pools()
         } else {
             Vec::new()
         };
@@ -646,7 +564,7 @@ impl App {
         let Some(t) = self.shown().targets.get(slot) else {
             return;
         };
-        let cmd = op.command(Some(t.job.to_string()), Some(t.instance.to_string()));
+        let cmd = op.command(Selector::target(&t.target));
         self.outbox.push(cmd);
         self.mark_pending([slot], op.pending());
     }
@@ -694,11 +612,14 @@ impl App {
         for (job, slots) in per_job {
             let whole = self.derived.job_totals.get(&job).copied() == Some(slots.len());
             if whole {
-                out.push(op.command(Some(job.to_string()), None));
+                out.push(op.command(Selector {
+                    job: Some(job.to_string()),
+                    ..Selector::all()
+                }));
             } else {
                 for s in slots {
                     let t = &m.targets[s];
-                    out.push(op.command(Some(t.job.to_string()), Some(t.instance.to_string())));
+                    out.push(op.command(Selector::target(&t.target)));
                 }
             }
         }

@@ -30,10 +30,14 @@ fn now() -> SystemTime {
 
 fn target(id: u64, job: &str, instance: &str) -> Arc<TargetRef> {
     Arc::new(TargetRef {
-        id,
+        id: crate::event::TargetId(id),
         job: job.into(),
         instance: instance.into(),
     })
+}
+
+fn pool_key(s: &str) -> crate::event::PoolKey {
+    s.parse().expect("pool key")
 }
 
 fn sa(s: &str) -> SocketAddr {
@@ -63,9 +67,10 @@ impl Script {
             Some(t),
             EventKind::TargetAdded {
                 url: url.into(),
-                pool: pool.into(),
+                pool: pool_key(&format!("{}/{pool}", t.job)),
                 interval_s: 15.0,
                 timeout_s: 10.0,
+                labels: Default::default(),
             },
         );
     }
@@ -84,15 +89,15 @@ impl Script {
         self.at(
             secs,
             Some(t),
-            EventKind::ConnOpened {
+            EventKind::ConnOpened(crate::event::ConnInfo {
                 conn_id: conn,
-                pool: pool.into(),
+                pool: pool_key(pool),
                 fd,
                 local: sa(local),
                 peer: sa(peer),
                 connect_ms: 0.4,
                 tls: None,
-            },
+            }),
         );
     }
 
@@ -107,7 +112,7 @@ impl Script {
         self.at(
             secs,
             Some(t),
-            EventKind::Scrape {
+            EventKind::Scrape(crate::event::ScrapeResult {
                 conn_id: conn,
                 reused: secs > 20.0,
                 status: error.is_none().then_some(200),
@@ -116,7 +121,7 @@ impl Script {
                 samples: 321,
                 up: error.is_none(),
                 error: error.map(str::to_string),
-            },
+            }),
         );
     }
 
@@ -374,9 +379,9 @@ fn sample_model() -> Model {
     s.at(
         580.0,
         Some(&api),
-        EventKind::Probe {
+        EventKind::Probe(crate::event::ProbeResult {
             ok: false,
-            kind: Some("timeout".into()),
+            kind: Some(crate::event::ProbeFailKind::Timeout),
             error: Some("connect timed out".into()),
             resolve_ms: Some(1.2),
             connect_ms: None,
@@ -385,7 +390,7 @@ fn sample_model() -> Model {
             peer: None,
             status: None,
             hidden_failure: true,
-        },
+        }),
     );
     s.scrape(590.0, &api, Some(5), 24.0, None);
 
@@ -525,33 +530,12 @@ fn selected_is(app: &App, job: &str, instance: &str) {
 fn per_target_keys_send_commands_and_mark_pending() {
     let mut app = app_with(sample_model());
     selected_is(&app, "api", "api.example:8080");
-    let sel = Some("api".to_string());
-    let inst = Some("api.example:8080".to_string());
+    // Exactly the selected target, by id: another target may share its job and instance.
+    let sel = crate::event::Selector::target(&target(6, "api", "api.example:8080"));
     for (c, cmd, pending) in [
-        (
-            'r',
-            Command::Reconnect {
-                job: sel.clone(),
-                instance: inst.clone(),
-            },
-            Pending::Reconnecting,
-        ),
-        (
-            'd',
-            Command::ReResolve {
-                job: sel.clone(),
-                instance: inst.clone(),
-            },
-            Pending::Resolving,
-        ),
-        (
-            'p',
-            Command::Probe {
-                job: sel.clone(),
-                instance: inst.clone(),
-            },
-            Pending::Probing,
-        ),
+        ('r', Command::Reconnect(sel.clone()), Pending::Reconnecting),
+        ('d', Command::ReResolve(sel.clone()), Pending::Resolving),
+        ('p', Command::Probe(sel.clone()), Pending::Probing),
     ] {
         ch(&mut app, c);
         assert_eq!(app.outbox.drain(..).collect::<Vec<_>>(), vec![cmd]);
@@ -573,9 +557,11 @@ fn bulk_keys_ask_then_send_one_command_per_whole_job() {
         "nothing is sent before the confirmation"
     );
     ch(&mut app, 'y');
-    let jobs = |j: &str| Command::Reconnect {
-        job: Some(j.into()),
-        instance: None,
+    let jobs = |j: &str| {
+        Command::Reconnect(crate::event::Selector {
+            job: Some(j.into()),
+            ..crate::event::Selector::all()
+        })
     };
     assert_eq!(
         app.outbox.drain(..).collect::<Vec<_>>(),
@@ -598,13 +584,11 @@ fn bulk_keys_ask_then_send_one_command_per_whole_job() {
     press(&mut app, KeyCode::Enter);
     ch(&mut app, 'P');
     ch(&mut app, 'y');
-    let probe = |i: &str| Command::Probe {
-        job: Some("node".into()),
-        instance: Some(i.into()),
-    };
+    let probe =
+        |id: u64, i: &str| Command::Probe(crate::event::Selector::target(&target(id, "node", i)));
     assert_eq!(
         app.outbox.drain(..).collect::<Vec<_>>(),
-        vec![probe("10.0.0.1:9100"), probe("10.0.0.2:9100")]
+        vec![probe(1, "10.0.0.1:9100"), probe(2, "10.0.0.2:9100")]
     );
 
     // Declining sends nothing.
@@ -756,9 +740,10 @@ fn freeze_keeps_showing_the_frozen_copy() {
         target: Some(t),
         kind: EventKind::TargetAdded {
             url: "http://x:1/metrics".into(),
-            pool: "http://x:1".into(),
+            pool: pool_key("late/http://x:1"),
             interval_s: 15.0,
             timeout_s: 10.0,
+            labels: Default::default(),
         },
     }]);
     app.invalidate();

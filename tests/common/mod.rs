@@ -116,11 +116,17 @@ impl Run {
 }
 
 pub fn is_scrape(ev: &Event) -> bool {
-    matches!(ev.kind, EventKind::Scrape { .. })
+    matches!(
+        ev.kind,
+        EventKind::Scrape(scrapetop::event::ScrapeResult { .. })
+    )
 }
 
 pub fn scrape_up(ev: &Event) -> bool {
-    matches!(ev.kind, EventKind::Scrape { up: true, .. })
+    matches!(
+        ev.kind,
+        EventKind::Scrape(scrapetop::event::ScrapeResult { up: true, .. })
+    )
 }
 
 /// The server counts an accept on its own thread, possibly just after the client saw its

@@ -93,7 +93,7 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &mut App, now: SystemTi
                 age(since(now, c.opened)),
             ];
             if wide {
-                cells.push(c.pool.clone());
+                cells.push(c.pool.to_string());
             }
             Row::new(cells)
         })

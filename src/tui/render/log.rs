@@ -51,14 +51,14 @@ pub fn summary(kind: &EventKind) -> String {
             cause,
             ..
         } => format!("{host} {kind}: {error} ({cause})"),
-        EventKind::ConnOpened {
+        EventKind::ConnOpened(crate::event::ConnInfo {
             conn_id,
             fd,
             local,
             peer,
             connect_ms,
             ..
-        } => {
+        }) => {
             format!("#{conn_id} fd {fd} {local} → {peer} in {}", ms(*connect_ms))
         }
         EventKind::ConnFailed { addr, kind, error } => format!("{addr} {kind}: {error}"),
@@ -71,7 +71,7 @@ pub fn summary(kind: &EventKind) -> String {
         } => {
             format!("#{conn_id} fd {fd} {reason} after {lifetime_s:.0}s, {requests} reqs")
         }
-        EventKind::Scrape {
+        EventKind::Scrape(crate::event::ScrapeResult {
             conn_id,
             status,
             duration_ms,
@@ -79,7 +79,7 @@ pub fn summary(kind: &EventKind) -> String {
             error,
             reused,
             ..
-        } => format!(
+        }) => format!(
             "{} {} in {} on {}{}{}",
             if *up { "up" } else { "down" },
             status.map_or("---".to_string(), |s| s.to_string()),
@@ -98,14 +98,14 @@ pub fn summary(kind: &EventKind) -> String {
         } => {
             format!("#{conn_id} peer {peer} not in answer {}", addrs(a))
         }
-        EventKind::Probe {
+        EventKind::Probe(crate::event::ProbeResult {
             ok,
             kind,
             error,
             total_ms,
             hidden_failure,
             ..
-        } => format!(
+        }) => format!(
             "{} in {}{}{}",
             if *ok { "ok" } else { "FAILED" },
             ms(*total_ms),
@@ -164,9 +164,10 @@ fn style_of(ev: &Event, th: Theme) -> ratatui::style::Style {
         | EventKind::ConnFailed { .. }
         | EventKind::Dropped { .. }
         | EventKind::Error { .. } => th.bad(),
-        EventKind::Scrape { up: false, .. } | EventKind::Probe { ok: false, .. } => th.bad(),
+        EventKind::Scrape(s) if !s.up => th.bad(),
+        EventKind::Probe(p) if !p.ok => th.bad(),
         EventKind::StalePeer { .. } | EventKind::ConnClosed { .. } => th.warn(),
-        EventKind::Scrape { .. } | EventKind::Fds(_) => th.dim(),
+        EventKind::Scrape(_) | EventKind::Fds(_) => th.dim(),
         _ => Default::default(),
     }
 }

@@ -39,12 +39,13 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &mut App, now: SystemTi
     // (only the visible rows are measured), so long names are not cut on wide terminals.
     let m = app.shown();
     let end = (app.offset + app.page).min(app.rows.len());
-    let longest = app.rows[app.offset.min(end)..end]
+    // Targets sharing an instance (blackbox modules, two paths on one host) are told apart
+    // by what differs, appended to the instance.
+    let labels: Vec<_> = app.rows[app.offset.min(end)..end]
         .iter()
-        .filter_map(|&slot| m.targets.get(slot))
-        .map(|t| t.instance.chars().count())
-        .max()
-        .unwrap_or(0);
+        .map(|&slot| m.instance_label(slot))
+        .collect();
+    let longest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
     let base: u16 = cols
         .iter()
         .map(|c| c.width() + 1)
@@ -107,8 +108,9 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &mut App, now: SystemTi
     let visible = &app.rows[app.offset..end];
     let rows: Vec<Row> = visible
         .iter()
-        .filter_map(|&slot| m.targets.get(slot))
-        .map(|t| Row::new(cols.iter().map(|c| cell(*c, width_of(*c), t, th, now))))
+        .zip(&labels)
+        .filter_map(|(&slot, l)| Some((m.targets.get(slot)?, l)))
+        .map(|(t, l)| Row::new(cols.iter().map(|c| cell(*c, width_of(*c), t, l, th, now))))
         .collect();
     let mut state = TableState::default();
     state.select(app.selected_row().map(|r| r.saturating_sub(app.offset)));
@@ -119,13 +121,20 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &mut App, now: SystemTi
     frame.render_stateful_widget(table, area, &mut state);
 }
 
-fn cell<'a>(c: Column, w: u16, t: &'a TargetState, th: Theme, now: SystemTime) -> Cell<'a> {
+fn cell<'a>(
+    c: Column,
+    w: u16,
+    t: &'a TargetState,
+    instance: &str,
+    th: Theme,
+    now: SystemTime,
+) -> Cell<'a> {
     let w = usize::from(w);
     let conn = t.open_conn();
     let dash = || Cell::from(Span::styled("-", th.dim()));
     match c {
         Column::Job => Cell::from(fit(&t.job, w)),
-        Column::Instance => Cell::from(fit(&t.instance, w)),
+        Column::Instance => Cell::from(fit(instance, w)),
         Column::Health => match t.health {
             Health::Up => Cell::from(Span::styled("up", th.good())),
             Health::Down => Cell::from(Span::styled("down", th.bad())),
