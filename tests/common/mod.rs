@@ -1,5 +1,7 @@
 //! Shared test harness: start the engine against real loopback servers and await its events.
-#![allow(dead_code)]
+#![allow(dead_code, unused_macros)]
+
+pub mod lines;
 
 use std::sync::Arc;
 use std::time::Duration;
