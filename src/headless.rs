@@ -7,9 +7,9 @@ use tokio::io::AsyncBufReadExt;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
-use crate::engine::EngineHandle;
 use crate::event::{Command, Event, EventKind};
 use crate::model::Model;
+use crate::source::SourceHandle;
 
 /// How long the writer lets events gather after a partial batch: bounds its wake-ups to
 /// about 100 a second while adding at most this much delay to an event.
@@ -45,12 +45,13 @@ pub fn parse_input(line: &str) -> Result<Input, String> {
 }
 
 /// Run until `quit`, a signal, or (with `exit_on_eof`) the end of stdin.
-pub async fn run(engine: EngineHandle, exit_on_eof: bool) -> anyhow::Result<()> {
-    let EngineHandle {
+pub async fn run(source: SourceHandle, exit_on_eof: bool) -> anyhow::Result<()> {
+    let SourceHandle {
         commands,
         mut events,
         done,
-    } = engine;
+        capabilities,
+    } = source;
     let (err_tx, mut err_rx) = mpsc::unbounded_channel::<Result<Event, ()>>();
 
     let cmd_tx = commands.clone();
@@ -63,7 +64,14 @@ pub async fn run(engine: EngineHandle, exit_on_eof: bool) -> anyhow::Result<()> 
                     if line.is_empty() {
                         continue;
                     }
-                    match parse_input(line) {
+                    // A command the source cannot carry out is answered, not sent.
+                    let input = parse_input(line).and_then(|i| match &i {
+                        Input::Engine(c) => {
+                            capabilities.check(c).map(|()| i).map_err(|e| e.to_string())
+                        }
+                        Input::State => Ok(i),
+                    });
+                    match input {
                         Ok(Input::Engine(c)) => {
                             if cmd_tx.send(c).is_err() {
                                 break;

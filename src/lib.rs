@@ -10,5 +10,6 @@ pub mod event;
 pub mod exporter;
 pub mod headless;
 pub mod model;
+pub mod source;
 pub mod sources;
 pub mod tui;

@@ -284,6 +284,7 @@ async fn the_demo_shows_every_scripted_behaviour_and_leaves_nothing_listening() 
     assert_eq!(opts.dns_server, Some(demo.dns_addr()));
     assert!(opts.recheck_dns);
     let EngineHandle {
+        capabilities: _,
         commands,
         mut events,
         done,

@@ -29,6 +29,7 @@ use tokio::task::JoinHandle;
 use crate::event::{
     CloseReason, Command, DnsCause, Event, EventKind, PoolKey, Selector, TargetId, TargetRef,
 };
+use crate::source::{Capabilities, Capability, Source, SourceHandle};
 
 use self::dns::Dns;
 use self::pool::Pool;
@@ -140,6 +141,11 @@ pub type TargetsFuture = Pin<Box<dyn Future<Output = Result<TargetSet, String>> 
 
 /// Where targets come from, so the engine can reload them.
 pub trait Sources: Send + Sync + 'static {
+    /// Whether [`Sources::load`] can add target list files (the engine then declares the
+    /// `load` capability).
+    fn can_load(&self) -> bool {
+        true
+    }
     /// Read the current sources again; discovery lookups go through `sd`.
     fn reload(&self, sd: Discovery) -> TargetsFuture;
     /// Read a target list file; with `replace` it becomes the only source, otherwise it is
@@ -152,6 +158,10 @@ pub trait Sources: Send + Sync + 'static {
 pub struct FixedSources(pub Vec<TargetSpec>);
 
 impl Sources for FixedSources {
+    fn can_load(&self) -> bool {
+        false
+    }
+
     fn reload(&self, _sd: Discovery) -> TargetsFuture {
         let targets = self.0.clone();
         Box::pin(async move {
@@ -230,14 +240,49 @@ impl crate::config::SdResolver for Discovery {
     }
 }
 
-/// What the caller holds: commands in, events out.
-pub struct EngineHandle {
-    /// Send commands here.
-    pub commands: mpsc::UnboundedSender<Command>,
-    /// Events arrive here.
-    pub events: mpsc::Receiver<Event>,
-    /// Resolves when the engine has shut down.
-    pub done: JoinHandle<()>,
+/// What the caller holds: commands in, events out (the engine is one [`Source`]).
+pub type EngineHandle = SourceHandle;
+
+/// The engine could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The resolver could not be set up (no usable /etc/resolv.conf, bad `--dns-server`).
+    #[error("DNS resolver: {0}")]
+    Resolver(String),
+}
+
+/// The engine as a [`Source`]: it scrapes by itself and can do everything asked of it (loading
+/// target list files only when its sources can).
+pub struct EngineSource {
+    /// Engine-wide settings.
+    pub opts: EngineOptions,
+    /// The targets to start with.
+    pub initial: TargetSet,
+    /// Where reloads read targets from.
+    pub sources: Arc<dyn Sources>,
+}
+
+impl Source for EngineSource {
+    type Error = StartError;
+
+    fn capabilities(&self) -> Capabilities {
+        if self.sources.can_load() {
+            Capabilities::all()
+        } else {
+            Capabilities::all().without(Capability::Load)
+        }
+    }
+
+    fn start(self) -> Result<SourceHandle, StartError> {
+        let capabilities = self.capabilities();
+        let (commands, events, done) = spawn(self.opts, self.initial, self.sources)?;
+        Ok(SourceHandle {
+            commands,
+            events,
+            done,
+            capabilities,
+        })
+    }
 }
 
 struct Running {
@@ -260,11 +305,30 @@ pub fn start(
     opts: EngineOptions,
     initial: TargetSet,
     sources: Arc<dyn Sources>,
-) -> Result<EngineHandle, String> {
+) -> Result<EngineHandle, StartError> {
+    EngineSource {
+        opts,
+        initial,
+        sources,
+    }
+    .start()
+}
+
+type Spawned = (
+    mpsc::UnboundedSender<Command>,
+    mpsc::Receiver<Event>,
+    JoinHandle<()>,
+);
+
+fn spawn(
+    opts: EngineOptions,
+    initial: TargetSet,
+    sources: Arc<dyn Sources>,
+) -> Result<Spawned, StartError> {
     if opts.raise_fd_limit {
         fds::raise_soft_limit();
     }
-    let dns = Dns::new(opts.dns_server)?;
+    let dns = Dns::new(opts.dns_server).map_err(StartError::Resolver)?;
     let (tx, events) = mpsc::channel(opts.channel_capacity.max(16));
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (paused_tx, paused) = watch::channel(false);
@@ -294,11 +358,7 @@ pub fn start(
         engine.apply(initial.targets, ReloadPolicy::Keep, false);
         engine.run(cmd_rx).await;
     });
-    Ok(EngineHandle {
-        commands: cmd_tx,
-        events,
-        done,
-    })
+    Ok((cmd_tx, events, done))
 }
 
 impl Engine {

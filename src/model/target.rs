@@ -70,6 +70,17 @@ pub enum Pending {
 }
 
 impl Pending {
+    /// What a target waits for after `cmd` was sent.
+    pub fn for_command(cmd: &crate::event::Command) -> Option<Pending> {
+        use crate::event::Command;
+        match cmd {
+            Command::Reconnect(_) => Some(Pending::Reconnecting),
+            Command::ReResolve(_) => Some(Pending::Resolving),
+            Command::Probe(_) => Some(Pending::Probing),
+            _ => None,
+        }
+    }
+
     /// Text shown in the row while waiting.
     pub fn as_str(&self) -> &'static str {
         match self {

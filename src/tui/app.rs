@@ -555,6 +555,17 @@ impl App {
         self.index_stale = true;
     }
 
+    /// A command the source cannot carry out: say so, and stop showing it as pending.
+    pub fn refuse(&mut self, cmd: &Command, why: &crate::source::Unsupported) {
+        if let Some(p) = Pending::for_command(cmd) {
+            self.model.clear_pending(p);
+            if let Some(f) = self.frozen.as_deref_mut() {
+                f.clear_pending(p);
+            }
+        }
+        self.status = Some(why.to_string());
+    }
+
     /// The operation on the selected target.
     fn target_op(&mut self, op: TargetOp) {
         let Some(slot) = self.selected else {

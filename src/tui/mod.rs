@@ -53,6 +53,8 @@ pub struct TuiOptions {
     pub log_file: PathBuf,
     /// "What to try" lines shown first in help (the demo's script).
     pub hints: Vec<String>,
+    /// What the event source can do; a key whose command it cannot carry out says so.
+    pub capabilities: crate::source::Capabilities,
 }
 
 /// `$XDG_STATE_HOME/scrapetop`, else `~/.local/state/scrapetop`, else `.` (derived from the
@@ -80,6 +82,7 @@ impl Default for TuiOptions {
             export_dir: dir.join("exports"),
             log_file: dir.join("scrapetop.log"),
             hints: Vec::new(),
+            capabilities: crate::source::Capabilities::all(),
         }
     }
 }
@@ -249,7 +252,12 @@ async fn event_loop(
             _ = clock.tick(), if app.frozen.is_none() => { dirty = true; }
         }
 
-        for cmd in app.outbox.drain(..) {
+        let outbox: Vec<Command> = app.outbox.drain(..).collect();
+        for cmd in outbox {
+            if let Err(e) = opts.capabilities.check(&cmd) {
+                app.refuse(&cmd, &e);
+                continue;
+            }
             tracing::debug!(cmd = cmd.name(), "command");
             // The engine may be gone already; then there is nobody to tell.
             let _ = commands.send(cmd);

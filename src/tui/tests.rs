@@ -854,3 +854,23 @@ fn mouse_scroll_and_click() {
     assert!(app.on_mouse(scroll, top));
     selected_is(&app, "node", "db.example:9100");
 }
+
+#[test]
+fn a_key_the_source_cannot_honour_says_so_and_is_not_left_pending() {
+    let mut app = app_with(sample_model());
+    ch(&mut app, 'p');
+    let cmd = app.outbox.pop().expect("a probe command");
+    let slot = app.selected.expect("selected");
+    assert_eq!(app.model.targets[slot].pending, Some(Pending::Probing));
+    let caps = crate::source::Capabilities::all().without(crate::source::Capability::Probe);
+    let why = caps.check(&cmd).expect_err("refused");
+    app.refuse(&cmd, &why);
+    assert_eq!(app.model.targets[slot].pending, None);
+    assert!(
+        app.status
+            .as_deref()
+            .is_some_and(|s| s.contains("probe capability")),
+        "{:?}",
+        app.status
+    );
+}
