@@ -369,3 +369,53 @@ async fn two_targets_sharing_job_and_instance_are_two_targets() {
     p.send(r#"{"cmd":"quit"}"#).await;
     assert_eq!(p.exit_code_stdin_open(Duration::from_secs(10)).await, 0);
 }
+
+/// At the descriptor limit a reload must still open its file: dials stop a few descriptors
+/// short of the limit (`conn_failed` kind `emfile`), keeping those for the engine itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_at_the_descriptor_limit_still_opens_its_file() {
+    let exporters = common::exporters(80, 5).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let list = dir.path().join("fleet.txt");
+    let lines: Vec<String> = exporters.iter().map(|e| e.addr().to_string()).collect();
+    std::fs::write(&list, lines.join("\n")).expect("write list");
+    let args: Vec<String> = vec![
+        "--nofile=50:50".into(),
+        BIN.into(),
+        "--headless".into(),
+        "--interval".into(),
+        "500ms".into(),
+        "--timeout".into(),
+        "400ms".into(),
+        "--targets".into(),
+        list.display().to_string(),
+    ];
+    let mut child = Command::new("prlimit")
+        .args(&args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("prlimit runs");
+    let out = Events::new(BufReader::new(child.stdout.take().expect("stdout")).lines());
+    let mut p = Proc { child, out };
+    expect_event!(
+        p.out,
+        Duration::from_secs(10),
+        EventKind::ConnFailed {
+            kind: ConnFailKind::Emfile,
+            ..
+        }
+    );
+    // Scrapes keep failing for want of descriptors; a reload reads its file all the same.
+    p.send(r#"{"cmd":"reload"}"#).await;
+    let (_, error) = expect_event!(
+        p.out,
+        Duration::from_secs(5),
+        EventKind::Reload { error, .. } => error.clone()
+    );
+    assert_eq!(error, None, "the reload could not read its file");
+    p.send(r#"{"cmd":"quit"}"#).await;
+    assert_eq!(p.exit_code(Duration::from_secs(10)).await, 0);
+}

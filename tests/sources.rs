@@ -522,3 +522,94 @@ async fn load_adds_a_target_list_and_a_bad_file_changes_nothing() {
     );
     run.quit().await;
 }
+
+/// `{"cmd":"load","path":<FIFO>}`: opening a FIFO blocks until a writer comes. The read happens
+/// off the command loop, so the engine keeps answering and quits at once. (Two workers: were
+/// the read on the loop, it would block one and the bounded waits below would fail.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_of_a_fifo_never_blocks_the_engine() {
+    let a = Exporter::start("127.0.0.1:0".parse().unwrap(), ExporterConfig::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("targets.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    let args = SourceArgs {
+        targets: vec![a.addr().to_string()],
+        interval: Some(Duration::from_millis(100)),
+        timeout: Some(Duration::from_millis(80)),
+        ..Default::default()
+    };
+    let mut run = start_with(args, opts()).await;
+    run.wait_for("a", 2 * S, scrape_up).await;
+    run.send(Command::Load {
+        path: fifo.display().to_string(),
+        replace: false,
+    });
+    // The engine still carries out commands and scrapes while the FIFO has no writer.
+    run.send(Command::Pause);
+    expect_event!(run, S, EventKind::Paused { paused: true });
+    run.send(Command::Resume);
+    expect_event!(run, S, EventKind::Paused { paused: false });
+    run.wait_for("scraping goes on", 2 * S, scrape_up).await;
+    let done = {
+        let _ = run.handle.commands.send(Command::Quit);
+        tokio::time::timeout(2 * S, run.handle.done).await
+    };
+    assert!(done.is_ok(), "quit waited for the FIFO");
+    // Let the blocked reader go: a writer that closes at once gives it end-of-file.
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(&fifo);
+}
+
+/// `load … replace:true` replaces the file sources; `--target`s are not a file source and stay.
+#[tokio::test]
+async fn load_replace_keeps_command_line_targets() {
+    let mut ex = Vec::new();
+    for _ in 0..3 {
+        ex.push(
+            Exporter::start("127.0.0.1:0".parse().unwrap(), ExporterConfig::default())
+                .await
+                .unwrap(),
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("first.txt");
+    let second = dir.path().join("second.txt");
+    write(&first, &format!("{}\n", ex[1].addr()));
+    write(&second, &format!("{}\n", ex[2].addr()));
+    let args = SourceArgs {
+        targets: vec![ex[0].addr().to_string()],
+        targets_files: vec![first],
+        interval: Some(Duration::from_millis(100)),
+        timeout: Some(Duration::from_millis(80)),
+        ..Default::default()
+    };
+    let mut run = start_with(args, opts()).await;
+    run.wait_n("both scraped", 2, 2 * S, scrape_up).await;
+    run.send(Command::Load {
+        path: second.display().to_string(),
+        replace: true,
+    });
+    let (_, counts) = expect_event!(
+        run,
+        2 * S,
+        EventKind::Reload { added, removed, error: None, .. } => (*added, *removed)
+    );
+    assert_eq!(counts, (1, 1), "first.txt's target out, second.txt's in");
+    let removed: Vec<String> = run
+        .seen
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::TargetRemoved {}))
+        .filter_map(|e| e.target.as_ref().map(|t| t.instance.to_string()))
+        .collect();
+    assert_eq!(removed, vec![ex[1].addr().to_string()]);
+    run.quit().await;
+}
