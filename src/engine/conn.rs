@@ -17,7 +17,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
-use crate::event::{CloseReason, TargetRef};
+use crate::event::{CloseReason, ConnFailKind, TargetRef};
 
 const REASONS: [CloseReason; 11] = [
     CloseReason::PeerClosed,
@@ -143,6 +143,18 @@ impl Conn {
             && !self.shared.is_closed()
             && self.shared.pending_close().is_none()
     }
+}
+
+/// A dial failure: what `conn_failed` reports.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct DialError {
+    /// Classified kind.
+    pub kind: ConnFailKind,
+    /// What was dialled.
+    pub addr: String,
+    /// Message.
+    pub message: String,
 }
 
 pub(super) type Driver = Pin<Box<dyn Future<Output = hyper::Result<()>> + Send>>;

@@ -17,7 +17,7 @@ use crate::event::{
 use super::pool::Pool;
 use super::reload::{self, ReloadPolicy};
 use super::spec::TargetSpec;
-use super::target::{self, TargetShared};
+use super::target::TargetShared;
 use super::target_set::{Discovery, Sources, TargetSet, TargetsFuture};
 
 /// What reading the sources gives: the new target set, or the user-facing error.
@@ -41,7 +41,8 @@ fn off_loop(read: TargetsFuture) -> oneshot::Receiver<SourcesRead> {
     }
     rx
 }
-use super::{Ctx, fds, probe, recheck};
+use super::ctx::Ctx;
+use super::{fds, probe, recheck, schedule};
 
 struct Running {
     shared: Arc<TargetShared>,
@@ -237,7 +238,7 @@ impl Engine {
             },
         );
         let shared = TargetShared::new(tref, spec, pool);
-        let task = tokio::spawn(target::run(self.ctx.clone(), shared.clone()));
+        let task = tokio::spawn(schedule::run(self.ctx.clone(), shared.clone()));
         self.targets.insert(id, Running { shared, task });
     }
 

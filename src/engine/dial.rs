@@ -11,25 +11,13 @@ use tokio::net::{TcpSocket, TcpStream};
 
 use crate::event::{ConnFailKind, DnsCause, EventKind};
 
-use super::Ctx;
-use super::conn::SockInfo;
+use super::conn::{DialError, SockInfo};
+use super::ctx::Ctx;
 use super::dns::{Answer, resolve};
 use super::pool::{self, InUse};
 use super::recheck::schedule_recheck;
 use super::spec::Scheme;
 use super::target::TargetShared;
-
-/// A dial failure: what `conn_failed` reports.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{message}")]
-pub struct DialError {
-    /// Classified kind.
-    pub kind: ConnFailKind,
-    /// What was dialled.
-    pub addr: String,
-    /// Message.
-    pub message: String,
-}
 
 /// Classify an OS-level connect error.
 pub fn classify_io(e: &std::io::Error) -> ConnFailKind {

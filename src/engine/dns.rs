@@ -11,7 +11,7 @@ use hickory_resolver::net::runtime::TokioRuntimeProvider;
 
 use crate::event::{DnsCause, DnsFailKind, EventKind, TargetRef};
 
-use super::Ctx;
+use super::ctx::Ctx;
 
 /// A successful lookup.
 #[derive(Debug, Clone)]

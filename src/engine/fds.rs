@@ -7,7 +7,7 @@ use rustix::process::{Resource, getrlimit, setrlimit};
 
 use crate::event::EventKind;
 
-use super::Ctx;
+use super::ctx::Ctx;
 
 /// Counts of open descriptors by kind, plus the limits (the event's payload).
 pub type Census = crate::event::FdCensus;

@@ -12,9 +12,10 @@ use tokio::sync::Notify;
 
 use crate::event::{CloseReason, ConnFailKind, ConnInfo, EventKind, TargetRef, TlsInfo};
 
-use super::Ctx;
-use super::conn::{Conn, ConnShared, Driver, Io, SockInfo, classify_hyper, handshake_plain};
-use super::dial::DialError;
+use super::conn::{
+    Conn, ConnShared, DialError, Driver, Io, SockInfo, classify_hyper, handshake_plain,
+};
+use super::ctx::Ctx;
 use super::dns::ms;
 use super::spec::TlsSettings;
 

@@ -13,8 +13,8 @@ use hyper::client::conn::http1::SendRequest;
 
 use crate::event::{DnsCause, EventKind, ProbeFailKind, ProbeResult};
 
-use super::Ctx;
 use super::conn;
+use super::ctx::Ctx;
 use super::dial::{addresses, connect_any, tls_handshake};
 use super::dns::ms;
 use super::recheck::flag_stale;

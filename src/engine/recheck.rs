@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 
 use crate::event::{DnsCause, EventKind};
 
-use super::Ctx;
+use super::ctx::Ctx;
 use super::dns::{Answer, resolve};
 use super::pool::Pool;
 use super::target::TargetShared;

@@ -14,10 +14,11 @@ use http_body_util::{BodyExt, Empty};
 
 use crate::event::{CloseReason, EventKind, ScrapeResult};
 
-use super::Ctx;
 use super::body::{Counter, Sink};
 use super::conn;
-use super::dial::{DialError, dial};
+use super::conn::DialError;
+use super::ctx::Ctx;
+use super::dial::dial;
 use super::dns::ms;
 use super::pool::InUse;
 use super::target::TargetShared;

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use crate::event::{DnsCause, EventKind};
 
-use super::Ctx;
+use super::ctx::Ctx;
 use super::dns;
 use super::spec::TargetSpec;
 

@@ -8,9 +8,9 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use super::target::{ConnRecord, Pending, push_bounded};
+use super::target::{ConnRecord, Pending, push_bounded, ts};
 use super::totals::Flag;
-use super::{CONN_HISTORY, ConnState, Model, ts};
+use super::{CONN_HISTORY, ConnState, Model};
 use crate::event::{CloseReason, ConnInfo, PoolKey};
 
 /// An open connection, wherever it belongs.

@@ -27,7 +27,6 @@ use crate::event::{DnsCause, Event, EventKind, Health, TargetId, TargetRef};
 
 pub use self::conns::{OpenConn, PoolRow};
 pub use self::snapshot::Snapshot;
-pub(crate) use self::snapshot::ts;
 pub use self::target::{
     ConnRecord, ConnState, DnsOutcome, DnsRecord, Pending, ProbeRecord, ScrapeRecord, TargetState,
     distinguishing,

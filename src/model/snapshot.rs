@@ -5,16 +5,6 @@ use serde::Serialize;
 
 use super::{FdCensus, Model, OpenConn, TargetState, Totals};
 
-/// Timestamps as RFC 3339 with milliseconds, as in events.
-pub(crate) mod ts {
-    use serde::Serializer;
-    use std::time::SystemTime;
-
-    pub fn serialize<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&humantime::format_rfc3339_millis(*t))
-    }
-}
-
 /// The whole state, borrowed from the model.
 #[derive(Debug, Serialize)]
 pub struct Snapshot<'a> {

@@ -13,7 +13,15 @@ use crate::event::{
     TargetId, TargetRef,
 };
 
-use super::ts;
+/// Timestamps as RFC 3339 with milliseconds, as in events.
+pub(crate) mod ts {
+    use serde::Serializer;
+    use std::time::SystemTime;
+
+    pub fn serialize<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&humantime::format_rfc3339_millis(*t))
+    }
+}
 
 /// What a target's connection is doing, as far as events tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
