@@ -13,9 +13,12 @@ use scrapetop::exporter::{Exporter, ExporterConfig, Mode};
 const S: Duration = Duration::from_secs(1);
 
 async fn exporter() -> Exporter {
-    Exporter::start("127.0.0.1:0".parse().unwrap(), ExporterConfig::default())
-        .await
-        .unwrap()
+    Exporter::start(
+        "127.0.0.1:0".parse().expect("test setup"),
+        ExporterConfig::default(),
+    )
+    .await
+    .expect("test setup")
 }
 
 fn opts() -> EngineOptions {
@@ -83,9 +86,9 @@ async fn idle_connections_close_after_the_idle_timeout() {
 #[tokio::test]
 async fn a_timeout_closes_the_connection_and_the_next_scrape_resolves_again() {
     let dns = dns_server().await;
-    dns.set_addrs("slow", &["127.0.0.1".parse().unwrap()], 60)
+    dns.set_addrs("slow", &["127.0.0.1".parse().expect("test setup")], 60)
         .await
-        .unwrap();
+        .expect("test setup");
     let ex = exporter().await;
     ex.set_mode(Mode::Slow(Duration::from_millis(400)));
     let j = job("node", 300, 150);
@@ -204,14 +207,14 @@ async fn connection_close_closes_after_each_response() {
 #[tokio::test]
 async fn a_server_closing_an_idle_connection_is_noticed_at_once() {
     let ex = Exporter::start(
-        "127.0.0.1:0".parse().unwrap(),
+        "127.0.0.1:0".parse().expect("test setup"),
         ExporterConfig {
             idle_close: Some(Duration::from_millis(100)),
             ..Default::default()
         },
     )
     .await
-    .unwrap();
+    .expect("test setup");
     let j = job("node", 800, 500);
     let mut run = start(opts(), vec![target(&ex.addr().to_string(), &j)]);
     let s1 = run.wait_for("scrape", 2 * S, scrape_up).await;
@@ -230,7 +233,7 @@ async fn a_server_closing_an_idle_connection_is_noticed_at_once() {
         ),
         "{c:?}"
     );
-    let noticed = c.ts.duration_since(s1.ts).unwrap();
+    let noticed = c.ts.duration_since(s1.ts).expect("test setup");
     assert!(
         noticed < Duration::from_millis(600),
         "noticed only after {noticed:?}"
@@ -304,9 +307,9 @@ async fn a_reset_on_a_reused_connection_is_retried_once_on_a_fresh_one() {
 #[tokio::test]
 async fn reconnect_re_resolve_and_probe_commands() {
     let dns = dns_server().await;
-    dns.set_addrs("api", &["127.0.0.1".parse().unwrap()], 60)
+    dns.set_addrs("api", &["127.0.0.1".parse().expect("test setup")], 60)
         .await
-        .unwrap();
+        .expect("test setup");
     let ex = exporter().await;
     let j = job("api", 100, 80);
     let o = EngineOptions {
@@ -339,7 +342,10 @@ async fn reconnect_re_resolve_and_probe_commands() {
     let EventKind::DnsResolved { addrs, ttl_s, .. } = &r.kind else {
         unreachable!()
     };
-    assert_eq!(addrs, &vec!["127.0.0.1".parse::<IpAddr>().unwrap()]);
+    assert_eq!(
+        addrs,
+        &vec!["127.0.0.1".parse::<IpAddr>().expect("test setup")]
+    );
     assert!(*ttl_s > 0 && *ttl_s <= 60);
     assert_eq!(ex.accepts(), 1, "re_resolve must not touch the connection");
 
@@ -426,7 +432,7 @@ async fn reconnect_re_resolve_and_probe_commands() {
 async fn two_hosts() -> (Exporter, Exporter) {
     for _ in 0..20 {
         let a = exporter().await;
-        let b_addr = SocketAddr::new("127.0.0.2".parse().unwrap(), a.addr().port());
+        let b_addr = SocketAddr::new("127.0.0.2".parse().expect("test setup"), a.addr().port());
         if let Ok(b) = Exporter::start(b_addr, ExporterConfig::default()).await {
             return (a, b);
         }
@@ -438,7 +444,9 @@ async fn two_hosts() -> (Exporter, Exporter) {
 async fn a_moved_record_marks_the_connection_stale_until_a_reconnect_follows_it() {
     let dns = dns_server().await;
     let (old, new) = two_hosts().await;
-    dns.set_addrs("db", &[old.addr().ip()], 60).await.unwrap();
+    dns.set_addrs("db", &[old.addr().ip()], 60)
+        .await
+        .expect("test setup");
     let j = job("db", 100, 80);
     let o = EngineOptions {
         dns_server: Some(dns.addr()),
@@ -450,7 +458,9 @@ async fn a_moved_record_marks_the_connection_stale_until_a_reconnect_follows_it(
     );
     run.wait_for("scrape", 2 * S, scrape_up).await;
 
-    dns.set_addrs("db", &[new.addr().ip()], 60).await.unwrap();
+    dns.set_addrs("db", &[new.addr().ip()], 60)
+        .await
+        .expect("test setup");
     run.send(Command::ReResolve(scrapetop::event::Selector {
         job: None,
         instance: None,
@@ -498,7 +508,9 @@ async fn a_moved_record_marks_the_connection_stale_until_a_reconnect_follows_it(
 async fn the_background_recheck_flags_a_stale_peer_by_itself() {
     let dns = dns_server().await;
     let (old, new) = two_hosts().await;
-    dns.set_addrs("db", &[old.addr().ip()], 1).await.unwrap();
+    dns.set_addrs("db", &[old.addr().ip()], 1)
+        .await
+        .expect("test setup");
     let j = job("db", 200, 150);
     let o = EngineOptions {
         dns_server: Some(dns.addr()),
@@ -511,7 +523,9 @@ async fn the_background_recheck_flags_a_stale_peer_by_itself() {
         vec![target(&format!("db.test:{}", old.addr().port()), &j)],
     );
     run.wait_for("scrape", 2 * S, scrape_up).await;
-    dns.set_addrs("db", &[new.addr().ip()], 1).await.unwrap();
+    dns.set_addrs("db", &[new.addr().ip()], 1)
+        .await
+        .expect("test setup");
     // The recheck runs at TTL expiry (1 s here), at most every `recheck_min` per name.
     let st = run
         .wait_for("stale via recheck", 5 * S, |e| {
@@ -533,9 +547,9 @@ async fn the_background_recheck_flags_a_stale_peer_by_itself() {
 #[tokio::test]
 async fn a_dead_dns_server_goes_unnoticed_until_a_reconnect() {
     let dns = dns_server().await;
-    dns.set_addrs("web", &["127.0.0.1".parse().unwrap()], 60)
+    dns.set_addrs("web", &["127.0.0.1".parse().expect("test setup")], 60)
         .await
-        .unwrap();
+        .expect("test setup");
     let ex = exporter().await;
     let j = job("web", 200, 400);
     let j = {
@@ -617,8 +631,8 @@ async fn a_dead_dns_server_goes_unnoticed_until_a_reconnect() {
 #[tokio::test]
 async fn refused_dials_are_reported_and_retried_every_scrape() {
     let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("test setup");
+        l.local_addr().expect("test setup").port()
     };
     let j = job("gone", 100, 80);
     let mut run = start(opts(), vec![target(&format!("127.0.0.1:{port}"), &j)]);
@@ -643,7 +657,7 @@ async fn a_probe_reveals_a_target_refusing_new_connections() {
     let j = job("node", 100, 80);
     let mut run = start(opts(), vec![target(&ex.addr().to_string(), &j)]);
     run.wait_n("scrapes", 2, 2 * S, scrape_up).await;
-    ex.set_accepting(false).await.unwrap();
+    ex.set_accepting(false).await.expect("test setup");
     run.wait_n("still up on the old connection", 2, S, scrape_up)
         .await;
     run.send(Command::Probe(scrapetop::event::Selector {
@@ -714,14 +728,14 @@ async fn max_conn_age_recycles_connections() {
 #[tokio::test]
 async fn body_size_limit_fails_the_scrape_but_keeps_the_connection() {
     let ex = Exporter::start(
-        "127.0.0.1:0".parse().unwrap(),
+        "127.0.0.1:0".parse().expect("test setup"),
         ExporterConfig {
             lines: 500,
             ..Default::default()
         },
     )
     .await
-    .unwrap();
+    .expect("test setup");
     let mut j = (*job("big", 80, 60)).clone();
     j.body_size_limit = 1000;
     let j = std::sync::Arc::new(j);
@@ -768,7 +782,9 @@ async fn pause_stops_scraping_and_resume_restarts_it() {
 async fn a_probe_also_notices_a_stale_pooled_connection() {
     let dns = dns_server().await;
     let (old, new) = two_hosts().await;
-    dns.set_addrs("db", &[old.addr().ip()], 60).await.unwrap();
+    dns.set_addrs("db", &[old.addr().ip()], 60)
+        .await
+        .expect("test setup");
     let j = job("db", 100, 80);
     let o = EngineOptions {
         dns_server: Some(dns.addr()),
@@ -780,7 +796,9 @@ async fn a_probe_also_notices_a_stale_pooled_connection() {
         vec![target(&format!("db.test:{}", old.addr().port()), &j)],
     );
     run.wait_for("scrape", 2 * S, scrape_up).await;
-    dns.set_addrs("db", &[new.addr().ip()], 60).await.unwrap();
+    dns.set_addrs("db", &[new.addr().ip()], 60)
+        .await
+        .expect("test setup");
     run.send(Command::Probe(scrapetop::event::Selector {
         job: None,
         instance: None,

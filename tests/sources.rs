@@ -49,30 +49,31 @@ struct Pki {
 
 fn pki() -> Pki {
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    let ca_key = KeyPair::generate().expect("test setup");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("test setup");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params
         .distinguished_name
         .push(DnType::CommonName, "scrapetop test CA");
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let leaf_key = KeyPair::generate().unwrap();
-    let leaf_params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    let ca = ca_params.self_signed(&ca_key).expect("test setup");
+    let leaf_key = KeyPair::generate().expect("test setup");
+    let leaf_params = CertificateParams::new(vec!["localhost".to_owned()]).expect("test setup");
     let leaf = leaf_params
         .signed_by(&leaf_key, &Issuer::new(ca_params, ca_key))
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
+        .expect("test setup");
+    let dir = tempfile::tempdir().expect("test setup");
     let ca_pem = dir.path().join("ca.pem");
-    std::fs::write(&ca_pem, ca.pem()).unwrap();
-    let key = rustls::pki_types::PrivateKeyDer::try_from(leaf_key.serialize_der()).unwrap();
+    std::fs::write(&ca_pem, ca.pem()).expect("test setup");
+    let key =
+        rustls::pki_types::PrivateKeyDer::try_from(leaf_key.serialize_der()).expect("test setup");
     let server = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
-    .unwrap()
+    .expect("test setup")
     .with_no_client_auth()
     .with_single_cert(vec![leaf.der().clone()], key)
-    .unwrap();
+    .expect("test setup");
     Pki {
         _dir: dir,
         ca_pem,
@@ -81,22 +82,22 @@ fn pki() -> Pki {
 }
 
 fn write(path: &Path, text: &str) {
-    std::fs::write(path, text).unwrap();
+    std::fs::write(path, text).expect("test setup");
 }
 
 #[tokio::test]
 async fn https_with_a_private_ca_works_with_ca_file_and_fails_clearly_without() {
     let pki = pki();
     let ex = Exporter::start(
-        "127.0.0.1:0".parse().unwrap(),
+        "127.0.0.1:0".parse().expect("test setup"),
         ExporterConfig {
             tls: Some(pki.server.clone()),
             ..Default::default()
         },
     )
     .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    .expect("test setup");
+    let dir = tempfile::tempdir().expect("test setup");
     let cfg = dir.path().join("prometheus.yml");
     write(
         &cfg,
@@ -152,10 +153,13 @@ async fn https_with_a_private_ca_works_with_ca_file_and_fails_clearly_without() 
 
 #[tokio::test]
 async fn basic_auth_is_sent_and_never_shown() {
-    let ex = Exporter::start("127.0.0.1:0".parse().unwrap(), ExporterConfig::default())
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let ex = Exporter::start(
+        "127.0.0.1:0".parse().expect("test setup"),
+        ExporterConfig::default(),
+    )
+    .await
+    .expect("test setup");
+    let dir = tempfile::tempdir().expect("test setup");
     let pw = dir.path().join("pw");
     write(&pw, "s3cret-pw\n");
     let cfg = dir.path().join("prometheus.yml");
@@ -211,13 +215,18 @@ struct Fleet {
 }
 
 async fn fleet() -> Fleet {
-    let mk = || Exporter::start("127.0.0.1:0".parse().unwrap(), ExporterConfig::default());
+    let mk = || {
+        Exporter::start(
+            "127.0.0.1:0".parse().expect("test setup"),
+            ExporterConfig::default(),
+        )
+    };
     let (a, b, c) = (
-        mk().await.unwrap(),
-        mk().await.unwrap(),
-        mk().await.unwrap(),
+        mk().await.expect("test setup"),
+        mk().await.expect("test setup"),
+        mk().await.expect("test setup"),
     );
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("test setup");
     let file = dir.path().join("fleet.txt");
     write(
         &file,
@@ -377,13 +386,19 @@ async fn reload_reconnect_policy_closes_every_connection() {
 
 #[tokio::test]
 async fn a_changed_job_reconnects_and_an_invalid_reload_loses_nothing() {
-    let ex = Exporter::start("127.0.0.1:0".parse().unwrap(), ExporterConfig::default())
-        .await
-        .unwrap();
-    let other = Exporter::start("127.0.0.1:0".parse().unwrap(), ExporterConfig::default())
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let ex = Exporter::start(
+        "127.0.0.1:0".parse().expect("test setup"),
+        ExporterConfig::default(),
+    )
+    .await
+    .expect("test setup");
+    let other = Exporter::start(
+        "127.0.0.1:0".parse().expect("test setup"),
+        ExporterConfig::default(),
+    )
+    .await
+    .expect("test setup");
+    let dir = tempfile::tempdir().expect("test setup");
     let cfg = dir.path().join("prometheus.yml");
     let text = |interval: &str| {
         format!(
@@ -472,13 +487,19 @@ async fn a_changed_job_reconnects_and_an_invalid_reload_loses_nothing() {
 
 #[tokio::test]
 async fn load_adds_a_target_list_and_a_bad_file_changes_nothing() {
-    let a = Exporter::start("127.0.0.1:0".parse().unwrap(), ExporterConfig::default())
-        .await
-        .unwrap();
-    let b = Exporter::start("127.0.0.1:0".parse().unwrap(), ExporterConfig::default())
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let a = Exporter::start(
+        "127.0.0.1:0".parse().expect("test setup"),
+        ExporterConfig::default(),
+    )
+    .await
+    .expect("test setup");
+    let b = Exporter::start(
+        "127.0.0.1:0".parse().expect("test setup"),
+        ExporterConfig::default(),
+    )
+    .await
+    .expect("test setup");
+    let dir = tempfile::tempdir().expect("test setup");
     let extra = dir.path().join("extra.txt");
     write(&extra, &format!("{}\n", b.addr()));
     let args = SourceArgs {
@@ -528,10 +549,13 @@ async fn load_adds_a_target_list_and_a_bad_file_changes_nothing() {
 /// the read on the loop, it would block one and the bounded waits below would fail.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn load_of_a_fifo_never_blocks_the_engine() {
-    let a = Exporter::start("127.0.0.1:0".parse().unwrap(), ExporterConfig::default())
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let a = Exporter::start(
+        "127.0.0.1:0".parse().expect("test setup"),
+        ExporterConfig::default(),
+    )
+    .await
+    .expect("test setup");
+    let dir = tempfile::tempdir().expect("test setup");
     let fifo = dir.path().join("targets.fifo");
     let made = std::process::Command::new("mkfifo")
         .arg(&fifo)
@@ -575,12 +599,15 @@ async fn load_replace_keeps_command_line_targets() {
     let mut ex = Vec::new();
     for _ in 0..3 {
         ex.push(
-            Exporter::start("127.0.0.1:0".parse().unwrap(), ExporterConfig::default())
-                .await
-                .unwrap(),
+            Exporter::start(
+                "127.0.0.1:0".parse().expect("test setup"),
+                ExporterConfig::default(),
+            )
+            .await
+            .expect("test setup"),
         );
     }
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("test setup");
     let first = dir.path().join("first.txt");
     let second = dir.path().join("second.txt");
     write(&first, &format!("{}\n", ex[1].addr()));
