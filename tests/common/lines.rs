@@ -17,17 +17,23 @@ pub enum Line {
     State(Value),
 }
 
+/// Read one output line as the contract says it must be; the error says why it is not.
+pub fn check(line: &str) -> Result<Line, String> {
+    let v: Value = serde_json::from_str(line).map_err(|e| format!("not JSON ({e}): {line}"))?;
+    if !(v["ts"].is_string() && v["event"].is_string()) {
+        return Err(format!("no ts or event: {line}"));
+    }
+    if v["event"] == "state" {
+        return Ok(Line::State(v));
+    }
+    serde_json::from_value::<Event>(v)
+        .map(Line::Event)
+        .map_err(|e| format!("not an event of the contract ({e}): {line}"))
+}
+
 /// Parse one output line; a line that is not part of the contract fails the test.
 pub fn parse(line: &str) -> Line {
-    let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON: {line}: {e}"));
-    assert!(v["ts"].is_string() && v["event"].is_string(), "{line}");
-    if v["event"] == "state" {
-        return Line::State(v);
-    }
-    match serde_json::from_value::<Event>(v) {
-        Ok(ev) => Line::Event(ev),
-        Err(e) => panic!("not an event of the contract: {line}: {e}"),
-    }
+    check(line).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// How many recent lines a timeout message shows.
