@@ -47,7 +47,7 @@ pub type EngineHandle = SourceHandle;
 pub enum StartError {
     /// The resolver could not be set up (no usable /etc/resolv.conf, bad `--dns-server`).
     #[error("DNS resolver: {0}")]
-    Resolver(String),
+    Resolver(#[from] dns::ResolverError),
 }
 
 /// The engine as a [`Source`]: it scrapes by itself and can do everything asked of it (loading
@@ -112,7 +112,7 @@ fn spawn(
     if opts.raise_fd_limit {
         fds::raise_soft_limit();
     }
-    let dns = Dns::new(opts.dns_server).map_err(StartError::Resolver)?;
+    let dns = Dns::new(opts.dns_server)?;
     let (tx, events) = mpsc::channel(opts.channel_capacity.max(16));
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (paused_tx, paused) = watch::channel(false);
