@@ -10,6 +10,9 @@
 //! `CONNS` connections; CPU and allocations per request with `CONNS_CPU` connections, each
 //! driven by its own task on a 2-worker runtime (as the engine's target tasks are).
 
+// The counting allocator below is the one place unsafe is allowed (the crate denies it).
+#![allow(unsafe_code)]
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{BufRead, BufReader, Write as _};
 use std::net::SocketAddr;

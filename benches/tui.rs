@@ -29,12 +29,22 @@ fn targets() -> Vec<Arc<TargetRef>> {
     (0..TARGETS)
         .map(|i| {
             Arc::new(TargetRef {
-                id: i,
+                id: scrapetop::event::TargetId(i),
                 job: format!("job{}", i % 20).into(),
                 instance: format!("10.{}.{}.{}:9100", i / 65536, (i / 256) % 256, i % 256).into(),
             })
         })
         .collect()
+}
+
+fn pool_key(t: &TargetRef) -> scrapetop::event::PoolKey {
+    let (host, port) = t.instance.rsplit_once(':').unwrap_or((&t.instance, "9100"));
+    scrapetop::event::PoolKey {
+        job: t.job.clone(),
+        scheme: scrapetop::event::Scheme::Http,
+        host: host.into(),
+        port: port.parse().unwrap_or(9100),
+    }
 }
 
 fn setup_events(ts: &[Arc<TargetRef>]) -> Vec<Event> {
@@ -54,9 +64,10 @@ fn setup_events(ts: &[Arc<TargetRef>]) -> Vec<Event> {
             .to_string();
         out.push(ev(EventKind::TargetAdded {
             url: format!("http://{}/metrics", t.instance),
-            pool: format!("http://{}", t.instance),
+            pool: pool_key(t),
             interval_s: 15.0,
             timeout_s: 10.0,
+            labels: Default::default(),
         }));
         out.push(ev(EventKind::DialStarted {
             host: format!("host{i}.example"),
@@ -79,15 +90,15 @@ fn setup_events(ts: &[Arc<TargetRef>]) -> Vec<Event> {
                 out.push(Event {
                     ts: open_at,
                     target: Some(t.clone()),
-                    kind: EventKind::ConnOpened {
+                    kind: EventKind::ConnOpened(scrapetop::event::ConnInfo {
                         conn_id,
-                        pool: format!("{}/http://{}", t.job, t.instance),
+                        pool: pool_key(t),
                         fd: 10 + i as i32,
                         local: ([127, 0, 0, 1], 20_000 + (k % 40_000) as u16).into(),
                         peer,
                         connect_ms: 0.3,
                         tls: None,
-                    },
+                    }),
                 });
                 let reason = [
                     CloseReason::Timeout,
@@ -107,15 +118,15 @@ fn setup_events(ts: &[Arc<TargetRef>]) -> Vec<Event> {
                 });
             }
         }
-        out.push(ev(EventKind::ConnOpened {
+        out.push(ev(EventKind::ConnOpened(scrapetop::event::ConnInfo {
             conn_id: i as u64,
-            pool: format!("{}/http://{}", t.job, t.instance),
+            pool: pool_key(t),
             fd: 10 + i as i32,
             local: ([127, 0, 0, 1], 20_000 + (i % 40_000) as u16).into(),
             peer,
             connect_ms: 0.3,
             tls: None,
-        }));
+        })));
     }
     out
 }
@@ -127,8 +138,8 @@ fn scrape(t: &Arc<TargetRef>, n: u64) -> Event {
             + Duration::from_secs(15 + n / TARGETS * 15)
             + Duration::from_micros(n % TARGETS),
         target: Some(t.clone()),
-        kind: EventKind::Scrape {
-            conn_id: Some(t.id),
+        kind: EventKind::Scrape(scrapetop::event::ScrapeResult {
+            conn_id: Some(t.id.0),
             reused: true,
             status: Some(200),
             duration_ms: 2.0 + (n % 17) as f64,
@@ -136,7 +147,7 @@ fn scrape(t: &Arc<TargetRef>, n: u64) -> Event {
             samples: 900,
             up,
             error: (!up).then(|| "server returned HTTP status 503".to_string()),
-        },
+        }),
     }
 }
 

@@ -4,7 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use scrapetop::event::{CloseReason, Command, Event, EventKind, TargetRef};
+use scrapetop::event::{
+    CloseReason, Command, ConnInfo, Event, EventKind, PoolKey, Scheme, ScrapeResult, TargetId,
+    TargetRef,
+};
 use scrapetop::tui::{TuiOptions, run};
 
 #[tokio::main]
@@ -14,7 +17,7 @@ async fn main() -> anyhow::Result<()> {
     let targets: Vec<Arc<TargetRef>> = (0..30)
         .map(|i| {
             Arc::new(TargetRef {
-                id: i,
+                id: TargetId(i),
                 job: format!("job{}", i % 3).into(),
                 instance: format!("127.0.0.1:{}", 9100 + i).into(),
             })
@@ -24,54 +27,55 @@ async fn main() -> anyhow::Result<()> {
         let targets = targets.clone();
         async move {
             for t in &targets {
-                let port = 9100 + t.id as u16;
+                let port = 9100 + t.id.0 as u16;
                 let _ = ev_tx
                     .send(Event::now(
                         Some(t.clone()),
                         EventKind::TargetAdded {
                             url: format!("http://{}/metrics", t.instance),
-                            pool: format!("http://{}", t.instance),
+                            pool: pool(t, port),
                             interval_s: 1.0,
                             timeout_s: 1.0,
+                            labels: Default::default(),
                         },
                     ))
                     .await;
                 let _ = ev_tx
                     .send(Event::now(
                         Some(t.clone()),
-                        EventKind::ConnOpened {
-                            conn_id: t.id,
-                            pool: format!("{}/http://{}", t.job, t.instance),
-                            fd: 20 + t.id as i32,
+                        EventKind::ConnOpened(ConnInfo {
+                            conn_id: t.id.0,
+                            pool: pool(t, port),
+                            fd: 20 + t.id.0 as i32,
                             local: ([127, 0, 0, 1], 40000 + port).into(),
                             peer: ([127, 0, 0, 1], port).into(),
                             connect_ms: 0.2,
                             tls: None,
-                        },
+                        }),
                     ))
                     .await;
             }
             let mut next_conn = 1000;
-            let mut conn_of: Vec<u64> = targets.iter().map(|t| t.id).collect();
+            let mut conn_of: Vec<u64> = targets.iter().map(|t| t.id.0).collect();
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             loop {
                 tokio::select! {
                     _ = tick.tick() => {
                         for (i, t) in targets.iter().enumerate() {
-                            let ev = Event::now(Some(t.clone()), EventKind::Scrape { conn_id: Some(conn_of[i]), reused: true, status: Some(200), duration_ms: 1.0 + i as f64, bytes: 1000, samples: 10, up: true, error: None });
+                            let ev = Event::now(Some(t.clone()), EventKind::Scrape(ScrapeResult { conn_id: Some(conn_of[i]), reused: true, status: Some(200), duration_ms: 1.0 + i as f64, bytes: 1000, samples: 10, up: true, error: None }));
                             if ev_tx.send(ev).await.is_err() { return; }
                         }
                     }
                     Some(cmd) = cmd_rx.recv() => {
                         if cmd == Command::Quit { return; }
-                        if let Command::Reconnect { job, instance } = cmd {
+                        if let Command::Reconnect(sel) = cmd {
                             for (i, t) in targets.iter().enumerate() {
-                                if job.as_deref().is_none_or(|j| j == &*t.job) && instance.as_deref().is_none_or(|x| x == &*t.instance) {
-                                    let port = 9100 + t.id as u16;
-                                    let _ = ev_tx.send(Event::now(Some(t.clone()), EventKind::ConnClosed { conn_id: conn_of[i], fd: 20 + t.id as i32, reason: CloseReason::Forced, lifetime_s: 1.0, requests: 1 })).await;
+                                if sel.matches(t) {
+                                    let port = 9100 + t.id.0 as u16;
+                                    let _ = ev_tx.send(Event::now(Some(t.clone()), EventKind::ConnClosed { conn_id: conn_of[i], fd: 20 + t.id.0 as i32, reason: CloseReason::Forced, lifetime_s: 1.0, requests: 1 })).await;
                                     next_conn += 1;
                                     conn_of[i] = next_conn;
-                                    let _ = ev_tx.send(Event::now(Some(t.clone()), EventKind::ConnOpened { conn_id: next_conn, pool: format!("{}/http://{}", t.job, t.instance), fd: 20 + t.id as i32, local: ([127, 0, 0, 1], 30000 + (next_conn % 20000) as u16).into(), peer: ([127, 0, 0, 1], port).into(), connect_ms: 0.2, tls: None })).await;
+                                    let _ = ev_tx.send(Event::now(Some(t.clone()), EventKind::ConnOpened(ConnInfo { conn_id: next_conn, pool: pool(t, port), fd: 20 + t.id.0 as i32, local: ([127, 0, 0, 1], 30000 + (next_conn % 20000) as u16).into(), peer: ([127, 0, 0, 1], port).into(), connect_ms: 0.2, tls: None }))).await;
                                 }
                             }
                         }
@@ -88,4 +92,13 @@ async fn main() -> anyhow::Result<()> {
     run(opts, ev_rx, cmd_tx).await?;
     feeder.abort();
     Ok(())
+}
+
+fn pool(t: &TargetRef, port: u16) -> PoolKey {
+    PoolKey {
+        job: t.job.clone(),
+        scheme: Scheme::Http,
+        host: "127.0.0.1".into(),
+        port,
+    }
 }

@@ -12,6 +12,15 @@ fn duration(s: &str) -> Result<Duration, String> {
     crate::config::units::parse_duration(s)
 }
 
+/// `--reload-policy`: the engine's names, listed with their meaning in `--help`.
+fn reload_policy() -> impl clap::builder::TypedValueParser<Value = ReloadPolicy> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    PossibleValuesParser::new(
+        ReloadPolicy::ALL.map(|p| PossibleValue::new(p.as_str()).help(p.meaning())),
+    )
+    .try_map(|s| s.parse::<ReloadPolicy>())
+}
+
 /// Scrape Prometheus targets the way Prometheus does and watch every connection live.
 ///
 /// With no target source, runs the built-in demo.
@@ -61,7 +70,7 @@ pub struct Cli {
     #[arg(long, value_name = "DUR", value_parser = duration, global = true)]
     pub probe_every: Option<Duration>,
     /// What a reload does to connections.
-    #[arg(long, value_enum, default_value_t = ReloadPolicy::Prometheus, global = true)]
+    #[arg(long, value_parser = reload_policy(), default_value_t = ReloadPolicy::Prometheus, global = true)]
     pub reload_policy: ReloadPolicy,
 
     /// Log file (default: $XDG_STATE_HOME/scrapetop/scrapetop.log). Headless mode logs to

@@ -7,9 +7,9 @@ use tokio::io::AsyncBufReadExt;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
-use crate::engine::EngineHandle;
 use crate::event::{Command, Event, EventKind};
 use crate::model::Model;
+use crate::source::SourceHandle;
 
 /// How long the writer lets events gather after a partial batch: bounds its wake-ups to
 /// about 100 a second while adding at most this much delay to an event.
@@ -47,15 +47,16 @@ pub fn parse_input(line: &str) -> Result<Input, String> {
 /// Run until `quit`, a signal, or (with `exit_on_eof`) the end of stdin. `metrics`, when
 /// given, is handed the model after each batch (it reads it at most once a second).
 pub async fn run(
-    engine: EngineHandle,
+    source: SourceHandle,
     exit_on_eof: bool,
     metrics: Option<crate::metrics::Publisher>,
 ) -> anyhow::Result<()> {
-    let EngineHandle {
+    let SourceHandle {
         commands,
         mut events,
         done,
-    } = engine;
+        capabilities,
+    } = source;
     let (err_tx, mut err_rx) = mpsc::unbounded_channel::<Result<Event, ()>>();
 
     let cmd_tx = commands.clone();
@@ -68,7 +69,14 @@ pub async fn run(
                     if line.is_empty() {
                         continue;
                     }
-                    match parse_input(line) {
+                    // A command the source cannot carry out is answered, not sent.
+                    let input = parse_input(line).and_then(|i| match &i {
+                        Input::Engine(c) => {
+                            capabilities.check(c).map(|()| i).map_err(|e| e.to_string())
+                        }
+                        Input::State => Ok(i),
+                    });
+                    match input {
                         Ok(Input::Engine(c)) => {
                             if cmd_tx.send(c).is_err() {
                                 break;
@@ -184,24 +192,27 @@ mod tests {
         let cases = [
             (
                 r#"{"cmd":"reconnect"}"#,
-                Command::Reconnect {
+                Command::Reconnect(crate::event::Selector {
                     job: None,
                     instance: None,
-                },
+                    ..crate::event::Selector::all()
+                }),
             ),
             (
                 r#"{"cmd":"re_resolve","job":"node"}"#,
-                Command::ReResolve {
+                Command::ReResolve(crate::event::Selector {
                     job: Some("node".into()),
                     instance: None,
-                },
+                    ..crate::event::Selector::all()
+                }),
             ),
             (
                 r#"{"cmd":"probe","job":"node","instance":"a:1"}"#,
-                Command::Probe {
+                Command::Probe(crate::event::Selector {
                     job: Some("node".into()),
                     instance: Some("a:1".into()),
-                },
+                    ..crate::event::Selector::all()
+                }),
             ),
             (r#"{"cmd":"pause"}"#, Command::Pause),
             (r#"{"cmd":"resume"}"#, Command::Resume),

@@ -158,7 +158,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 commands,
                 events,
                 done,
+                capabilities,
             } = handle;
+            tui_opts.capabilities = capabilities;
             let res = tui::run(tui_opts, events, commands).await;
             let _ = tokio::time::timeout(Duration::from_secs(3), done).await;
             res

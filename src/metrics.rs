@@ -190,7 +190,7 @@ pub fn read_model(model: &Model) -> (Vec<Reading>, Option<FdCensus>) {
                 metrics: TargetMetrics {
                     job: t.job.clone(),
                     instance: t.instance.clone(),
-                    target: None,
+                    target: Some(t.target.id.to_string().into()),
                     up: match t.health {
                         Health::Up => Some(true),
                         Health::Down => Some(false),
@@ -620,15 +620,15 @@ mod tests {
     }
 
     fn opened(id: u64) -> EventKind {
-        EventKind::ConnOpened {
+        EventKind::ConnOpened(crate::event::ConnInfo {
             conn_id: id,
-            pool: "node/http://a:1".into(),
+            pool: "node/http://a:1".parse().expect("pool key"),
             fd: 9,
             local: "127.0.0.1:5000".parse().expect("addr"),
             peer: "127.0.0.9:1".parse().expect("addr"),
             connect_ms: 0.1,
             tls: None,
-        }
+        })
     }
 
     fn closed(id: u64, reason: CloseReason) -> EventKind {
@@ -644,7 +644,7 @@ mod tests {
     #[test]
     fn closes_count_once_each_across_snapshots_and_gauges_follow_the_model() {
         let t = Arc::new(TargetRef {
-            id: 1,
+            id: crate::event::TargetId(1),
             job: Arc::from("node"),
             instance: Arc::from("a:1"),
         });
@@ -654,9 +654,10 @@ mod tests {
             0,
             EventKind::TargetAdded {
                 url: "http://a:1/metrics".into(),
-                pool: "node/http://a:1".into(),
+                pool: "node/http://a:1".parse().expect("pool key"),
                 interval_s: 1.0,
                 timeout_s: 1.0,
+                labels: Default::default(),
             },
         ));
         m.apply(ev(&t, 1, opened(1)));
@@ -689,12 +690,12 @@ mod tests {
         let text = render(&s, at(10)).expect("encodes");
         assert!(
             text.contains(
-                "scrapetop_target_reconnects_total{job=\"node\",instance=\"a:1\",reason=\"reset\"} 1"
+                "scrapetop_target_reconnects_total{job=\"node\",instance=\"a:1\",target=\"0000000000000001\",reason=\"reset\"} 1"
             ),
             "{text}"
         );
         assert!(
-            text.contains("scrapetop_target_stale_peer{job=\"node\",instance=\"a:1\"} 0"),
+            text.contains("scrapetop_target_stale_peer{job=\"node\",instance=\"a:1\",target=\"0000000000000001\"} 0"),
             "{text}"
         );
         assert!(!text.contains("connection_age_seconds{"), "{text}");
@@ -703,7 +704,7 @@ mod tests {
     #[test]
     fn rate_limited_publish_skips_until_a_second_has_passed() {
         let t = Arc::new(TargetRef {
-            id: 1,
+            id: crate::event::TargetId(1),
             job: Arc::from("node"),
             instance: Arc::from("a:1"),
         });
@@ -715,9 +716,10 @@ mod tests {
             0,
             EventKind::TargetAdded {
                 url: "http://a:1/metrics".into(),
-                pool: "node/http://a:1".into(),
+                pool: "node/http://a:1".parse().expect("pool key"),
                 interval_s: 1.0,
                 timeout_s: 1.0,
+                labels: Default::default(),
             },
         ));
         p.publish(&m);
@@ -756,7 +758,7 @@ mod cost {
         let mut conn = 0;
         for i in 0..10_000u64 {
             let t = Arc::new(TargetRef {
-                id: i,
+                id: crate::event::TargetId(i),
                 job: Arc::from("node"),
                 instance: Arc::from(format!("host-{i}.example:9100").as_str()),
             });
@@ -767,21 +769,22 @@ mod cost {
             };
             m.apply(ev(EventKind::TargetAdded {
                 url: "http://h/metrics".into(),
-                pool: "node/http://h".into(),
+                pool: "node/http://h:80".parse().expect("pool key"),
                 interval_s: 15.0,
                 timeout_s: 10.0,
+                labels: Default::default(),
             }));
             for _ in 0..33 {
                 conn += 1;
-                m.apply(ev(EventKind::ConnOpened {
+                m.apply(ev(EventKind::ConnOpened(crate::event::ConnInfo {
                     conn_id: conn,
-                    pool: "node/http://h".into(),
+                    pool: "node/http://h:80".parse().expect("pool key"),
                     fd: 9,
                     local: "127.0.0.1:5000".parse().expect("addr"),
                     peer: "127.0.0.9:1".parse().expect("addr"),
                     connect_ms: 0.1,
                     tls: None,
-                }));
+                })));
                 m.apply(ev(EventKind::ConnClosed {
                     conn_id: conn,
                     fd: 9,

@@ -83,8 +83,8 @@ impl Sources for ConfigSources {
         let mut next = self.current();
         let file = PathBuf::from(&path);
         if replace {
+            // Replaces the file sources only: `--target`s are not a file, they stay.
             next.config = None;
-            next.targets.clear();
             next.targets_files = vec![file];
         } else if !next.targets_files.contains(&file) {
             next.targets_files.push(file);

@@ -179,7 +179,7 @@ async fn blackbox_probes_share_one_pool() {
     assert_eq!(http.len(), 3);
     assert!(
         http.iter()
-            .all(|t| t.pool_key() == "http://blackbox-exporter:9115")
+            .all(|t| t.pool_key().endpoint() == "http://blackbox-exporter:9115")
     );
     // One job, one settings value shared by all its targets.
     assert!(http.iter().all(|t| Arc::ptr_eq(&t.job, &http[0].job)));

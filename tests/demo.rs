@@ -153,7 +153,9 @@ impl Seen {
             {
                 self.dns_failed_in_outage.insert(h);
             }
-            EventKind::Scrape { up, reused, .. } if steady && self.silent => {
+            EventKind::Scrape(scrapetop::event::ScrapeResult { up, reused, .. })
+                if steady && self.silent =>
+            {
                 if !*up {
                     self.down_in_outage.push(line);
                 } else if *reused && self.dns_failed_in_outage.contains(&h) {
@@ -166,28 +168,28 @@ impl Seen {
             } if h == "web-1" => {
                 self.proxy_peer_closed.get_or_insert(line);
             }
-            EventKind::Probe {
+            EventKind::Probe(scrapetop::event::ProbeResult {
                 ok: false,
                 hidden_failure: true,
                 kind: Some(k),
                 ..
-            } if h == "node-3" && k == "refused" => {
+            }) if h == "node-3" && *k == scrapetop::event::ProbeFailKind::Refused => {
                 self.hidden_refused.get_or_insert(line);
             }
-            EventKind::Scrape {
+            EventKind::Scrape(scrapetop::event::ScrapeResult {
                 up: false,
                 error: Some(e),
                 reused: true,
                 ..
-            } if h == "pg-4" && e.contains("body size limit") => {
+            }) if h == "pg-4" && e.contains("body size limit") => {
                 self.body_limit.get_or_insert(line);
             }
-            EventKind::Scrape {
+            EventKind::Scrape(scrapetop::event::ScrapeResult {
                 conn_id,
                 status,
                 reused,
                 ..
-            } if h == "api-3" => {
+            }) if h == "api-3" => {
                 if *status == Some(503) && *reused && self.api3_conn.is_none() {
                     // Kept: the 503 came over the connection the previous scrape used.
                     if conn_id.is_some() && *conn_id == self.last_api3_conn {
@@ -256,7 +258,7 @@ async fn the_demo_shows_every_scripted_behaviour_and_leaves_nothing_listening() 
     );
     let jobs: BTreeSet<&str> = targets.iter().map(|t| &*t.job.name).collect();
     assert!(jobs.len() >= 4, "jobs: {jobs:?}");
-    let blackbox: BTreeSet<String> = targets
+    let blackbox: BTreeSet<scrapetop::event::PoolKey> = targets
         .iter()
         .filter(|t| &*t.job.name == "blackbox")
         .map(|t| t.pool_key())
@@ -282,6 +284,7 @@ async fn the_demo_shows_every_scripted_behaviour_and_leaves_nothing_listening() 
     assert_eq!(opts.dns_server, Some(demo.dns_addr()));
     assert!(opts.recheck_dns);
     let EngineHandle {
+        capabilities: _,
         commands,
         mut events,
         done,

@@ -13,9 +13,12 @@ use scrapetop::exporter::{Exporter, ExporterConfig, Mode};
 const S: Duration = Duration::from_secs(1);
 
 async fn exporter() -> Exporter {
-    Exporter::start("127.0.0.1:0".parse().unwrap(), ExporterConfig::default())
-        .await
-        .unwrap()
+    Exporter::start(
+        "127.0.0.1:0".parse().expect("test setup"),
+        ExporterConfig::default(),
+    )
+    .await
+    .expect("test setup")
 }
 
 fn opts() -> EngineOptions {
@@ -32,14 +35,14 @@ async fn one_connection_is_reused_across_scrapes() {
     let mut run = start(opts(), vec![target(&ex.addr().to_string(), &j)]);
     let scrapes = run.wait_n("12 scrapes", 12, 5 * S, is_scrape).await;
     for (i, s) in scrapes.iter().enumerate() {
-        let EventKind::Scrape {
+        let EventKind::Scrape(scrapetop::event::ScrapeResult {
             up,
             reused,
             samples,
             bytes,
             status,
             ..
-        } = &s.kind
+        }) = &s.kind
         else {
             unreachable!()
         };
@@ -83,9 +86,9 @@ async fn idle_connections_close_after_the_idle_timeout() {
 #[tokio::test]
 async fn a_timeout_closes_the_connection_and_the_next_scrape_resolves_again() {
     let dns = dns_server().await;
-    dns.set_addrs("slow", &["127.0.0.1".parse().unwrap()], 60)
+    dns.set_addrs("slow", &["127.0.0.1".parse().expect("test setup")], 60)
         .await
-        .unwrap();
+        .expect("test setup");
     let ex = exporter().await;
     ex.set_mode(Mode::Slow(Duration::from_millis(400)));
     let j = job("node", 300, 150);
@@ -98,7 +101,7 @@ async fn a_timeout_closes_the_connection_and_the_next_scrape_resolves_again() {
         vec![target(&format!("slow.test:{}", ex.addr().port()), &j)],
     );
     let s = run.wait_for("a failed scrape", 3 * S, is_scrape).await;
-    let EventKind::Scrape { up, error, .. } = &s.kind else {
+    let EventKind::Scrape(scrapetop::event::ScrapeResult { up, error, .. }) = &s.kind else {
         unreachable!()
     };
     assert!(!up);
@@ -150,9 +153,9 @@ async fn a_500_keeps_the_connection() {
     let mut run = start(opts(), vec![target(&ex.addr().to_string(), &j)]);
     let scrapes = run.wait_n("5 scrapes", 5, 3 * S, is_scrape).await;
     for s in &scrapes {
-        let EventKind::Scrape {
+        let EventKind::Scrape(scrapetop::event::ScrapeResult {
             up, status, error, ..
-        } = &s.kind
+        }) = &s.kind
         else {
             unreachable!()
         };
@@ -204,14 +207,14 @@ async fn connection_close_closes_after_each_response() {
 #[tokio::test]
 async fn a_server_closing_an_idle_connection_is_noticed_at_once() {
     let ex = Exporter::start(
-        "127.0.0.1:0".parse().unwrap(),
+        "127.0.0.1:0".parse().expect("test setup"),
         ExporterConfig {
             idle_close: Some(Duration::from_millis(100)),
             ..Default::default()
         },
     )
     .await
-    .unwrap();
+    .expect("test setup");
     let j = job("node", 800, 500);
     let mut run = start(opts(), vec![target(&ex.addr().to_string(), &j)]);
     let s1 = run.wait_for("scrape", 2 * S, scrape_up).await;
@@ -230,7 +233,7 @@ async fn a_server_closing_an_idle_connection_is_noticed_at_once() {
         ),
         "{c:?}"
     );
-    let noticed = c.ts.duration_since(s1.ts).unwrap();
+    let noticed = c.ts.duration_since(s1.ts).expect("test setup");
     assert!(
         noticed < Duration::from_millis(600),
         "noticed only after {noticed:?}"
@@ -239,11 +242,11 @@ async fn a_server_closing_an_idle_connection_is_noticed_at_once() {
     assert!(
         matches!(
             s2.kind,
-            EventKind::Scrape {
+            EventKind::Scrape(scrapetop::event::ScrapeResult {
                 up: true,
                 reused: false,
                 ..
-            }
+            })
         ),
         "{s2:?}"
     );
@@ -283,17 +286,17 @@ async fn a_reset_on_a_reused_connection_is_retried_once_on_a_fresh_one() {
         .wait_for(
             "retried scrape",
             2 * S,
-            |e| matches!(e.kind, EventKind::Scrape { conn_id: Some(id), .. } if id != reset_id),
+            |e| matches!(e.kind, EventKind::Scrape(scrapetop::event::ScrapeResult { conn_id: Some(id), .. }) if id != reset_id),
         )
         .await;
     assert!(
         matches!(
             s.kind,
-            EventKind::Scrape {
+            EventKind::Scrape(scrapetop::event::ScrapeResult {
                 up: true,
                 reused: false,
                 ..
-            }
+            })
         ),
         "{s:?}\n{}",
         run.recent(20)
@@ -304,9 +307,9 @@ async fn a_reset_on_a_reused_connection_is_retried_once_on_a_fresh_one() {
 #[tokio::test]
 async fn reconnect_re_resolve_and_probe_commands() {
     let dns = dns_server().await;
-    dns.set_addrs("api", &["127.0.0.1".parse().unwrap()], 60)
+    dns.set_addrs("api", &["127.0.0.1".parse().expect("test setup")], 60)
         .await
-        .unwrap();
+        .expect("test setup");
     let ex = exporter().await;
     let j = job("api", 100, 80);
     let o = EngineOptions {
@@ -320,10 +323,11 @@ async fn reconnect_re_resolve_and_probe_commands() {
     run.wait_n("2 scrapes", 2, 2 * S, scrape_up).await;
     assert_eq!(ex.accepts(), 1);
 
-    run.send(Command::ReResolve {
+    run.send(Command::ReResolve(scrapetop::event::Selector {
         job: Some("api".into()),
         instance: None,
-    });
+        ..scrapetop::event::Selector::all()
+    }));
     let r = run
         .wait_for("re_resolve", S, |e| {
             matches!(
@@ -338,18 +342,27 @@ async fn reconnect_re_resolve_and_probe_commands() {
     let EventKind::DnsResolved { addrs, ttl_s, .. } = &r.kind else {
         unreachable!()
     };
-    assert_eq!(addrs, &vec!["127.0.0.1".parse::<IpAddr>().unwrap()]);
+    assert_eq!(
+        addrs,
+        &vec!["127.0.0.1".parse::<IpAddr>().expect("test setup")]
+    );
     assert!(*ttl_s > 0 && *ttl_s <= 60);
     assert_eq!(ex.accepts(), 1, "re_resolve must not touch the connection");
 
-    run.send(Command::Probe {
+    run.send(Command::Probe(scrapetop::event::Selector {
         job: None,
         instance: None,
-    });
+        ..scrapetop::event::Selector::all()
+    }));
     let p = run
-        .wait_for("probe", S, |e| matches!(e.kind, EventKind::Probe { .. }))
+        .wait_for("probe", S, |e| {
+            matches!(
+                e.kind,
+                EventKind::Probe(scrapetop::event::ProbeResult { .. })
+            )
+        })
         .await;
-    let EventKind::Probe {
+    let EventKind::Probe(scrapetop::event::ProbeResult {
         ok,
         resolve_ms,
         connect_ms,
@@ -357,7 +370,7 @@ async fn reconnect_re_resolve_and_probe_commands() {
         total_ms,
         peer,
         ..
-    } = &p.kind
+    }) = &p.kind
     else {
         unreachable!()
     };
@@ -367,14 +380,18 @@ async fn reconnect_re_resolve_and_probe_commands() {
     assert_eq!(*peer, Some(ex.addr()));
     assert_eq!(ex.accepts(), 2, "the probe uses its own connection");
     run.wait_for("scrape after probe", S, |e| {
-        matches!(e.kind, EventKind::Scrape { reused: true, .. })
+        matches!(
+            e.kind,
+            EventKind::Scrape(scrapetop::event::ScrapeResult { reused: true, .. })
+        )
     })
     .await;
 
-    run.send(Command::Reconnect {
+    run.send(Command::Reconnect(scrapetop::event::Selector {
         job: Some("api".into()),
         instance: Some(format!("api.test:{}", ex.addr().port())),
-    });
+        ..scrapetop::event::Selector::all()
+    }));
     let c = run
         .wait_for("forced close", S, |e| {
             matches!(e.kind, EventKind::ConnClosed { .. })
@@ -401,7 +418,10 @@ async fn reconnect_re_resolve_and_probe_commands() {
     })
     .await;
     run.wait_for("new conn", S, |e| {
-        matches!(e.kind, EventKind::ConnOpened { .. })
+        matches!(
+            e.kind,
+            EventKind::ConnOpened(scrapetop::event::ConnInfo { .. })
+        )
     })
     .await;
     assert_accepts(&ex, 3).await;
@@ -412,7 +432,7 @@ async fn reconnect_re_resolve_and_probe_commands() {
 async fn two_hosts() -> (Exporter, Exporter) {
     for _ in 0..20 {
         let a = exporter().await;
-        let b_addr = SocketAddr::new("127.0.0.2".parse().unwrap(), a.addr().port());
+        let b_addr = SocketAddr::new("127.0.0.2".parse().expect("test setup"), a.addr().port());
         if let Ok(b) = Exporter::start(b_addr, ExporterConfig::default()).await {
             return (a, b);
         }
@@ -424,7 +444,9 @@ async fn two_hosts() -> (Exporter, Exporter) {
 async fn a_moved_record_marks_the_connection_stale_until_a_reconnect_follows_it() {
     let dns = dns_server().await;
     let (old, new) = two_hosts().await;
-    dns.set_addrs("db", &[old.addr().ip()], 60).await.unwrap();
+    dns.set_addrs("db", &[old.addr().ip()], 60)
+        .await
+        .expect("test setup");
     let j = job("db", 100, 80);
     let o = EngineOptions {
         dns_server: Some(dns.addr()),
@@ -436,11 +458,14 @@ async fn a_moved_record_marks_the_connection_stale_until_a_reconnect_follows_it(
     );
     run.wait_for("scrape", 2 * S, scrape_up).await;
 
-    dns.set_addrs("db", &[new.addr().ip()], 60).await.unwrap();
-    run.send(Command::ReResolve {
+    dns.set_addrs("db", &[new.addr().ip()], 60)
+        .await
+        .expect("test setup");
+    run.send(Command::ReResolve(scrapetop::event::Selector {
         job: None,
         instance: None,
-    });
+        ..scrapetop::event::Selector::all()
+    }));
     let st = run
         .wait_for("stale", S, |e| {
             matches!(e.kind, EventKind::StalePeer { .. })
@@ -457,17 +482,21 @@ async fn a_moved_record_marks_the_connection_stale_until_a_reconnect_follows_it(
     assert!(old.requests() >= before + 2);
     assert_eq!(new.accepts(), 0);
 
-    run.send(Command::Reconnect {
+    run.send(Command::Reconnect(scrapetop::event::Selector {
         job: None,
         instance: None,
-    });
+        ..scrapetop::event::Selector::all()
+    }));
     let o = run
         .wait_for("new conn", 2 * S, |e| {
-            matches!(e.kind, EventKind::ConnOpened { .. })
+            matches!(
+                e.kind,
+                EventKind::ConnOpened(scrapetop::event::ConnInfo { .. })
+            )
         })
         .await;
     assert!(
-        matches!(o.kind, EventKind::ConnOpened { peer, .. } if peer == new.addr()),
+        matches!(o.kind, EventKind::ConnOpened(scrapetop::event::ConnInfo { peer, .. }) if peer == new.addr()),
         "{o:?}"
     );
     run.wait_for("scrape on new host", S, scrape_up).await;
@@ -479,7 +508,9 @@ async fn a_moved_record_marks_the_connection_stale_until_a_reconnect_follows_it(
 async fn the_background_recheck_flags_a_stale_peer_by_itself() {
     let dns = dns_server().await;
     let (old, new) = two_hosts().await;
-    dns.set_addrs("db", &[old.addr().ip()], 1).await.unwrap();
+    dns.set_addrs("db", &[old.addr().ip()], 1)
+        .await
+        .expect("test setup");
     let j = job("db", 200, 150);
     let o = EngineOptions {
         dns_server: Some(dns.addr()),
@@ -492,7 +523,9 @@ async fn the_background_recheck_flags_a_stale_peer_by_itself() {
         vec![target(&format!("db.test:{}", old.addr().port()), &j)],
     );
     run.wait_for("scrape", 2 * S, scrape_up).await;
-    dns.set_addrs("db", &[new.addr().ip()], 1).await.unwrap();
+    dns.set_addrs("db", &[new.addr().ip()], 1)
+        .await
+        .expect("test setup");
     // The recheck runs at TTL expiry (1 s here), at most every `recheck_min` per name.
     let st = run
         .wait_for("stale via recheck", 5 * S, |e| {
@@ -514,9 +547,9 @@ async fn the_background_recheck_flags_a_stale_peer_by_itself() {
 #[tokio::test]
 async fn a_dead_dns_server_goes_unnoticed_until_a_reconnect() {
     let dns = dns_server().await;
-    dns.set_addrs("web", &["127.0.0.1".parse().unwrap()], 60)
+    dns.set_addrs("web", &["127.0.0.1".parse().expect("test setup")], 60)
         .await
-        .unwrap();
+        .expect("test setup");
     let ex = exporter().await;
     let j = job("web", 200, 400);
     let j = {
@@ -537,10 +570,11 @@ async fn a_dead_dns_server_goes_unnoticed_until_a_reconnect() {
     // Scraping continues on the live connection.
     run.wait_n("2 scrapes while DNS is dead", 2, 2 * S, scrape_up)
         .await;
-    run.send(Command::ReResolve {
+    run.send(Command::ReResolve(scrapetop::event::Selector {
         job: None,
         instance: None,
-    });
+        ..scrapetop::event::Selector::all()
+    }));
     let f = run
         .wait_for("dns failure", 2 * S, |e| {
             matches!(e.kind, EventKind::DnsFailed { .. })
@@ -557,10 +591,11 @@ async fn a_dead_dns_server_goes_unnoticed_until_a_reconnect() {
         ),
         "{f:?}"
     );
-    run.send(Command::Reconnect {
+    run.send(Command::Reconnect(scrapetop::event::Selector {
         job: None,
         instance: None,
-    });
+        ..scrapetop::event::Selector::all()
+    }));
     let c = run
         .wait_for("dial failure", 3 * S, |e| {
             matches!(e.kind, EventKind::ConnFailed { .. })
@@ -580,11 +615,11 @@ async fn a_dead_dns_server_goes_unnoticed_until_a_reconnect() {
     assert!(
         matches!(
             s.kind,
-            EventKind::Scrape {
+            EventKind::Scrape(scrapetop::event::ScrapeResult {
                 up: false,
                 conn_id: None,
                 ..
-            }
+            })
         ),
         "{s:?}"
     );
@@ -596,8 +631,8 @@ async fn a_dead_dns_server_goes_unnoticed_until_a_reconnect() {
 #[tokio::test]
 async fn refused_dials_are_reported_and_retried_every_scrape() {
     let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("test setup");
+        l.local_addr().expect("test setup").port()
     };
     let j = job("gone", 100, 80);
     let mut run = start(opts(), vec![target(&format!("127.0.0.1:{port}"), &j)]);
@@ -622,27 +657,33 @@ async fn a_probe_reveals_a_target_refusing_new_connections() {
     let j = job("node", 100, 80);
     let mut run = start(opts(), vec![target(&ex.addr().to_string(), &j)]);
     run.wait_n("scrapes", 2, 2 * S, scrape_up).await;
-    ex.set_accepting(false).await.unwrap();
+    ex.set_accepting(false).await.expect("test setup");
     run.wait_n("still up on the old connection", 2, S, scrape_up)
         .await;
-    run.send(Command::Probe {
+    run.send(Command::Probe(scrapetop::event::Selector {
         job: None,
         instance: None,
-    });
+        ..scrapetop::event::Selector::all()
+    }));
     let p = run
-        .wait_for("probe", S, |e| matches!(e.kind, EventKind::Probe { .. }))
+        .wait_for("probe", S, |e| {
+            matches!(
+                e.kind,
+                EventKind::Probe(scrapetop::event::ProbeResult { .. })
+            )
+        })
         .await;
-    let EventKind::Probe {
+    let EventKind::Probe(scrapetop::event::ProbeResult {
         ok,
         kind,
         hidden_failure,
         ..
-    } = &p.kind
+    }) = &p.kind
     else {
         unreachable!()
     };
     assert!(!ok);
-    assert_eq!(kind.as_deref(), Some("refused"));
+    assert_eq!(*kind, Some(scrapetop::event::ProbeFailKind::Refused));
     assert!(
         *hidden_failure,
         "the pooled connection works while a fresh one fails"
@@ -675,7 +716,10 @@ async fn max_conn_age_recycles_connections() {
         "{c:?}"
     );
     run.wait_for("new conn", S, |e| {
-        matches!(e.kind, EventKind::ConnOpened { .. })
+        matches!(
+            e.kind,
+            EventKind::ConnOpened(scrapetop::event::ConnInfo { .. })
+        )
     })
     .await;
     run.quit().await;
@@ -684,21 +728,21 @@ async fn max_conn_age_recycles_connections() {
 #[tokio::test]
 async fn body_size_limit_fails_the_scrape_but_keeps_the_connection() {
     let ex = Exporter::start(
-        "127.0.0.1:0".parse().unwrap(),
+        "127.0.0.1:0".parse().expect("test setup"),
         ExporterConfig {
             lines: 500,
             ..Default::default()
         },
     )
     .await
-    .unwrap();
+    .expect("test setup");
     let mut j = (*job("big", 80, 60)).clone();
     j.body_size_limit = 1000;
     let j = std::sync::Arc::new(j);
     let mut run = start(opts(), vec![target(&ex.addr().to_string(), &j)]);
     let scrapes = run.wait_n("3 scrapes", 3, 2 * S, is_scrape).await;
     for s in scrapes {
-        let EventKind::Scrape { up, error, .. } = &s.kind else {
+        let EventKind::Scrape(scrapetop::event::ScrapeResult { up, error, .. }) = &s.kind else {
             unreachable!()
         };
         assert!(!up);
@@ -738,7 +782,9 @@ async fn pause_stops_scraping_and_resume_restarts_it() {
 async fn a_probe_also_notices_a_stale_pooled_connection() {
     let dns = dns_server().await;
     let (old, new) = two_hosts().await;
-    dns.set_addrs("db", &[old.addr().ip()], 60).await.unwrap();
+    dns.set_addrs("db", &[old.addr().ip()], 60)
+        .await
+        .expect("test setup");
     let j = job("db", 100, 80);
     let o = EngineOptions {
         dns_server: Some(dns.addr()),
@@ -750,20 +796,28 @@ async fn a_probe_also_notices_a_stale_pooled_connection() {
         vec![target(&format!("db.test:{}", old.addr().port()), &j)],
     );
     run.wait_for("scrape", 2 * S, scrape_up).await;
-    dns.set_addrs("db", &[new.addr().ip()], 60).await.unwrap();
-    run.send(Command::Probe {
+    dns.set_addrs("db", &[new.addr().ip()], 60)
+        .await
+        .expect("test setup");
+    run.send(Command::Probe(scrapetop::event::Selector {
         job: None,
         instance: None,
-    });
+        ..scrapetop::event::Selector::all()
+    }));
     run.wait_for("stale via probe", S, |e| {
         matches!(e.kind, EventKind::StalePeer { .. })
     })
     .await;
     let p = run
-        .wait_for("probe", S, |e| matches!(e.kind, EventKind::Probe { .. }))
+        .wait_for("probe", S, |e| {
+            matches!(
+                e.kind,
+                EventKind::Probe(scrapetop::event::ProbeResult { .. })
+            )
+        })
         .await;
     assert!(
-        matches!(p.kind, EventKind::Probe { ok: true, peer: Some(a), .. } if a == new.addr()),
+        matches!(p.kind, EventKind::Probe(scrapetop::event::ProbeResult { ok: true, peer: Some(a), .. }) if a == new.addr()),
         "{p:?}"
     );
     assert_eq!(new.accepts(), 1, "the probe went to the new address");

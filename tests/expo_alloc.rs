@@ -2,6 +2,8 @@
 //! node_exporter page of 1,492 samples streams through in 4 KiB chunks. (The one `unsafe` of
 //! the project lives here: a global allocator can only be written with it; test-only.)
 
+#![allow(unsafe_code)]
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
 

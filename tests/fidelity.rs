@@ -25,6 +25,10 @@
 #[path = "netns/lab.rs"]
 mod lab;
 
+#[allow(dead_code, unused_macros)]
+#[path = "common/lines.rs"]
+mod lines;
+
 #[path = "fidelity/cases.rs"]
 mod cases;
 

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 mod common;
 
+use common::lines::Events;
+use scrapetop::event::{ConnFailKind, EventKind, ProbeFailKind, ProbeResult, TargetId};
 use scrapetop::exporter::{Exporter, ExporterConfig};
-use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 
@@ -15,7 +16,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_scrapetop");
 
 struct Proc {
     child: Child,
-    out: Lines<BufReader<ChildStdout>>,
+    out: Events<Lines<BufReader<ChildStdout>>>,
 }
 
 fn spawn(args: &[String]) -> Proc {
@@ -27,33 +28,11 @@ fn spawn(args: &[String]) -> Proc {
         .kill_on_drop(true)
         .spawn()
         .expect("binary runs");
-    let out = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let out = Events::new(BufReader::new(child.stdout.take().expect("stdout")).lines());
     Proc { child, out }
 }
 
 impl Proc {
-    async fn next_matching(
-        &mut self,
-        what: &str,
-        within: Duration,
-        pred: impl Fn(&Value) -> bool,
-    ) -> Value {
-        let deadline = tokio::time::Instant::now() + within;
-        loop {
-            let line = tokio::time::timeout_at(deadline, self.out.next_line())
-                .await
-                .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
-                .expect("read stdout")
-                .unwrap_or_else(|| panic!("stdout ended waiting for {what}"));
-            let v: Value =
-                serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON: {line}: {e}"));
-            assert!(v["ts"].is_string() && v["event"].is_string(), "{line}");
-            if pred(&v) {
-                return v;
-            }
-        }
-    }
-
     async fn send(&mut self, line: &str) {
         let stdin = self.child.stdin.as_mut().expect("stdin");
         stdin
@@ -103,35 +82,32 @@ async fn two_hundred_targets_hold_two_hundred_sockets_and_the_census_matches_pro
     let mut opened = HashSet::new();
     let mut fds = HashSet::new();
     while opened.len() < 200 {
-        let v = p
-            .next_matching("200 connections", Duration::from_secs(10), |v| {
-                v["event"] == "conn_opened"
-            })
-            .await;
-        opened.insert(v["conn_id"].as_u64().expect("conn_id"));
-        assert!(
-            fds.insert(v["fd"].as_i64().expect("fd")),
-            "fd reused while open: {v}"
+        let (_, (conn_id, fd)) = expect_event!(
+            p.out,
+            Duration::from_secs(10),
+            EventKind::ConnOpened(c) => (c.conn_id, c.fd)
         );
+        opened.insert(conn_id);
+        assert!(fds.insert(fd), "fd {fd} reused while open");
     }
     // The census runs every second; the next one sees all 200 connections.
-    let census = p
-        .next_matching("census", Duration::from_secs(3), |v| v["event"] == "fds")
-        .await;
-    let sockets = census["sockets"].as_u64().expect("sockets");
+    let (_, census) = expect_event!(p.out, Duration::from_secs(3), EventKind::Fds(c) => *c);
     assert!(
-        (200..210).contains(&sockets),
-        "sockets = targets + a small constant: {census}"
+        (200..210).contains(&census.sockets),
+        "sockets = targets + a small constant: {census:?}"
     );
-    assert_eq!(socket_fds(pid), sockets, "census equals what /proc shows");
-    let total = census["total"].as_u64().expect("total");
-    assert!(
-        (200..230).contains(&total),
-        "fds = targets + a small constant: {census}"
-    );
-    assert!(census["soft_limit"].as_u64() >= Some(200));
     assert_eq!(
-        census["soft_limit"], census["hard_limit"],
+        socket_fds(pid),
+        census.sockets,
+        "census equals what /proc shows"
+    );
+    assert!(
+        (200..230).contains(&census.total),
+        "fds = targets + a small constant: {census:?}"
+    );
+    assert!(census.soft_limit >= 200);
+    assert_eq!(
+        census.soft_limit, census.hard_limit,
         "soft limit raised to the hard limit"
     );
     for e in &exporters {
@@ -155,34 +131,36 @@ async fn malformed_commands_get_an_error_event_and_eof_quits_with_exit_on_eof() 
         "--target".into(),
         e.addr().to_string(),
     ]);
-    p.next_matching("target_added", Duration::from_secs(5), |v| {
-        v["event"] == "target_added"
-    })
-    .await;
+    let added = expect_event!(p.out, Duration::from_secs(5), EventKind::TargetAdded { .. });
+    let id = added.target.as_ref().expect("about a target").id;
     p.send("this is not json").await;
-    let err = p
-        .next_matching("error", Duration::from_secs(5), |v| v["event"] == "error")
-        .await;
-    assert!(
-        err["error"].as_str().unwrap_or("").contains("bad command"),
-        "{err}"
+    let (_, err) = expect_event!(
+        p.out,
+        Duration::from_secs(5),
+        EventKind::Error { error } => error.clone()
     );
-    p.next_matching("a scrape", Duration::from_secs(5), |v| {
-        v["event"] == "scrape"
-    })
-    .await;
+    assert!(err.contains("bad command"), "{err}");
+    expect_event!(p.out, Duration::from_secs(5), EventKind::Scrape(_));
     p.send(r#"{"cmd":"state"}"#).await;
-    let st = p
-        .next_matching("state", Duration::from_secs(5), |v| v["event"] == "state")
-        .await;
+    let st = p.out.wait_state(Duration::from_secs(5)).await;
     assert_eq!(st["targets"][0]["instance"], e.addr().to_string(), "{st}");
+    assert_eq!(st["targets"][0]["target"], id.to_string(), "{st}");
     assert_eq!(st["targets"][0]["health"], "up", "{st}");
     assert_eq!(st["totals"]["conns_open"], 1, "{st}");
+    // A selector that matches nothing is an error naming it, not an acknowledgement.
+    p.send(r#"{"cmd":"probe","job":"nope"}"#).await;
+    let (_, err) = expect_event!(
+        p.out,
+        Duration::from_secs(5),
+        EventKind::Error { error } => error.clone()
+    );
+    assert!(err.contains(r#"no target matches job "nope""#), "{err}");
     p.send(r#"{"cmd":"pause"}"#).await;
-    p.next_matching("paused", Duration::from_secs(5), |v| {
-        v["event"] == "paused" && v["paused"] == true
-    })
-    .await;
+    expect_event!(
+        p.out,
+        Duration::from_secs(5),
+        EventKind::Paused { paused: true }
+    );
     drop(p.child.stdin.take());
     assert_eq!(p.exit_code(Duration::from_secs(10)).await, 0);
 }
@@ -193,10 +171,7 @@ async fn sigterm_ends_cleanly() {
         .await
         .unwrap();
     let mut p = spawn(&["--headless".into(), "--target".into(), e.addr().to_string()]);
-    p.next_matching("target_added", Duration::from_secs(5), |v| {
-        v["event"] == "target_added"
-    })
-    .await;
+    expect_event!(p.out, Duration::from_secs(5), EventKind::TargetAdded { .. });
     let pid = rustix::process::Pid::from_raw(p.child.id().expect("pid") as i32).expect("pid");
     rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("kill");
     assert_eq!(p.exit_code(Duration::from_secs(10)).await, 0);
@@ -258,34 +233,22 @@ async fn running_out_of_descriptors_fails_only_the_excess_dials() {
         .kill_on_drop(true)
         .spawn()
         .expect("prlimit runs");
-    let out = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let out = Events::new(BufReader::new(child.stdout.take().expect("stdout")).lines());
     let mut p = Proc { child, out };
-    let failed = p
-        .next_matching("an emfile failure", Duration::from_secs(10), |v| {
-            v["event"] == "conn_failed" && v["kind"] == "emfile"
-        })
-        .await;
-    assert!(
-        failed["error"]
-            .as_str()
-            .unwrap_or("")
-            .contains("too many open files"),
-        "{failed}"
+    let (_, error) = expect_event!(
+        p.out,
+        Duration::from_secs(10),
+        EventKind::ConnFailed { kind: ConnFailKind::Emfile, error, .. } => error.clone()
     );
+    assert!(error.contains("too many open files"), "{error}");
     // The targets that got a descriptor keep scraping.
     let mut up = HashSet::new();
     while up.len() < 20 {
-        let v = p
-            .next_matching("scrapes going on", Duration::from_secs(5), |v| {
-                v["event"] == "scrape" && v["up"] == true
-            })
-            .await;
-        up.insert(v["instance"].as_str().unwrap_or("").to_owned());
+        let ev = expect_event!(p.out, Duration::from_secs(5), EventKind::Scrape(s) if s.up);
+        up.insert(ev.target.expect("about a target").id);
     }
-    let census = p
-        .next_matching("census", Duration::from_secs(3), |v| v["event"] == "fds")
-        .await;
-    assert_eq!(census["soft_limit"], 50, "{census}");
+    let (_, census) = expect_event!(p.out, Duration::from_secs(3), EventKind::Fds(c) => *c);
+    assert_eq!(census.soft_limit, 50, "{census:?}");
     p.send(r#"{"cmd":"quit"}"#).await;
     assert_eq!(p.exit_code(Duration::from_secs(10)).await, 0);
 }
@@ -298,40 +261,161 @@ async fn the_demo_runs_headless_and_shows_its_story() {
         "--demo-speed".into(),
         "10".into(),
     ]);
-    let mut added = 0;
-    while added < 40 {
-        p.next_matching("40 demo targets", Duration::from_secs(10), |v| {
-            v["event"] == "target_added"
+    p.out
+        .wait_n("40 demo targets", 40, Duration::from_secs(10), |e| {
+            matches!(e.kind, EventKind::TargetAdded { .. })
         })
         .await;
-        added += 1;
-    }
-    let stale = p
-        .next_matching("a moved address", Duration::from_secs(30), |v| {
-            v["event"] == "stale_peer"
-        })
-        .await;
-    assert!(
-        stale["instance"]
-            .as_str()
-            .unwrap_or("")
-            .starts_with("api-2.demo.test"),
-        "{stale}"
-    );
+    let instance = |e: &scrapetop::event::Event| {
+        e.target
+            .as_ref()
+            .map_or(String::new(), |t| t.instance.to_string())
+    };
+    let stale = expect_event!(p.out, Duration::from_secs(30), EventKind::StalePeer { .. });
+    assert!(instance(&stale).starts_with("api-2.demo.test"), "{stale:?}");
     // node-3 refuses new connections while its established one goes on (other hidden
     // failures, e.g. probes during the DNS outage, may come first).
     let probe = p
-        .next_matching("node-3's hidden failure", Duration::from_secs(30), |v| {
-            v["event"] == "probe"
-                && v["hidden_failure"] == true
-                && v["kind"] == "refused"
-                && v["instance"]
-                    .as_str()
-                    .unwrap_or("")
-                    .starts_with("node-3.demo.test")
+        .out
+        .wait_for("node-3's hidden failure", Duration::from_secs(30), |e| {
+            matches!(
+                e.kind,
+                EventKind::Probe(ProbeResult {
+                    hidden_failure: true,
+                    kind: Some(ProbeFailKind::Refused),
+                    ..
+                })
+            ) && instance(e).starts_with("node-3.demo.test")
         })
         .await;
-    assert_eq!(probe["ok"], false, "{probe}");
+    assert!(
+        matches!(probe.kind, EventKind::Probe(ProbeResult { ok: false, .. })),
+        "{probe:?}"
+    );
     p.send(r#"{"cmd":"quit"}"#).await;
     assert_eq!(p.exit_code(Duration::from_secs(15)).await, 0);
+}
+
+/// `--target http://h/a --target http://h/b`: one job, one instance, two targets (Prometheus
+/// identifies a target by labels + URL), each with its own events and scrapes; a command by
+/// `target` reaches exactly one, job + instance reaches both.
+#[tokio::test]
+async fn two_targets_sharing_job_and_instance_are_two_targets() {
+    let e = Exporter::start("127.0.0.1:0".parse().unwrap(), ExporterConfig::default())
+        .await
+        .unwrap();
+    let urls = [
+        format!("http://{}/a", e.addr()),
+        format!("http://{}/b", e.addr()),
+    ];
+    let mut p = spawn(&[
+        "--headless".into(),
+        "--interval".into(),
+        "200ms".into(),
+        "--timeout".into(),
+        "150ms".into(),
+        "--target".into(),
+        urls[0].clone(),
+        "--target".into(),
+        urls[1].clone(),
+    ]);
+    let added = p
+        .out
+        .wait_n("two targets", 2, Duration::from_secs(5), |e| {
+            matches!(e.kind, EventKind::TargetAdded { .. })
+        })
+        .await;
+    let mut by_url = std::collections::HashMap::new();
+    for ev in &added {
+        let t = ev.target.as_ref().expect("about a target");
+        assert_eq!(&*t.instance, e.addr().to_string());
+        assert_eq!(&*t.job, "targets");
+        let EventKind::TargetAdded { url, labels, .. } = &ev.kind else {
+            unreachable!()
+        };
+        assert_eq!(labels.get("instance"), Some(&e.addr().to_string()));
+        by_url.insert(url.clone(), t.id);
+    }
+    let (a, b) = (by_url[&urls[0]], by_url[&urls[1]]);
+    assert_ne!(a, b, "two ids");
+    // Two series of scrapes.
+    let mut scraped: HashSet<TargetId> = HashSet::new();
+    while scraped.len() < 2 {
+        let ev = expect_event!(p.out, Duration::from_secs(5), EventKind::Scrape(s) if s.up);
+        scraped.insert(ev.target.expect("about a target").id);
+    }
+    assert_eq!(scraped, HashSet::from([a, b]));
+    // By id: exactly one target.
+    p.send(&format!(r#"{{"cmd":"probe","target":"{a}"}}"#))
+        .await;
+    expect_event!(
+        p.out,
+        Duration::from_secs(5),
+        EventKind::CommandAck { targets: 1, .. }
+    );
+    let probe = expect_event!(p.out, Duration::from_secs(5), EventKind::Probe(_));
+    assert_eq!(probe.target.map(|t| t.id), Some(a));
+    // By job + instance: both.
+    p.send(&format!(
+        r#"{{"cmd":"probe","job":"targets","instance":"{}"}}"#,
+        e.addr()
+    ))
+    .await;
+    expect_event!(
+        p.out,
+        Duration::from_secs(5),
+        EventKind::CommandAck { targets: 2, .. }
+    );
+    p.send(r#"{"cmd":"quit"}"#).await;
+    assert_eq!(p.exit_code_stdin_open(Duration::from_secs(10)).await, 0);
+}
+
+/// At the descriptor limit a reload must still open its file: dials stop a few descriptors
+/// short of the limit (`conn_failed` kind `emfile`), keeping those for the engine itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_at_the_descriptor_limit_still_opens_its_file() {
+    let exporters = common::exporters(80, 5).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let list = dir.path().join("fleet.txt");
+    let lines: Vec<String> = exporters.iter().map(|e| e.addr().to_string()).collect();
+    std::fs::write(&list, lines.join("\n")).expect("write list");
+    let args: Vec<String> = vec![
+        "--nofile=50:50".into(),
+        BIN.into(),
+        "--headless".into(),
+        "--interval".into(),
+        "500ms".into(),
+        "--timeout".into(),
+        "400ms".into(),
+        "--targets".into(),
+        list.display().to_string(),
+    ];
+    let mut child = Command::new("prlimit")
+        .args(&args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("prlimit runs");
+    let out = Events::new(BufReader::new(child.stdout.take().expect("stdout")).lines());
+    let mut p = Proc { child, out };
+    expect_event!(
+        p.out,
+        Duration::from_secs(10),
+        EventKind::ConnFailed {
+            kind: ConnFailKind::Emfile,
+            ..
+        }
+    );
+    // Scrapes keep failing for want of descriptors; a reload reads its file all the same.
+    p.send(r#"{"cmd":"reload"}"#).await;
+    let (_, error) = expect_event!(
+        p.out,
+        Duration::from_secs(5),
+        EventKind::Reload { error, .. } => error.clone()
+    );
+    assert_eq!(error, None, "the reload could not read its file");
+    p.send(r#"{"cmd":"quit"}"#).await;
+    assert_eq!(p.exit_code(Duration::from_secs(10)).await, 0);
 }

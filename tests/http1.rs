@@ -1,6 +1,9 @@
 //! The purpose-built HTTP/1.1 client (`engine::http1`) against real loopback servers that
 //! write exact bytes: framing, keep-alive, heads up to Go's limit, idle closes, resets.
 
+// Panicking on bad test data is the point in a test crate.
+#![allow(clippy::unwrap_used)]
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -8,6 +8,11 @@
 
 #[path = "netns/lab.rs"]
 mod lab;
+// The typed reader shared with the headless suite: every line scrapetop writes here is
+// checked against the event contract.
+#[allow(dead_code, unused_macros)]
+#[path = "common/lines.rs"]
+mod lines;
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};

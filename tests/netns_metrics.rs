@@ -8,6 +8,10 @@
 //! under `CI=true` it fails. Run it under the suite lock like `tests/netns.rs`:
 //! `flock /tmp/scrapetop-suite.lock cargo test --test netns_metrics -- --nocapture`.
 
+#[allow(dead_code, unused_macros)]
+#[path = "common/lines.rs"]
+mod lines;
+
 #[path = "netns/lab.rs"]
 mod lab;
 

@@ -49,30 +49,31 @@ struct Pki {
 
 fn pki() -> Pki {
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    let ca_key = KeyPair::generate().expect("test setup");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("test setup");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params
         .distinguished_name
         .push(DnType::CommonName, "scrapetop test CA");
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let leaf_key = KeyPair::generate().unwrap();
-    let leaf_params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    let ca = ca_params.self_signed(&ca_key).expect("test setup");
+    let leaf_key = KeyPair::generate().expect("test setup");
+    let leaf_params = CertificateParams::new(vec!["localhost".to_owned()]).expect("test setup");
     let leaf = leaf_params
         .signed_by(&leaf_key, &Issuer::new(ca_params, ca_key))
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
+        .expect("test setup");
+    let dir = tempfile::tempdir().expect("test setup");
     let ca_pem = dir.path().join("ca.pem");
-    std::fs::write(&ca_pem, ca.pem()).unwrap();
-    let key = rustls::pki_types::PrivateKeyDer::try_from(leaf_key.serialize_der()).unwrap();
+    std::fs::write(&ca_pem, ca.pem()).expect("test setup");
+    let key =
+        rustls::pki_types::PrivateKeyDer::try_from(leaf_key.serialize_der()).expect("test setup");
     let server = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
-    .unwrap()
+    .expect("test setup")
     .with_no_client_auth()
     .with_single_cert(vec![leaf.der().clone()], key)
-    .unwrap();
+    .expect("test setup");
     Pki {
         _dir: dir,
         ca_pem,
@@ -81,22 +82,22 @@ fn pki() -> Pki {
 }
 
 fn write(path: &Path, text: &str) {
-    std::fs::write(path, text).unwrap();
+    std::fs::write(path, text).expect("test setup");
 }
 
 #[tokio::test]
 async fn https_with_a_private_ca_works_with_ca_file_and_fails_clearly_without() {
     let pki = pki();
     let ex = Exporter::start(
-        "127.0.0.1:0".parse().unwrap(),
+        "127.0.0.1:0".parse().expect("test setup"),
         ExporterConfig {
             tls: Some(pki.server.clone()),
             ..Default::default()
         },
     )
     .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    .expect("test setup");
+    let dir = tempfile::tempdir().expect("test setup");
     let cfg = dir.path().join("prometheus.yml");
     write(
         &cfg,
@@ -116,11 +117,13 @@ async fn https_with_a_private_ca_works_with_ca_file_and_fails_clearly_without() 
     .await;
     let opened = run
         .wait_for("tls conn", 3 * S, |e| {
-            matches!(e.kind, EventKind::ConnOpened { .. })
-                && e.target.as_ref().is_some_and(|t| &*t.job == "good")
+            matches!(
+                e.kind,
+                EventKind::ConnOpened(scrapetop::event::ConnInfo { .. })
+            ) && e.target.as_ref().is_some_and(|t| &*t.job == "good")
         })
         .await;
-    let EventKind::ConnOpened { tls, .. } = &opened.kind else {
+    let EventKind::ConnOpened(scrapetop::event::ConnInfo { tls, .. }) = &opened.kind else {
         unreachable!()
     };
     let tls = tls.as_ref().expect("tls facts on an https connection");
@@ -150,10 +153,13 @@ async fn https_with_a_private_ca_works_with_ca_file_and_fails_clearly_without() 
 
 #[tokio::test]
 async fn basic_auth_is_sent_and_never_shown() {
-    let ex = Exporter::start("127.0.0.1:0".parse().unwrap(), ExporterConfig::default())
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let ex = Exporter::start(
+        "127.0.0.1:0".parse().expect("test setup"),
+        ExporterConfig::default(),
+    )
+    .await
+    .expect("test setup");
+    let dir = tempfile::tempdir().expect("test setup");
     let pw = dir.path().join("pw");
     write(&pw, "s3cret-pw\n");
     let cfg = dir.path().join("prometheus.yml");
@@ -179,12 +185,16 @@ async fn basic_auth_is_sent_and_never_shown() {
         ex.last_authorization().as_deref(),
         Some("Basic c2NyYXBlcjpzM2NyZXQtcHc=")
     );
-    run.send(Command::Probe {
+    run.send(Command::Probe(scrapetop::event::Selector {
         job: None,
         instance: None,
-    });
+        ..scrapetop::event::Selector::all()
+    }));
     run.wait_for("probe", S, |e| {
-        matches!(e.kind, EventKind::Probe { ok: true, .. })
+        matches!(
+            e.kind,
+            EventKind::Probe(scrapetop::event::ProbeResult { ok: true, .. })
+        )
     })
     .await;
     let all = run.recent(1000);
@@ -205,13 +215,18 @@ struct Fleet {
 }
 
 async fn fleet() -> Fleet {
-    let mk = || Exporter::start("127.0.0.1:0".parse().unwrap(), ExporterConfig::default());
+    let mk = || {
+        Exporter::start(
+            "127.0.0.1:0".parse().expect("test setup"),
+            ExporterConfig::default(),
+        )
+    };
     let (a, b, c) = (
-        mk().await.unwrap(),
-        mk().await.unwrap(),
-        mk().await.unwrap(),
+        mk().await.expect("test setup"),
+        mk().await.expect("test setup"),
+        mk().await.expect("test setup"),
     );
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("test setup");
     let file = dir.path().join("fleet.txt");
     write(
         &file,
@@ -343,10 +358,13 @@ async fn reload_reconnect_policy_closes_every_connection() {
         "{r:?}"
     );
     run.wait_for("a re-dialled", 2 * S, |e| {
-        matches!(e.kind, EventKind::ConnOpened { .. })
-            && e.target
-                .as_ref()
-                .is_some_and(|t| *t.instance == f.a.addr().to_string())
+        matches!(
+            e.kind,
+            EventKind::ConnOpened(scrapetop::event::ConnInfo { .. })
+        ) && e
+            .target
+            .as_ref()
+            .is_some_and(|t| *t.instance == f.a.addr().to_string())
     })
     .await;
     assert_accepts(&f.a, 2).await;
@@ -368,13 +386,19 @@ async fn reload_reconnect_policy_closes_every_connection() {
 
 #[tokio::test]
 async fn a_changed_job_reconnects_and_an_invalid_reload_loses_nothing() {
-    let ex = Exporter::start("127.0.0.1:0".parse().unwrap(), ExporterConfig::default())
-        .await
-        .unwrap();
-    let other = Exporter::start("127.0.0.1:0".parse().unwrap(), ExporterConfig::default())
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let ex = Exporter::start(
+        "127.0.0.1:0".parse().expect("test setup"),
+        ExporterConfig::default(),
+    )
+    .await
+    .expect("test setup");
+    let other = Exporter::start(
+        "127.0.0.1:0".parse().expect("test setup"),
+        ExporterConfig::default(),
+    )
+    .await
+    .expect("test setup");
+    let dir = tempfile::tempdir().expect("test setup");
     let cfg = dir.path().join("prometheus.yml");
     let text = |interval: &str| {
         format!(
@@ -450,7 +474,10 @@ async fn a_changed_job_reconnects_and_an_invalid_reload_loses_nothing() {
         "{r:?}"
     );
     run.wait_for("node re-dialled", 2 * S, |e| {
-        matches!(e.kind, EventKind::ConnOpened { .. })
+        matches!(
+            e.kind,
+            EventKind::ConnOpened(scrapetop::event::ConnInfo { .. })
+        )
     })
     .await;
     assert_accepts(&ex, 2).await;
@@ -460,13 +487,19 @@ async fn a_changed_job_reconnects_and_an_invalid_reload_loses_nothing() {
 
 #[tokio::test]
 async fn load_adds_a_target_list_and_a_bad_file_changes_nothing() {
-    let a = Exporter::start("127.0.0.1:0".parse().unwrap(), ExporterConfig::default())
-        .await
-        .unwrap();
-    let b = Exporter::start("127.0.0.1:0".parse().unwrap(), ExporterConfig::default())
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let a = Exporter::start(
+        "127.0.0.1:0".parse().expect("test setup"),
+        ExporterConfig::default(),
+    )
+    .await
+    .expect("test setup");
+    let b = Exporter::start(
+        "127.0.0.1:0".parse().expect("test setup"),
+        ExporterConfig::default(),
+    )
+    .await
+    .expect("test setup");
+    let dir = tempfile::tempdir().expect("test setup");
     let extra = dir.path().join("extra.txt");
     write(&extra, &format!("{}\n", b.addr()));
     let args = SourceArgs {
@@ -508,5 +541,102 @@ async fn load_adds_a_target_list_and_a_bad_file_changes_nothing() {
         1,
         "adding a list keeps the running targets' connections"
     );
+    run.quit().await;
+}
+
+/// `{"cmd":"load","path":<FIFO>}`: opening a FIFO blocks until a writer comes. The read happens
+/// off the command loop, so the engine keeps answering and quits at once. (Two workers: were
+/// the read on the loop, it would block one and the bounded waits below would fail.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_of_a_fifo_never_blocks_the_engine() {
+    let a = Exporter::start(
+        "127.0.0.1:0".parse().expect("test setup"),
+        ExporterConfig::default(),
+    )
+    .await
+    .expect("test setup");
+    let dir = tempfile::tempdir().expect("test setup");
+    let fifo = dir.path().join("targets.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    let args = SourceArgs {
+        targets: vec![a.addr().to_string()],
+        interval: Some(Duration::from_millis(100)),
+        timeout: Some(Duration::from_millis(80)),
+        ..Default::default()
+    };
+    let mut run = start_with(args, opts()).await;
+    run.wait_for("a", 2 * S, scrape_up).await;
+    run.send(Command::Load {
+        path: fifo.display().to_string(),
+        replace: false,
+    });
+    // The engine still carries out commands and scrapes while the FIFO has no writer.
+    run.send(Command::Pause);
+    expect_event!(run, S, EventKind::Paused { paused: true });
+    run.send(Command::Resume);
+    expect_event!(run, S, EventKind::Paused { paused: false });
+    run.wait_for("scraping goes on", 2 * S, scrape_up).await;
+    let done = {
+        let _ = run.handle.commands.send(Command::Quit);
+        tokio::time::timeout(2 * S, run.handle.done).await
+    };
+    assert!(done.is_ok(), "quit waited for the FIFO");
+    // Let the blocked reader go: a writer that closes at once gives it end-of-file.
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(&fifo);
+}
+
+/// `load … replace:true` replaces the file sources; `--target`s are not a file source and stay.
+#[tokio::test]
+async fn load_replace_keeps_command_line_targets() {
+    let mut ex = Vec::new();
+    for _ in 0..3 {
+        ex.push(
+            Exporter::start(
+                "127.0.0.1:0".parse().expect("test setup"),
+                ExporterConfig::default(),
+            )
+            .await
+            .expect("test setup"),
+        );
+    }
+    let dir = tempfile::tempdir().expect("test setup");
+    let first = dir.path().join("first.txt");
+    let second = dir.path().join("second.txt");
+    write(&first, &format!("{}\n", ex[1].addr()));
+    write(&second, &format!("{}\n", ex[2].addr()));
+    let args = SourceArgs {
+        targets: vec![ex[0].addr().to_string()],
+        targets_files: vec![first],
+        interval: Some(Duration::from_millis(100)),
+        timeout: Some(Duration::from_millis(80)),
+        ..Default::default()
+    };
+    let mut run = start_with(args, opts()).await;
+    run.wait_n("both scraped", 2, 2 * S, scrape_up).await;
+    run.send(Command::Load {
+        path: second.display().to_string(),
+        replace: true,
+    });
+    let (_, counts) = expect_event!(
+        run,
+        2 * S,
+        EventKind::Reload { added, removed, error: None, .. } => (*added, *removed)
+    );
+    assert_eq!(counts, (1, 1), "first.txt's target out, second.txt's in");
+    let removed: Vec<String> = run
+        .seen
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::TargetRemoved {}))
+        .filter_map(|e| e.target.as_ref().map(|t| t.instance.to_string()))
+        .collect();
+    assert_eq!(removed, vec![ex[1].addr().to_string()]);
     run.quit().await;
 }

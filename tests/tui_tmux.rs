@@ -1,5 +1,8 @@
 //! End to end: the real binary in a real terminal (tmux), driven by keys, read from the screen.
 
+// Panicking on bad test data is the point in a test crate.
+#![allow(clippy::unwrap_used)]
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 

@@ -11,7 +11,7 @@ use hickory_resolver::net::runtime::TokioRuntimeProvider;
 
 use crate::event::{DnsCause, DnsFailKind, EventKind, TargetRef};
 
-use super::Ctx;
+use super::ctx::Ctx;
 
 /// A successful lookup.
 #[derive(Debug, Clone)]
@@ -46,20 +46,37 @@ fn opts(base: ResolverOpts) -> ResolverOpts {
     o
 }
 
+/// The resolver could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolverError {
+    /// /etc/resolv.conf could not be read or parsed.
+    #[error("reading the system resolver configuration: {0}")]
+    SystemConfig(String),
+    /// hickory refused the configuration.
+    #[error("building the resolver{}: {message}", .server.map(|s| format!(" for {s}")).unwrap_or_default())]
+    Build {
+        /// The `--dns-server`, if one was given.
+        server: Option<SocketAddr>,
+        /// hickory's error.
+        message: String,
+    },
+}
+
 impl Dns {
     /// The system resolver configuration (/etc/resolv.conf, /etc/hosts).
-    pub fn system() -> Result<Dns, String> {
+    pub fn system() -> Result<Dns, ResolverError> {
         let mut b = TokioResolver::builder_tokio()
-            .map_err(|e| format!("reading the system resolver configuration: {e}"))?;
+            .map_err(|e| ResolverError::SystemConfig(e.to_string()))?;
         *b.options_mut() = opts(b.options_mut().clone());
-        let resolver = b
-            .build()
-            .map_err(|e| format!("building the resolver: {e}"))?;
+        let resolver = b.build().map_err(|e| ResolverError::Build {
+            server: None,
+            message: e.to_string(),
+        })?;
         Ok(Dns { resolver })
     }
 
     /// One DNS server (UDP and TCP on the same port). /etc/hosts is still consulted.
-    pub fn server(addr: SocketAddr) -> Result<Dns, String> {
+    pub fn server(addr: SocketAddr) -> Result<Dns, ResolverError> {
         let mut udp = ConnectionConfig::udp();
         udp.port = addr.port();
         let mut tcp = ConnectionConfig::tcp();
@@ -72,12 +89,15 @@ impl Dns {
         let resolver = TokioResolver::builder_with_config(cfg, TokioRuntimeProvider::default())
             .with_options(o)
             .build()
-            .map_err(|e| format!("building the resolver for {addr}: {e}"))?;
+            .map_err(|e| ResolverError::Build {
+                server: Some(addr),
+                message: e.to_string(),
+            })?;
         Ok(Dns { resolver })
     }
 
     /// One server if given, else the system configuration.
-    pub fn new(server: Option<SocketAddr>) -> Result<Dns, String> {
+    pub fn new(server: Option<SocketAddr>) -> Result<Dns, ResolverError> {
         match server {
             Some(a) => Dns::server(a),
             None => Dns::system(),

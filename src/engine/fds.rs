@@ -1,6 +1,13 @@
 //! The process's own descriptors: a census from /proc/self/fd and RLIMIT_NOFILE.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use rustix::process::{Resource, getrlimit, setrlimit};
+
+use crate::event::EventKind;
+
+use super::ctx::Ctx;
 
 /// Counts of open descriptors by kind, plus the limits (the event's payload).
 pub type Census = crate::event::FdCensus;
@@ -140,6 +147,55 @@ impl Scanner {
         }
         self.known = known;
         Ok(c)
+    }
+}
+
+/// Take a census every `census_every` (emitted each time, so a reader always has a fresh one),
+/// and soon after connections change (emitted when it differs). Also reports dropped events.
+pub(super) async fn census_loop(ctx: Arc<Ctx>) {
+    let mut last = None;
+    let mut scanner = match Scanner::open() {
+        Ok(s) => Some(s),
+        Err(e) => {
+            ctx.emit.emit(
+                None,
+                EventKind::Error {
+                    error: format!("descriptor census unavailable: {e}"),
+                },
+            );
+            None
+        }
+    };
+    let mut tick = tokio::time::interval(ctx.opts.census_every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let periodic = tokio::select! {
+            _ = tick.tick() => true,
+            _ = ctx.fd_poke.notified() => {
+                // Let a burst of opens/closes settle, and bound the census rate under churn
+                // (reading /proc/self/fd costs a readlink per descriptor).
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                false
+            }
+        };
+        ctx.emit.report_dropped();
+        let Some(mut sc) = scanner.take() else {
+            continue;
+        };
+        let Ok((sc, c)) = tokio::task::spawn_blocking(move || {
+            let c = sc.census();
+            (sc, c)
+        })
+        .await
+        else {
+            continue;
+        };
+        scanner = Some(sc);
+        let Ok(c) = c else { continue };
+        if periodic || last != Some(c) {
+            last = Some(c);
+            ctx.emit.emit(None, EventKind::Fds(c));
+        }
     }
 }
 

@@ -7,32 +7,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// `http` or `https`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Scheme {
-    /// Plain HTTP.
-    Http,
-    /// HTTP over TLS.
-    Https,
-}
+use crate::event::{PoolKey, TargetId};
 
-impl Scheme {
-    /// `http` or `https`.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Scheme::Http => "http",
-            Scheme::Https => "https",
-        }
-    }
-
-    /// The port used when none is given.
-    pub fn default_port(&self) -> u16 {
-        match self {
-            Scheme::Http => 80,
-            Scheme::Https => 443,
-        }
-    }
-}
+pub use crate::event::Scheme;
 
 /// A value that must never be shown, logged or serialized: prints as `<secret>`.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -199,9 +176,34 @@ impl TargetSpec {
         )
     }
 
-    /// The pool key within the job: `scheme://host:port`.
-    pub fn pool_key(&self) -> String {
-        format!("{}://{}", self.scheme.as_str(), self.host_port())
+    /// The pool this target's connections come from: its job's, for its scheme, host, port.
+    pub fn pool_key(&self) -> PoolKey {
+        PoolKey {
+            job: self.job.name.clone(),
+            scheme: self.scheme,
+            host: Arc::from(self.host.as_str()),
+            port: self.port,
+        }
+    }
+
+    /// The final label set as Prometheus has it: `labels`, with `job` and `instance` added
+    /// when a source gave none (a target parsed from `--target`).
+    pub fn final_labels(&self) -> BTreeMap<String, String> {
+        let mut l = self.labels.clone();
+        l.entry("job".to_owned())
+            .or_insert_with(|| self.job.name.to_string());
+        l.entry("instance".to_owned())
+            .or_insert_with(|| self.instance.clone());
+        l
+    }
+
+    /// The target's identity (labels + URL, as Prometheus): see [`TargetId`].
+    pub fn id(&self) -> TargetId {
+        let labels = self.final_labels();
+        TargetId::of(
+            labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            &self.url(),
+        )
     }
 
     /// Parse `host:port` or a URL (`http://host:port/path?query`) into a target of `job`.

@@ -225,7 +225,7 @@ fn tlv(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
 }
 
 /// The notAfter of an X.509 certificate (DER), as RFC 3339, by walking just enough DER:
-/// Certificate → tbsCertificate → [version] serial signature issuer validity.notAfter.
+/// Certificate → tbsCertificate → \[version\] serial signature issuer validity.notAfter.
 pub fn not_after(der: &[u8]) -> Option<String> {
     let (0x30, cert, _) = tlv(der)? else {
         return None;

@@ -14,6 +14,9 @@ pub mod index;
 pub mod keys;
 pub mod ops;
 pub mod prompt;
+// ratatui types with elided lifetimes (`Frame`, `Line`) are everywhere here; to be spelled out
+// (`Frame<'_>`) once the screen restructuring has landed, then this allow goes.
+#[allow(elided_lifetimes_in_paths)]
 pub mod render;
 pub mod timeline;
 pub mod tty;
@@ -63,6 +66,8 @@ pub struct TuiOptions {
     pub hints: Vec<String>,
     /// `--web.listen-address`: handed the live model after each batch of events.
     pub metrics: Option<crate::metrics::Publisher>,
+    /// What the event source can do; a key whose command it cannot carry out says so.
+    pub capabilities: crate::source::Capabilities,
 }
 
 /// `$XDG_STATE_HOME/scrapetop`, else `~/.local/state/scrapetop`, else `.` (derived from the
@@ -91,6 +96,7 @@ impl Default for TuiOptions {
             log_file: dir.join("scrapetop.log"),
             hints: Vec::new(),
             metrics: None,
+            capabilities: crate::source::Capabilities::all(),
         }
     }
 }
@@ -319,7 +325,12 @@ async fn event_loop(
             _ = clock.tick(), if app.frozen.is_none() => frames.dirty = true,
         }
 
-        for cmd in app.outbox.drain(..) {
+        let outbox: Vec<Command> = app.outbox.drain(..).collect();
+        for cmd in outbox {
+            if let Err(e) = opts.capabilities.check(&cmd) {
+                app.refuse(&cmd, &e);
+                continue;
+            }
             tracing::debug!(cmd = cmd.name(), "command");
             // The engine may be gone already; then there is nobody to tell.
             let _ = commands.send(cmd);

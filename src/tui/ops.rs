@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::event::Command;
+use crate::event::{Command, Selector};
 use crate::model::Pending;
 
 use super::app::App;
@@ -23,11 +23,11 @@ pub enum TargetOp {
 }
 
 impl TargetOp {
-    fn command(self, job: Option<String>, instance: Option<String>) -> Command {
+    fn command(self, sel: Selector) -> Command {
         match self {
-            TargetOp::Reconnect => Command::Reconnect { job, instance },
-            TargetOp::ReResolve => Command::ReResolve { job, instance },
-            TargetOp::Probe => Command::Probe { job, instance },
+            TargetOp::Reconnect => Command::Reconnect(sel),
+            TargetOp::ReResolve => Command::ReResolve(sel),
+            TargetOp::Probe => Command::Probe(sel),
         }
     }
 
@@ -59,9 +59,20 @@ impl App {
         let Some(t) = self.shown().targets.get(slot) else {
             return;
         };
-        let cmd = op.command(Some(t.job.to_string()), Some(t.instance.to_string()));
+        let cmd = op.command(Selector::target(&t.target));
         self.outbox.push(cmd);
         self.mark_pending(vec![slot], op.pending());
+    }
+
+    /// A command the source cannot carry out: say so, and stop showing it as pending.
+    pub fn refuse(&mut self, cmd: &Command, why: &crate::source::Unsupported) {
+        if let Some(p) = Pending::for_command(cmd) {
+            self.model.clear_pending(p);
+            if let Some(f) = self.frozen.as_deref_mut() {
+                f.clear_pending(p);
+            }
+        }
+        self.status = Some(why.to_string());
     }
 
     fn mark_pending(&mut self, slots: Vec<usize>, p: Pending) {
@@ -114,11 +125,14 @@ impl App {
         for (job, slots) in per_job {
             let whole = self.derived.job_totals.get(&job).copied() == Some(slots.len());
             if whole {
-                out.push(op.command(Some(job.to_string()), None));
+                out.push(op.command(Selector {
+                    job: Some(job.to_string()),
+                    ..Selector::all()
+                }));
             } else {
                 for s in slots {
                     let t = &m.targets[s];
-                    out.push(op.command(Some(t.job.to_string()), Some(t.instance.to_string())));
+                    out.push(op.command(Selector::target(&t.target)));
                 }
             }
         }

@@ -395,7 +395,9 @@ pub fn probes_of(t: &TargetState, log: &VecDeque<crate::event::Event>) -> Vec<Pr
         .iter()
         .filter(|ev| ev.target.as_deref() == Some(&*t.target))
         .filter_map(|ev| match ev.kind {
-            crate::event::EventKind::Probe { ok, .. } => Some(ProbeMark { at: ev.ts, ok }),
+            crate::event::EventKind::Probe(crate::event::ProbeResult { ok, .. }) => {
+                Some(ProbeMark { at: ev.ts, ok })
+            }
             _ => None,
         })
         .collect();

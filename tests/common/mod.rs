@@ -1,5 +1,7 @@
 //! Shared test harness: start the engine against real loopback servers and await its events.
-#![allow(dead_code)]
+#![allow(dead_code, unused_macros)]
+
+pub mod lines;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -116,11 +118,17 @@ impl Run {
 }
 
 pub fn is_scrape(ev: &Event) -> bool {
-    matches!(ev.kind, EventKind::Scrape { .. })
+    matches!(
+        ev.kind,
+        EventKind::Scrape(scrapetop::event::ScrapeResult { .. })
+    )
 }
 
 pub fn scrape_up(ev: &Event) -> bool {
-    matches!(ev.kind, EventKind::Scrape { up: true, .. })
+    matches!(
+        ev.kind,
+        EventKind::Scrape(scrapetop::event::ScrapeResult { up: true, .. })
+    )
 }
 
 /// The server counts an accept on its own thread, possibly just after the client saw its

@@ -497,8 +497,12 @@ impl Lab {
         std::thread::spawn(move || {
             for line in BufReader::new(out).lines() {
                 let Ok(line) = line else { break };
-                let v: Value = serde_json::from_str(&line)
-                    .unwrap_or_else(|e| Value::String(format!("NOT JSON ({e}): {line}")));
+                // Every line must be an event of the contract (typed), else the scenario
+                // fails on it with the reason.
+                let v: Value = match crate::lines::check(&line) {
+                    Ok(_) => serde_json::from_str(&line).unwrap_or(Value::Null),
+                    Err(e) => Value::String(format!("NOT AN EVENT: {e}")),
+                };
                 if tx.send(v).is_err() {
                     break;
                 }

@@ -69,7 +69,7 @@ pub(super) fn render(
                 age(since(now, c.opened)),
             ];
             if wide {
-                cells.push(c.pool.clone());
+                cells.push(c.pool.to_string());
             }
             Row::new(cells)
         })

@@ -129,7 +129,10 @@ fn render_info(
     );
     let settings = format!(
         "every {}s, timeout {}s · {} · pool {}",
-        t.interval_s, t.timeout_s, t.url, t.pool
+        t.interval_s,
+        t.timeout_s,
+        t.url,
+        t.pool.endpoint()
     );
     let mut state = vec![
         Span::raw(format!("health {} · conn ", t.health)),
@@ -432,7 +435,7 @@ fn render_probe(frame: &mut Frame, area: Rect, t: &TargetState, th: Theme, now: 
                 Span::styled(
                     format!(
                         "FAILED {}: {}",
-                        p.kind.as_deref().unwrap_or("?"),
+                        p.kind.map_or("?", |k| k.as_str()),
                         p.error.as_deref().unwrap_or("")
                     ),
                     th.bad(),

@@ -52,14 +52,14 @@ pub fn summary(kind: &EventKind) -> String {
             cause,
             ..
         } => format!("{host} {kind}: {error} ({cause})"),
-        EventKind::ConnOpened {
+        EventKind::ConnOpened(crate::event::ConnInfo {
             conn_id,
             fd,
             local,
             peer,
             connect_ms,
             ..
-        } => {
+        }) => {
             format!("#{conn_id} fd {fd} {local} → {peer} in {}", ms(*connect_ms))
         }
         EventKind::ConnFailed { addr, kind, error } => format!("{addr} {kind}: {error}"),
@@ -72,7 +72,26 @@ pub fn summary(kind: &EventKind) -> String {
         } => {
             format!("#{conn_id} fd {fd} {reason} after {lifetime_s:.0}s, {requests} reqs")
         }
-        EventKind::Scrape { .. } => scrape_summary(kind),
+        EventKind::Scrape(crate::event::ScrapeResult {
+            conn_id,
+            status,
+            duration_ms,
+            up,
+            error,
+            reused,
+            ..
+        }) => format!(
+            "{} {} in {} on {}{}{}",
+            if *up { "up" } else { "down" },
+            status.map_or("---".to_string(), |s| s.to_string()),
+            ms(*duration_ms),
+            conn_id.map_or("no conn".to_string(), |c| format!("#{c}")),
+            if *reused { " (reused)" } else { "" },
+            error
+                .as_deref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
+        ),
         EventKind::StalePeer {
             conn_id,
             peer,
@@ -80,7 +99,29 @@ pub fn summary(kind: &EventKind) -> String {
         } => {
             format!("#{conn_id} peer {peer} not in answer {}", addrs(a))
         }
-        EventKind::Probe { .. } => probe_summary(kind),
+        EventKind::Probe(crate::event::ProbeResult {
+            ok,
+            kind,
+            error,
+            total_ms,
+            hidden_failure,
+            ..
+        }) => format!(
+            "{} in {}{}{}",
+            if *ok { "ok" } else { "FAILED" },
+            ms(*total_ms),
+            match (kind, error) {
+                (Some(k), Some(e)) => format!(" {k}: {e}"),
+                (Some(k), None) => format!(" {k}"),
+                (None, Some(e)) => format!(" {e}"),
+                (None, None) => String::new(),
+            },
+            if *hidden_failure {
+                " (hidden by the pooled connection)"
+            } else {
+                ""
+            }
+        ),
         EventKind::Fds(c) => format!("{}/{}", c.total, c.soft_limit),
         EventKind::CommandAck { cmd, targets } => format!("{cmd} → {targets} targets"),
         EventKind::Paused { paused } => if *paused { "paused" } else { "resumed" }.to_string(),
@@ -101,63 +142,6 @@ pub fn summary(kind: &EventKind) -> String {
         EventKind::Error { error } => error.clone(),
         EventKind::Notice { message } => message.clone(),
     }
-}
-
-fn scrape_summary(kind: &EventKind) -> String {
-    let EventKind::Scrape {
-        conn_id,
-        status,
-        duration_ms,
-        up,
-        error,
-        reused,
-        ..
-    } = kind
-    else {
-        return String::new();
-    };
-    format!(
-        "{} {} in {} on {}{}{}",
-        if *up { "up" } else { "down" },
-        status.map_or("---".to_string(), |s| s.to_string()),
-        ms(*duration_ms),
-        conn_id.map_or("no conn".to_string(), |c| format!("#{c}")),
-        if *reused { " (reused)" } else { "" },
-        error
-            .as_deref()
-            .map(|e| format!(": {e}"))
-            .unwrap_or_default()
-    )
-}
-
-fn probe_summary(kind: &EventKind) -> String {
-    let EventKind::Probe {
-        ok,
-        kind,
-        error,
-        total_ms,
-        hidden_failure,
-        ..
-    } = kind
-    else {
-        return String::new();
-    };
-    format!(
-        "{} in {}{}{}",
-        if *ok { "ok" } else { "FAILED" },
-        ms(*total_ms),
-        match (kind, error) {
-            (Some(k), Some(e)) => format!(" {k}: {e}"),
-            (Some(k), None) => format!(" {k}"),
-            (None, Some(e)) => format!(" {e}"),
-            (None, None) => String::new(),
-        },
-        if *hidden_failure {
-            " (hidden by the pooled connection)"
-        } else {
-            ""
-        }
-    )
 }
 
 /// The event as one log line.
@@ -181,9 +165,10 @@ fn style_of(ev: &Event, th: Theme) -> ratatui::style::Style {
         | EventKind::ConnFailed { .. }
         | EventKind::Dropped { .. }
         | EventKind::Error { .. } => th.bad(),
-        EventKind::Scrape { up: false, .. } | EventKind::Probe { ok: false, .. } => th.bad(),
+        EventKind::Scrape(s) if !s.up => th.bad(),
+        EventKind::Probe(p) if !p.ok => th.bad(),
         EventKind::StalePeer { .. } | EventKind::ConnClosed { .. } => th.warn(),
-        EventKind::Scrape { .. } | EventKind::Fds(_) => th.dim(),
+        EventKind::Scrape(_) | EventKind::Fds(_) => th.dim(),
         _ => Default::default(),
     }
 }

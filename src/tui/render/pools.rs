@@ -52,7 +52,7 @@ pub(super) fn render(
                 ""
             };
             Row::new(vec![
-                fit(&p.key, key_w),
+                fit(&p.key.to_string(), key_w),
                 p.conns.to_string(),
                 p.idle.to_string(),
                 p.in_flight.to_string(),

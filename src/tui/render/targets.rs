@@ -33,13 +33,14 @@ pub(super) fn render(
     view.scroll_to_selection(usize::from(area.height.saturating_sub(1)));
     // The instance column grows to the longest visible instance when there is room to spare
     // (only the visible rows are measured), so long names are not cut on wide terminals.
-    let longest = view
+    // Targets sharing an instance (blackbox modules, two paths on one host) are told apart
+    // by what differs, appended to the instance.
+    let labels: Vec<_> = view
         .visible()
         .iter()
-        .filter_map(|&slot| m.targets.get(slot))
-        .map(|t| t.instance.chars().count())
-        .max()
-        .unwrap_or(0);
+        .map(|&slot| m.instance_label(slot))
+        .collect();
+    let longest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
     let cols = columns::layout(area.width, u16::try_from(longest).unwrap_or(u16::MAX));
     let widths: Vec<Constraint> = cols.iter().map(|(_, w)| Constraint::Length(*w)).collect();
     let arrow = if view.view.desc { "▼" } else { "▲" };
@@ -76,8 +77,9 @@ pub(super) fn render(
     let rows: Vec<Row> = view
         .visible()
         .iter()
-        .filter_map(|&slot| m.targets.get(slot))
-        .map(|t| {
+        .zip(&labels)
+        .filter_map(|(&slot, l)| Some((m.targets.get(slot)?, l)))
+        .map(|(t, l)| {
             Row::new(cols.iter().map(|(c, w)| match c {
                 Column::History => {
                     let axis = Axis {
@@ -87,7 +89,7 @@ pub(super) fn render(
                     };
                     Cell::from(super::timeline::conn_strip(t, axis, th))
                 }
-                _ => cell(*c, *w, t, th, now),
+                _ => cell(*c, *w, t, l, th, now),
             }))
         })
         .collect();
@@ -132,13 +134,20 @@ fn dns_cell(d: &DnsRecord, w: usize, th: Theme, now: SystemTime) -> Cell<'static
     }
 }
 
-fn cell(c: Column, w: u16, t: &TargetState, th: Theme, now: SystemTime) -> Cell<'static> {
+fn cell(
+    c: Column,
+    w: u16,
+    t: &TargetState,
+    instance: &str,
+    th: Theme,
+    now: SystemTime,
+) -> Cell<'static> {
     let w = usize::from(w);
     let conn = t.open_conn();
     let dash = || Cell::from(Span::styled("-", th.dim()));
     match c {
         Column::Job => Cell::from(fit(&t.job, w)),
-        Column::Instance => Cell::from(fit(&t.instance, w)),
+        Column::Instance => Cell::from(fit(instance, w)),
         Column::Health => match t.health {
             Health::Up => Cell::from(Span::styled("up", th.good())),
             Health::Down => Cell::from(Span::styled("down", th.bad())),

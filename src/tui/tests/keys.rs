@@ -10,33 +10,12 @@ use super::*;
 fn per_target_keys_send_commands_and_mark_pending() {
     let mut app = app_with(sample_model());
     selected_is(&app, "api", "api.example:8080");
-    let sel = Some("api".to_string());
-    let inst = Some("api.example:8080".to_string());
+    // Exactly the selected target, by id: another target may share its job and instance.
+    let sel = crate::event::Selector::target(&target(6, "api", "api.example:8080"));
     for (c, cmd, pending) in [
-        (
-            'r',
-            Command::Reconnect {
-                job: sel.clone(),
-                instance: inst.clone(),
-            },
-            Pending::Reconnecting,
-        ),
-        (
-            'd',
-            Command::ReResolve {
-                job: sel.clone(),
-                instance: inst.clone(),
-            },
-            Pending::Resolving,
-        ),
-        (
-            'p',
-            Command::Probe {
-                job: sel.clone(),
-                instance: inst.clone(),
-            },
-            Pending::Probing,
-        ),
+        ('r', Command::Reconnect(sel.clone()), Pending::Reconnecting),
+        ('d', Command::ReResolve(sel.clone()), Pending::Resolving),
+        ('p', Command::Probe(sel.clone()), Pending::Probing),
     ] {
         ch(&mut app, c);
         assert_eq!(app.outbox.drain(..).collect::<Vec<_>>(), vec![cmd]);
@@ -58,9 +37,11 @@ fn bulk_keys_ask_then_send_one_command_per_whole_job() {
         "nothing is sent before the confirmation"
     );
     ch(&mut app, 'y');
-    let jobs = |j: &str| Command::Reconnect {
-        job: Some(j.into()),
-        instance: None,
+    let jobs = |j: &str| {
+        Command::Reconnect(crate::event::Selector {
+            job: Some(j.into()),
+            ..crate::event::Selector::all()
+        })
     };
     assert_eq!(
         app.outbox.drain(..).collect::<Vec<_>>(),
@@ -83,13 +64,11 @@ fn bulk_keys_ask_then_send_one_command_per_whole_job() {
     press(&mut app, KeyCode::Enter);
     ch(&mut app, 'P');
     ch(&mut app, 'y');
-    let probe = |i: &str| Command::Probe {
-        job: Some("node".into()),
-        instance: Some(i.into()),
-    };
+    let probe =
+        |id: u64, i: &str| Command::Probe(crate::event::Selector::target(&target(id, "node", i)));
     assert_eq!(
         app.outbox.drain(..).collect::<Vec<_>>(),
-        vec![probe("10.0.0.1:9100"), probe("10.0.0.2:9100")]
+        vec![probe(1, "10.0.0.1:9100"), probe(2, "10.0.0.2:9100")]
     );
 
     // Declining sends nothing.
@@ -246,9 +225,10 @@ fn freeze_keeps_showing_the_frozen_copy() {
         target: Some(t),
         kind: EventKind::TargetAdded {
             url: "http://x:1/metrics".into(),
-            pool: "http://x:1".into(),
+            pool: "late/http://x:1".parse().expect("pool key"),
             interval_s: 15.0,
             timeout_s: 10.0,
+            labels: Default::default(),
         },
     }]);
     app.invalidate();
@@ -390,9 +370,30 @@ fn detail_keeps_its_target_while_the_table_refilters() {
     ch(&mut app, 'p');
     assert_eq!(
         app.outbox.drain(..).collect::<Vec<_>>(),
-        vec![Command::Probe {
-            job: Some("node".into()),
-            instance: Some("10.0.0.2:9100".into()),
-        }]
+        vec![Command::Probe(crate::event::Selector::target(&target(
+            2,
+            "node",
+            "10.0.0.2:9100"
+        )))]
+    );
+}
+
+#[test]
+fn a_key_the_source_cannot_honour_says_so_and_is_not_left_pending() {
+    let mut app = app_with(sample_model());
+    ch(&mut app, 'p');
+    let cmd = app.outbox.pop().expect("a probe command");
+    let slot = app.targets.selected.expect("selected");
+    assert_eq!(app.model.targets[slot].pending, Some(Pending::Probing));
+    let caps = crate::source::Capabilities::all().without(crate::source::Capability::Probe);
+    let why = caps.check(&cmd).expect_err("refused");
+    app.refuse(&cmd, &why);
+    assert_eq!(app.model.targets[slot].pending, None);
+    assert!(
+        app.status
+            .as_deref()
+            .is_some_and(|s| s.contains("probe capability")),
+        "{:?}",
+        app.status
     );
 }

@@ -37,13 +37,17 @@ pub(super) fn now() -> SystemTime {
 
 pub(super) fn target(id: u64, job: &str, instance: &str) -> Arc<TargetRef> {
     Arc::new(TargetRef {
-        id,
+        id: crate::event::TargetId(id),
         job: job.into(),
         instance: instance.into(),
     })
 }
 
-pub(super) fn sa(s: &str) -> SocketAddr {
+pub(super) fn pool_key(s: &str) -> crate::event::PoolKey {
+    s.parse().expect("pool key")
+}
+
+fn sa(s: &str) -> SocketAddr {
     s.parse().expect("socket address")
 }
 
@@ -70,9 +74,10 @@ impl Script {
             Some(t),
             EventKind::TargetAdded {
                 url: url.into(),
-                pool: pool.into(),
+                pool: pool_key(&format!("{}/{pool}", t.job)),
                 interval_s: 15.0,
                 timeout_s: 10.0,
+                labels: Default::default(),
             },
         );
     }
@@ -91,15 +96,15 @@ impl Script {
         self.at(
             secs,
             Some(t),
-            EventKind::ConnOpened {
+            EventKind::ConnOpened(crate::event::ConnInfo {
                 conn_id: conn,
-                pool: pool.into(),
+                pool: pool_key(pool),
                 fd,
                 local: sa(local),
                 peer: sa(peer),
                 connect_ms: 0.4,
                 tls: None,
-            },
+            }),
         );
     }
 
@@ -114,7 +119,7 @@ impl Script {
         self.at(
             secs,
             Some(t),
-            EventKind::Scrape {
+            EventKind::Scrape(crate::event::ScrapeResult {
                 conn_id: conn,
                 reused: secs > 20.0,
                 status: error.is_none().then_some(200),
@@ -123,7 +128,7 @@ impl Script {
                 samples: 321,
                 up: error.is_none(),
                 error: error.map(str::to_string),
-            },
+            }),
         );
     }
 
@@ -407,9 +412,9 @@ pub(super) fn sample_model() -> Model {
     s.at(
         580.0,
         Some(&api),
-        EventKind::Probe {
+        EventKind::Probe(crate::event::ProbeResult {
             ok: false,
-            kind: Some("timeout".into()),
+            kind: Some(crate::event::ProbeFailKind::Timeout),
             error: Some("connect timed out".into()),
             resolve_ms: Some(1.2),
             connect_ms: None,
@@ -418,7 +423,7 @@ pub(super) fn sample_model() -> Model {
             peer: None,
             status: None,
             hidden_failure: true,
-        },
+        }),
     );
     s.scrape(590.0, &api, Some(5), 24.0, None);
 
@@ -487,7 +492,7 @@ fn flapping_web(s: &mut Script) {
     s.at(
         200.0,
         Some(&web),
-        EventKind::Probe {
+        EventKind::Probe(crate::event::ProbeResult {
             ok: true,
             kind: None,
             error: None,
@@ -498,7 +503,7 @@ fn flapping_web(s: &mut Script) {
             peer: Some(sa("10.0.4.5:8000")),
             status: Some(200),
             hidden_failure: false,
-        },
+        }),
     );
     s.close(300.0, &web, 21, 30, CloseReason::Forced, 178.9, 12);
     s.resolved(300.9, &web, "web-1.example", &["10.0.4.5"], DnsCause::Dial);
@@ -532,9 +537,9 @@ fn flapping_web(s: &mut Script) {
     s.at(
         560.0,
         Some(&web),
-        EventKind::Probe {
+        EventKind::Probe(crate::event::ProbeResult {
             ok: false,
-            kind: Some("timeout".into()),
+            kind: Some(crate::event::ProbeFailKind::Timeout),
             error: Some("context deadline exceeded".into()),
             resolve_ms: Some(1.0),
             connect_ms: Some(0.3),
@@ -543,7 +548,7 @@ fn flapping_web(s: &mut Script) {
             peer: Some(sa("10.0.4.5:8000")),
             status: None,
             hidden_failure: false,
-        },
+        }),
     );
 }
 

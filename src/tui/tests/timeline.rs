@@ -56,16 +56,56 @@ fn windows_zoom_out_to_the_hour() {
 #[test]
 fn each_connection_is_a_bar_ending_in_its_reason() {
     let m = one(|s, t| {
-        s.open(30.0, t, 1, "p", 5, "127.0.0.1:1", "10.0.0.1:1");
+        s.open(
+            30.0,
+            t,
+            1,
+            "node/http://10.0.0.1:1",
+            5,
+            "127.0.0.1:1",
+            "10.0.0.1:1",
+        );
         s.close(150.0, t, 1, 5, CloseReason::PeerClosed, 120.0, 3);
-        s.open(200.0, t, 2, "p", 5, "127.0.0.1:2", "10.0.0.1:1");
+        s.open(
+            200.0,
+            t,
+            2,
+            "node/http://10.0.0.1:1",
+            5,
+            "127.0.0.1:2",
+            "10.0.0.1:1",
+        );
         // Three ends in minute 7: a forced close and two timeouts; the timeout shows.
         s.close(420.0, t, 2, 5, CloseReason::Forced, 220.0, 3);
-        s.open(421.0, t, 3, "p", 5, "127.0.0.1:3", "10.0.0.1:1");
+        s.open(
+            421.0,
+            t,
+            3,
+            "node/http://10.0.0.1:1",
+            5,
+            "127.0.0.1:3",
+            "10.0.0.1:1",
+        );
         s.close(430.0, t, 3, 5, CloseReason::Timeout, 9.0, 1);
-        s.open(431.0, t, 4, "p", 5, "127.0.0.1:4", "10.0.0.1:1");
+        s.open(
+            431.0,
+            t,
+            4,
+            "node/http://10.0.0.1:1",
+            5,
+            "127.0.0.1:4",
+            "10.0.0.1:1",
+        );
         s.close(440.0, t, 4, 5, CloseReason::Timeout, 9.0, 1);
-        s.open(500.0, t, 5, "p", 5, "127.0.0.1:5", "10.0.0.1:1");
+        s.open(
+            500.0,
+            t,
+            5,
+            "node/http://10.0.0.1:1",
+            5,
+            "127.0.0.1:5",
+            "10.0.0.1:1",
+        );
     });
     let lane = conn_lane(&m.targets[0], axis());
     use ConnCell::*;
@@ -107,7 +147,15 @@ fn a_full_history_marks_the_time_before_it_unknown() {
         for k in 0..n {
             // From 5 minutes on, one connection every 5 s, each closed by the peer.
             let at = 300.0 + 5.0 * f64::from(k);
-            s.open(at, t, u64::from(k), "p", 5, "127.0.0.1:1", "10.0.0.1:1");
+            s.open(
+                at,
+                t,
+                u64::from(k),
+                "node/http://10.0.0.1:1",
+                5,
+                "127.0.0.1:1",
+                "10.0.0.1:1",
+            );
             s.close(
                 at + 4.0,
                 t,
@@ -127,7 +175,17 @@ fn a_full_history_marks_the_time_before_it_unknown() {
     );
     assert!(matches!(lane[5], ConnCell::Ends { .. }), "{lane:?}");
     // Fewer than the bound: the past is just empty.
-    let m = one(|s, t| s.open(300.0, t, 1, "p", 5, "127.0.0.1:1", "10.0.0.1:1"));
+    let m = one(|s, t| {
+        s.open(
+            300.0,
+            t,
+            1,
+            "node/http://10.0.0.1:1",
+            5,
+            "127.0.0.1:1",
+            "10.0.0.1:1",
+        )
+    });
     let lane = conn_lane(&m.targets[0], axis());
     assert!(lane[..5].iter().all(|c| *c == ConnCell::Empty), "{lane:?}");
     assert!(lane[5..].iter().all(|c| *c == ConnCell::Open), "{lane:?}");
@@ -184,17 +242,19 @@ fn dns_changes_failures_and_probes_share_the_axis() {
 
 #[test]
 fn past_probes_come_from_the_event_log() {
-    let ok = |ok: bool| EventKind::Probe {
-        ok,
-        kind: None,
-        error: None,
-        resolve_ms: None,
-        connect_ms: None,
-        first_byte_ms: None,
-        total_ms: 1.0,
-        peer: None,
-        status: None,
-        hidden_failure: false,
+    let ok = |ok: bool| {
+        EventKind::Probe(crate::event::ProbeResult {
+            ok,
+            kind: None,
+            error: None,
+            resolve_ms: None,
+            connect_ms: None,
+            first_byte_ms: None,
+            total_ms: 1.0,
+            peer: None,
+            status: None,
+            hidden_failure: false,
+        })
     };
     let m = one(|s, t| {
         s.at(100.0, Some(t), ok(true));

@@ -4,26 +4,25 @@
 //! Every enum that an operator reads (close reasons, failure kinds, DNS outcomes) has exactly
 //! one textual form, used by `Display` and by serde alike.
 
+mod command;
+mod ident;
+mod json;
+mod payload;
+
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
-/// Identity of one scrape target, shared (cheaply cloned) by every event about it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct TargetRef {
-    /// Engine-wide unique id, stable for the life of the target.
-    pub id: u64,
-    /// The job the target belongs to.
-    pub job: Arc<str>,
-    /// The `instance` label (normally `host:port`).
-    pub instance: Arc<str>,
-}
+pub use command::{Command, Selector};
+pub use ident::{BadPoolKey, BadTargetId, PoolKey, Scheme, TargetId, TargetRef};
+pub use payload::{ConnInfo, ProbeFailKind, ProbeResult, ScrapeResult};
 
 /// One event: when it happened, which target it concerns (if any), and what happened.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     /// Wall-clock time the event was produced.
     pub ts: SystemTime,
@@ -98,7 +97,7 @@ pub enum ConnFailKind {
 }
 
 /// Why a connection was closed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CloseReason {
     /// The server closed the connection (typically an idle keep-alive timeout on its side).
@@ -165,10 +164,14 @@ display_via_serde_name! {
         Shutdown = "shutdown", Error = "error",
     }
     Health => { Unknown = "unknown", Up = "up", Down = "down" }
+    ProbeFailKind => {
+        Refused = "refused", Timeout = "timeout", Resolution = "resolution", Emfile = "emfile",
+        Tls = "tls", Http = "http", Other = "other",
+    }
 }
 
 /// TLS facts of a connection (https targets only).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TlsInfo {
     /// Handshake duration.
     pub tls_ms: f64,
@@ -179,7 +182,7 @@ pub struct TlsInfo {
 }
 
 /// A census of this process's descriptors and its RLIMIT_NOFILE.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct FdCensus {
     /// All open descriptors.
     pub total: u64,
@@ -197,20 +200,23 @@ pub struct FdCensus {
     pub hard_limit: u64,
 }
 
-/// What happened. Field names are the JSON field names.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// What happened. Field names are the JSON field names; the variant's snake_case name is the
+/// JSON `event` name, and [`EventKind::name`] is tested against it for every variant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum EventKind {
     /// A target joined the engine.
     TargetAdded {
         /// The scrape URL (credentials never included).
         url: String,
-        /// The pool key `scheme://host:port` its connections come from.
-        pool: String,
+        /// The pool its connections come from.
+        pool: PoolKey,
         /// Scrape interval, seconds.
         interval_s: f64,
         /// Scrape timeout, seconds.
         timeout_s: f64,
+        /// The final label set (with `job` and `instance`), which with `url` makes the id.
+        labels: BTreeMap<String, String>,
     },
     /// A target left the engine.
     TargetRemoved {},
@@ -248,23 +254,7 @@ pub enum EventKind {
         cause: DnsCause,
     },
     /// A new connection is established.
-    ConnOpened {
-        /// Engine-wide connection id.
-        conn_id: u64,
-        /// Pool key `job/scheme://host:port`.
-        pool: String,
-        /// The socket's file descriptor number in this process.
-        fd: i32,
-        /// Local address (the local port tells reused fd numbers apart).
-        local: SocketAddr,
-        /// Peer address actually connected to.
-        peer: SocketAddr,
-        /// TCP connect duration.
-        connect_ms: f64,
-        /// TLS details for https.
-        #[serde(flatten, skip_serializing_if = "Option::is_none")]
-        tls: Option<TlsInfo>,
-    },
+    ConnOpened(ConnInfo),
     /// Dialling failed; no connection was made.
     ConnFailed {
         /// What was dialled (`host:port` or the address tried last).
@@ -288,24 +278,7 @@ pub enum EventKind {
         requests: u64,
     },
     /// One scrape finished.
-    Scrape {
-        /// The connection that carried it, if one was made.
-        conn_id: Option<u64>,
-        /// Whether the connection had served an earlier request.
-        reused: bool,
-        /// HTTP status, if a response arrived.
-        status: Option<u16>,
-        /// Total duration, from the tick to the end of the body.
-        duration_ms: f64,
-        /// Uncompressed body bytes.
-        bytes: u64,
-        /// Sample lines (neither blank nor comments).
-        samples: u64,
-        /// The scrape succeeded.
-        up: bool,
-        /// Why it failed.
-        error: Option<String>,
-    },
+    Scrape(ScrapeResult),
     /// A live connection's peer is not in the current DNS answer.
     StalePeer {
         /// The stale connection.
@@ -316,28 +289,7 @@ pub enum EventKind {
         addrs: Vec<IpAddr>,
     },
     /// A fresh-connection probe finished.
-    Probe {
-        /// The probe succeeded (HTTP 200 and body read).
-        ok: bool,
-        /// How it failed (`refused`, `timeout`, `resolution`, `emfile`, `tls`, `http`, `other`).
-        kind: Option<String>,
-        /// The error text.
-        error: Option<String>,
-        /// Phase timings, ms.
-        resolve_ms: Option<f64>,
-        /// TCP connect time.
-        connect_ms: Option<f64>,
-        /// Time to the response headers.
-        first_byte_ms: Option<f64>,
-        /// Total time.
-        total_ms: f64,
-        /// The peer the probe connected to.
-        peer: Option<SocketAddr>,
-        /// HTTP status of the probe.
-        status: Option<u16>,
-        /// The pooled connection works while a fresh one fails: the seed story's hidden problem.
-        hidden_failure: bool,
-    },
+    Probe(ProbeResult),
     /// Descriptor census of this process.
     Fds(FdCensus),
     /// A command was received and carried out (its effects follow as their own events).
@@ -393,12 +345,12 @@ impl EventKind {
             EventKind::DialStarted { .. } => "dial_started",
             EventKind::DnsResolved { .. } => "dns_resolved",
             EventKind::DnsFailed { .. } => "dns_failed",
-            EventKind::ConnOpened { .. } => "conn_opened",
+            EventKind::ConnOpened(_) => "conn_opened",
             EventKind::ConnFailed { .. } => "conn_failed",
             EventKind::ConnClosed { .. } => "conn_closed",
-            EventKind::Scrape { .. } => "scrape",
+            EventKind::Scrape(_) => "scrape",
             EventKind::StalePeer { .. } => "stale_peer",
-            EventKind::Probe { .. } => "probe",
+            EventKind::Probe(_) => "probe",
             EventKind::Fds(_) => "fds",
             EventKind::CommandAck { .. } => "command_ack",
             EventKind::Paused { .. } => "paused",
@@ -410,132 +362,5 @@ impl EventKind {
     }
 }
 
-/// Serialized form of an event: `ts`, `job`, `instance`, then the kind's fields.
-#[derive(Serialize)]
-struct EventJson<'a> {
-    ts: Rfc3339<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    job: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    instance: Option<&'a str>,
-    #[serde(flatten)]
-    kind: &'a EventKind,
-}
-
-struct Rfc3339<'a>(&'a SystemTime);
-
-impl Serialize for Rfc3339<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&humantime::format_rfc3339_millis(*self.0))
-    }
-}
-
-impl Serialize for Event {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        EventJson {
-            ts: Rfc3339(&self.ts),
-            job: self.target.as_ref().map(|t| &*t.job),
-            instance: self.target.as_ref().map(|t| &*t.instance),
-            kind: &self.kind,
-        }
-        .serialize(s)
-    }
-}
-
-/// A command to the engine, as accepted on the headless stdin and sent by TUI keys.
-///
-/// JSON: `{"cmd":"reconnect","job":"node","instance":"h:9100"}`; omit `instance` for a whole
-/// job, omit both for every target.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Command {
-    /// Close the selected targets' idle connections now; in-flight scrapes finish first.
-    Reconnect {
-        /// A job name; omitted: every job.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        job: Option<String>,
-        /// An instance; omitted: every instance.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        instance: Option<String>,
-    },
-    /// Look the selected targets' names up now without touching their connections.
-    ReResolve {
-        /// A job name; omitted: every job.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        job: Option<String>,
-        /// An instance; omitted: every instance.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        instance: Option<String>,
-    },
-    /// Resolve, connect and GET on a fresh connection beside the pooled one.
-    Probe {
-        /// A job name; omitted: every job.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        job: Option<String>,
-        /// An instance; omitted: every instance.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        instance: Option<String>,
-    },
-    /// Stop scraping (connections stay until their idle timeout).
-    Pause,
-    /// Resume scraping.
-    Resume,
-    /// Reload the target sources.
-    Reload,
-    /// Load a target list file (plain list or file_sd JSON/YAML) as a target source.
-    Load {
-        /// Path of the file.
-        path: String,
-        /// Replace the current sources instead of adding to them.
-        #[serde(default)]
-        replace: bool,
-    },
-    /// Shut down.
-    Quit,
-}
-
-impl Command {
-    /// The command's name as in JSON.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Command::Reconnect { .. } => "reconnect",
-            Command::ReResolve { .. } => "re_resolve",
-            Command::Probe { .. } => "probe",
-            Command::Pause => "pause",
-            Command::Resume => "resume",
-            Command::Reload => "reload",
-            Command::Load { .. } => "load",
-            Command::Quit => "quit",
-        }
-    }
-
-    /// The targets a per-target command applies to (`None` for engine-wide commands).
-    pub fn selector(&self) -> Option<Selector> {
-        match self {
-            Command::Reconnect { job, instance }
-            | Command::ReResolve { job, instance }
-            | Command::Probe { job, instance } => Some(Selector {
-                job: job.clone(),
-                instance: instance.clone(),
-            }),
-            _ => None,
-        }
-    }
-}
-
-/// Which targets a command applies to.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Selector {
-    /// A job name; `None` means every job.
-    pub job: Option<String>,
-    /// An instance within the job (or in any job when `job` is omitted); `None` means all.
-    pub instance: Option<String>,
-}
-
-impl Selector {
-    /// Whether a target is selected.
-    pub fn matches(&self, t: &TargetRef) -> bool {
-        self.job.as_deref().is_none_or(|j| j == &*t.job)
-            && self.instance.as_deref().is_none_or(|i| i == &*t.instance)
-    }
-}
+#[cfg(test)]
+mod tests;

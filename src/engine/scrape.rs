@@ -1,0 +1,343 @@
+//! One scrape over the target's pooled connection (dialling one when none is idle), as
+//! Prometheus does it: one deadline over everything, a dead pooled connection retried once on
+//! a fresh one, the body read (or drained) whole so the connection stays reusable.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use hyper::body::Incoming;
+
+use bytes::Bytes;
+use http::{Request, header};
+use http_body_util::{BodyExt, Empty};
+
+use crate::event::{CloseReason, EventKind, ScrapeResult};
+
+use super::body::{Counter, Sink};
+use super::conn;
+use super::conn::DialError;
+use super::ctx::Ctx;
+use super::dial::dial;
+use super::dns::ms;
+use super::pool::InUse;
+use super::target::TargetShared;
+
+/// Why a scrape failed. The text is what Prometheus would say (its `lastError`).
+#[derive(Debug, thiserror::Error)]
+pub(super) enum ScrapeError {
+    /// The scrape timeout passed.
+    #[error("Get \"{url}\": context deadline exceeded")]
+    Deadline {
+        /// The scrape URL.
+        url: String,
+    },
+    /// No connection could be made (its own `conn_failed` event says why in detail).
+    #[error("Get \"{url}\": {message}")]
+    Dial {
+        /// The scrape URL.
+        url: String,
+        /// The dial error.
+        message: String,
+    },
+    /// The request could not be built.
+    #[error("building request: {0}")]
+    Request(String),
+    /// The request failed on the connection.
+    #[error("Get \"{url}\": {source}")]
+    Http {
+        /// The scrape URL.
+        url: String,
+        /// hyper's error.
+        source: hyper::Error,
+    },
+    /// The body broke off.
+    #[error("Get \"{url}\": reading body: {source}")]
+    Body {
+        /// The scrape URL.
+        url: String,
+        /// hyper's error.
+        source: hyper::Error,
+    },
+    /// The body could not be decoded or parsed.
+    #[error("{0}")]
+    Decode(String),
+    /// A status other than 200 (the body was drained; the connection is kept).
+    #[error("{}", status_text(*.0))]
+    Status(http::StatusCode),
+    /// The body was larger than `body_size_limit`.
+    #[error("body size limit exceeded (limit: {0} bytes)")]
+    BodySizeLimit(u64),
+    /// More samples than `sample_limit`.
+    #[error("sample limit exceeded ({samples} > {limit})")]
+    SampleLimit {
+        /// Samples read.
+        samples: u64,
+        /// The limit.
+        limit: u64,
+    },
+}
+
+fn status_text(s: http::StatusCode) -> String {
+    format!(
+        "server returned HTTP status {} {}",
+        s.as_u16(),
+        s.canonical_reason().unwrap_or("")
+    )
+    .trim_end()
+    .to_owned()
+}
+
+/// Scrape once and report it.
+pub async fn scrape(ctx: &Arc<Ctx>, t: &Arc<TargetShared>) {
+    let start = Instant::now();
+    let deadline = tokio::time::Instant::now() + t.spec.job.timeout;
+    let mut r = ScrapeResult {
+        conn_id: None,
+        reused: false,
+        status: None,
+        duration_ms: 0.0,
+        bytes: 0,
+        samples: 0,
+        up: false,
+        error: None,
+    };
+    match exchange(ctx, t, deadline).await {
+        Err((conn, e)) => {
+            (r.conn_id, r.reused) = conn;
+            r.error = Some(e.to_string());
+        }
+        Ok(x) => {
+            (r.conn_id, r.reused) = (x.conn_id, x.reused);
+            r.status = Some(x.resp.status().as_u16());
+            let counted = read_response(ctx, t, deadline, x.guard, x.resp).await;
+            if let Some(c) = &counted.counter {
+                (r.bytes, r.samples) = (c.bytes, c.samples);
+            }
+            r.error = counted.error.map(|e| e.to_string());
+        }
+    }
+    r.up = r.error.is_none();
+    r.duration_ms = ms(start.elapsed());
+    t.last_up.store(r.up, Ordering::Release);
+    ctx.emit.emit(Some(&t.tref), EventKind::Scrape(r));
+}
+
+/// Whether a failed request on a reused connection may be retried on a fresh one: the server
+/// had closed (or reset) it before answering, as Go's transport retries.
+fn retryable(e: &hyper::Error) -> bool {
+    if e.is_canceled() || e.is_incomplete_message() {
+        return true;
+    }
+    matches!(
+        conn::io_source(e).map(|io| io.kind()),
+        Some(
+            std::io::ErrorKind::ConnectionReset
+                | std::io::ErrorKind::BrokenPipe
+                | std::io::ErrorKind::ConnectionAborted
+                | std::io::ErrorKind::UnexpectedEof
+        )
+    )
+}
+
+/// A response head received on a checked-out connection.
+struct Exchange {
+    guard: InUse,
+    resp: hyper::Response<Incoming>,
+    conn_id: Option<u64>,
+    reused: bool,
+}
+
+/// The connection a failed exchange used (id, reused), for the scrape event.
+type ConnUsed = (Option<u64>, bool);
+
+/// Send the GET on the pooled connection (or a new one) and wait for the response head,
+/// retrying once on a fresh connection when the pooled one was dead on arrival.
+async fn exchange(
+    ctx: &Arc<Ctx>,
+    t: &Arc<TargetShared>,
+    deadline: tokio::time::Instant,
+) -> Result<Exchange, (ConnUsed, ScrapeError)> {
+    let url = || t.spec.url();
+    let dial_err = |e: DialError| ScrapeError::Dial {
+        url: url(),
+        message: e.message,
+    };
+    let (mut guard, mut reused) = match t.pool.take_idle() {
+        Some(c) => (InUse::new(c, &t.tref), true),
+        None => (
+            dial(ctx, t, deadline)
+                .await
+                .map_err(|m| ((None, false), dial_err(m)))?,
+            false,
+        ),
+    };
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let conn_id = guard.shared().map(|s| s.id);
+        let used = (conn_id, reused);
+        if t.removed.load(Ordering::Acquire) {
+            guard.drop_reason = CloseReason::TargetRemoved;
+        }
+        let req = t.request().map_err(|e| (used, ScrapeError::Request(e)))?;
+        if let Some(s) = guard.shared() {
+            s.requests.fetch_add(1, Ordering::AcqRel);
+        }
+        match send(&mut guard, req, deadline).await {
+            Some(Ok(resp)) => {
+                return Ok(Exchange {
+                    guard,
+                    resp,
+                    conn_id,
+                    reused,
+                });
+            }
+            None => return Err((used, ScrapeError::Deadline { url: url() })),
+            Some(Err(e)) if reused && attempt == 1 && retryable(&e) => {
+                // The pooled connection was dead on arrival: once more on a fresh one.
+                let reason = match conn::io_source(&e).map(|io| io.kind()) {
+                    Some(std::io::ErrorKind::ConnectionReset) => CloseReason::Reset,
+                    _ => CloseReason::PeerClosed,
+                };
+                guard.close(reason);
+                guard = dial(ctx, t, deadline)
+                    .await
+                    .map_err(|m| ((conn_id, false), dial_err(m)))?;
+                reused = false;
+            }
+            Some(Err(e)) => {
+                guard.close(conn::classify_hyper(&e));
+                let err = ScrapeError::Http {
+                    url: url(),
+                    source: e,
+                };
+                return Err((used, err));
+            }
+        }
+    }
+}
+
+/// What reading a response gave: the body's counts (when it was read whole) and the error.
+struct Counted {
+    counter: Option<Counter>,
+    error: Option<ScrapeError>,
+}
+
+/// Read (or, for a non-200, drain) the whole body so the connection stays reusable, then give
+/// the connection back (or close it), and judge the scrape.
+async fn read_response(
+    ctx: &Arc<Ctx>,
+    t: &Arc<TargetShared>,
+    deadline: tokio::time::Instant,
+    guard: InUse,
+    resp: hyper::Response<Incoming>,
+) -> Counted {
+    let fail = |e| Counted {
+        counter: None,
+        error: Some(e),
+    };
+    let status = resp.status();
+    let connection = resp
+        .headers()
+        .get(header::CONNECTION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_ascii_lowercase);
+    // `Connection: close`, or an HTTP/1.0 answer without keep-alive: closed after the response.
+    let conn_close = connection.as_deref() == Some("close")
+        || (resp.version() == http::Version::HTTP_10
+            && connection.as_deref() != Some("keep-alive"));
+    let gzip = resp
+        .headers()
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
+    let mut sink = Sink::new(gzip && status.is_success(), t.spec.job.body_size_limit);
+    let mut body = resp.into_body();
+    enum BodyEnd {
+        Done,
+        Broken(hyper::Error),
+        Sink(String),
+    }
+    // One timer for the whole body, not one per frame.
+    let read = tokio::time::timeout_at(deadline, async {
+        loop {
+            match body.frame().await {
+                None => return BodyEnd::Done,
+                Some(Err(e)) => return BodyEnd::Broken(e),
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data()
+                        && status == http::StatusCode::OK
+                        && let Err(e) = sink.feed(&data)
+                    {
+                        return BodyEnd::Sink(e);
+                    }
+                }
+            }
+        }
+    })
+    .await;
+    match read {
+        // Dropping the guard unfinished closes the connection (reason: timeout).
+        Err(_) => return fail(ScrapeError::Deadline { url: t.spec.url() }),
+        Ok(BodyEnd::Done) => {}
+        Ok(BodyEnd::Broken(e)) => {
+            guard.close(conn::classify_hyper(&e));
+            let url = t.spec.url();
+            return fail(ScrapeError::Body { url, source: e });
+        }
+        Ok(BodyEnd::Sink(e)) => {
+            guard.close(CloseReason::Error);
+            return fail(ScrapeError::Decode(e));
+        }
+    }
+    let counter = if status == http::StatusCode::OK {
+        match sink.finish() {
+            Ok(c) => c,
+            Err(e) => {
+                guard.close(CloseReason::Error);
+                return fail(ScrapeError::Decode(e));
+            }
+        }
+    } else {
+        Counter::default()
+    };
+    t.last_bytes.store(counter.bytes, Ordering::Relaxed);
+    if conn_close {
+        guard.close(CloseReason::ConnectionClose);
+    } else {
+        guard.finish(&t.pool, ctx.epoch, ctx.opts.max_conn_age);
+    }
+    let sample_limit = t.spec.job.sample_limit;
+    let error = if status != http::StatusCode::OK {
+        Some(ScrapeError::Status(status))
+    } else if counter.exceeded {
+        Some(ScrapeError::BodySizeLimit(t.spec.job.body_size_limit))
+    } else if sample_limit > 0 && counter.samples > sample_limit {
+        Some(ScrapeError::SampleLimit {
+            samples: counter.samples,
+            limit: sample_limit,
+        })
+    } else {
+        None
+    };
+    Counted {
+        counter: Some(counter),
+        error,
+    }
+}
+
+/// Send a request on a checked-out connection; `None` when the deadline passed.
+async fn send(
+    guard: &mut InUse,
+    req: Request<Empty<Bytes>>,
+    deadline: tokio::time::Instant,
+) -> Option<Result<hyper::Response<Incoming>, hyper::Error>> {
+    let sender = guard.sender()?;
+    tokio::time::timeout_at(deadline, async {
+        sender.ready().await?;
+        sender.send_request(req).await
+    })
+    .await
+    .ok()
+}

@@ -1,0 +1,188 @@
+//! The boundary between a source of events and what shows them.
+//!
+//! A source emits [`Event`]s and takes [`Command`]s. The engine is one source (it scrapes by
+//! itself and can do everything); an observer of a running Prometheus will be another, which
+//! can watch but not, say, re-dial Prometheus's connections. The model, the TUI and the
+//! headless output know only this boundary: the contract and the [`Capabilities`] a source
+//! declares, so a command the source cannot honour is refused with a message naming the
+//! capability instead of being sent and silently ignored.
+
+use std::fmt;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::event::{Command, Event};
+
+/// Something a source can do on request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Capability {
+    /// Close a target's connections so the next scrape dials afresh (`reconnect`).
+    Reconnect,
+    /// Look a target's name up now (`re_resolve`).
+    ReResolve,
+    /// Try a fresh connection beside the pooled one (`probe`).
+    Probe,
+    /// Re-read the target sources (`reload`).
+    Reload,
+    /// Add or swap in a target list file (`load`).
+    Load,
+    /// Stop and resume scraping (`pause`, `resume`).
+    Pause,
+}
+
+impl Capability {
+    /// Every capability.
+    pub const ALL: [Capability; 6] = [
+        Capability::Reconnect,
+        Capability::ReResolve,
+        Capability::Probe,
+        Capability::Reload,
+        Capability::Load,
+        Capability::Pause,
+    ];
+
+    /// The capability's name in messages.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Capability::Reconnect => "reconnect",
+            Capability::ReResolve => "re_resolve",
+            Capability::Probe => "probe",
+            Capability::Reload => "reload",
+            Capability::Load => "load",
+            Capability::Pause => "pause",
+        }
+    }
+
+    /// What a command needs (`quit` needs nothing: every source can stop).
+    pub fn needed_by(cmd: &Command) -> Option<Capability> {
+        match cmd {
+            Command::Reconnect(_) => Some(Capability::Reconnect),
+            Command::ReResolve(_) => Some(Capability::ReResolve),
+            Command::Probe(_) => Some(Capability::Probe),
+            Command::Reload => Some(Capability::Reload),
+            Command::Load { .. } => Some(Capability::Load),
+            Command::Pause | Command::Resume => Some(Capability::Pause),
+            Command::Quit => None,
+        }
+    }
+
+    const fn bit(self) -> u8 {
+        1 << self as u8
+    }
+}
+
+impl fmt::Display for Capability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The set of capabilities a source declares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities(u8);
+
+impl Default for Capabilities {
+    /// Everything: what the engine can do.
+    fn default() -> Self {
+        Capabilities::all()
+    }
+}
+
+impl Capabilities {
+    /// Every capability.
+    pub const fn all() -> Self {
+        Capabilities(0b11_1111)
+    }
+
+    /// No capability: a source that can only be watched.
+    pub const fn none() -> Self {
+        Capabilities(0)
+    }
+
+    /// These and `c`.
+    pub const fn with(self, c: Capability) -> Self {
+        Capabilities(self.0 | c.bit())
+    }
+
+    /// These without `c`.
+    pub const fn without(self, c: Capability) -> Self {
+        Capabilities(self.0 & !c.bit())
+    }
+
+    /// Whether `c` is declared.
+    pub const fn has(self, c: Capability) -> bool {
+        self.0 & c.bit() != 0
+    }
+
+    /// Whether the source can carry out `cmd`; the refusal names the capability.
+    pub fn check(self, cmd: &Command) -> Result<(), Unsupported> {
+        match Capability::needed_by(cmd) {
+            Some(c) if !self.has(c) => Err(Unsupported {
+                cmd: cmd.name(),
+                capability: c,
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A command refused because the source lacks a capability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{cmd}: this source cannot do that (it lacks the {capability} capability)")]
+pub struct Unsupported {
+    /// The command's name.
+    pub cmd: &'static str,
+    /// What it needs.
+    pub capability: Capability,
+}
+
+/// A running source: events out, commands in, and what it can do.
+pub struct SourceHandle {
+    /// Send commands here (check them against `capabilities` first).
+    pub commands: mpsc::UnboundedSender<Command>,
+    /// Events arrive here.
+    pub events: mpsc::Receiver<Event>,
+    /// Resolves when the source has shut down.
+    pub done: JoinHandle<()>,
+    /// What the source can do.
+    pub capabilities: Capabilities,
+}
+
+/// Something that, started on the current tokio runtime, becomes a running source.
+pub trait Source {
+    /// Why it could not start.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// What the source will be able to do, known before it starts.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Start it.
+    fn start(self) -> Result<SourceHandle, Self::Error>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Selector;
+
+    #[test]
+    fn a_command_needs_its_capability_and_the_refusal_names_it() {
+        let watch_only = Capabilities::none().with(Capability::Reload);
+        assert!(watch_only.check(&Command::Reload).is_ok());
+        assert!(
+            watch_only.check(&Command::Quit).is_ok(),
+            "quit always works"
+        );
+        let e = watch_only
+            .check(&Command::Reconnect(Selector::all()))
+            .expect_err("refused");
+        assert_eq!(e.capability, Capability::Reconnect);
+        assert!(e.to_string().contains("reconnect capability"), "{e}");
+        for c in Capability::ALL {
+            assert!(Capabilities::all().has(c));
+            assert!(!Capabilities::all().without(c).has(c));
+            assert!(!Capabilities::none().has(c));
+        }
+    }
+}
