@@ -5,20 +5,23 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::event::TargetId;
+
 use super::ctx::Ctx;
 use super::target::TargetShared;
 use super::{probe, recheck, scrape};
 
-/// The stable offset of a target inside its interval (hash of job and URL), so scrapes
-/// spread evenly and a restart keeps the phase.
+/// The stable offset of a target inside its interval, from its identity (labels + URL, as
+/// Prometheus hashes a target for its offset), so scrapes spread evenly, a restart keeps the
+/// phase, and targets sharing a URL (one address in several target groups) do not all scrape
+/// at once.
 ///
 /// Offsets fall on slots of 1/100 of the interval (10 ms at 1 s): scrapes still spread
 /// evenly, but those sharing a slot start on one wake-up of the runtime instead of one each,
 /// which saves a context switch per scrape at scale.
-pub fn offset(job: &str, url: &str, interval: Duration) -> Duration {
+pub fn offset(id: TargetId, interval: Duration) -> Duration {
     let mut h = std::hash::DefaultHasher::new();
-    job.hash(&mut h);
-    url.hash(&mut h);
+    id.hash(&mut h);
     let n = interval.as_nanos().max(1) as u64;
     let slot = (n / 100).max(1);
     Duration::from_nanos((h.finish() % n) / slot * slot)
@@ -44,7 +47,7 @@ fn first_tick(off: Duration, interval: Duration) -> tokio::time::Instant {
 /// The scrape loop of one target: one scrape at a time, missed ticks skipped.
 pub async fn run(ctx: Arc<Ctx>, t: Arc<TargetShared>) {
     let interval = t.spec.job.interval;
-    let off = offset(&t.spec.job.name, &t.spec.url(), interval);
+    let off = offset(t.tref.id, interval);
     let mut tick = tokio::time::interval_at(first_tick(off, interval), interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut paused = ctx.paused.clone();
@@ -77,11 +80,12 @@ mod tests {
     #[test]
     fn offsets_are_stable_and_inside_the_interval() {
         let iv = Duration::from_secs(15);
-        let a = offset("node", "http://a:9100/metrics", iv);
-        assert_eq!(a, offset("node", "http://a:9100/metrics", iv));
+        let id = |u: &str| TargetId::of([("job", "node")], u);
+        let a = offset(id("http://a:9100/metrics"), iv);
+        assert_eq!(a, offset(id("http://a:9100/metrics"), iv));
         assert!(a < iv);
         let spread: std::collections::HashSet<_> = (0..100)
-            .map(|i| offset("node", &format!("http://h{i}:9100/metrics"), iv).as_secs())
+            .map(|i| offset(id(&format!("http://h{i}:9100/metrics")), iv).as_secs())
             .collect();
         assert!(spread.len() > 10, "offsets cluster: {spread:?}");
     }
