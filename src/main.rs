@@ -40,6 +40,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         let code = config::check_main(files, output == "json");
         return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
     }
+    if let Some(Sub::Attach { pid }) = &cli.command {
+        return run_attach(&cli, *pid);
+    }
     let demo = !cli.has_sources() || matches!(cli.command, Some(Sub::Demo));
     let args = SourceArgs {
         config: cli.config.clone(),
@@ -147,6 +150,63 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     rt.shutdown_timeout(Duration::from_millis(200));
     result?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `scrapetop attach`: the observer of a running Prometheus as the source, shown the same way.
+fn run_attach(cli: &Cli, pid: Option<i32>) -> anyhow::Result<ExitCode> {
+    use scrapetop::attach::{AttachOptions, AttachSource};
+    use scrapetop::source::Source;
+    let opts = AttachOptions {
+        pid,
+        api_url: cli.prometheus.clone(),
+    };
+    let source = match AttachSource::new(&opts) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("scrapetop attach: {e}");
+            return Ok(ExitCode::from(e.exit_code()));
+        }
+    };
+    let mut tui_opts = TuiOptions {
+        fps: cli.fps,
+        mouse: cli.mouse,
+        keys_file: cli.keys.clone(),
+        ..Default::default()
+    };
+    if let Some(p) = &cli.log_file {
+        tui_opts.log_file = p.clone();
+    }
+    if !cli.headless
+        && let Err(e) = tui::new_app(&tui_opts)
+    {
+        return Ok(usage_error(format!("{e:#}")));
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let _log_guard = init_logging(cli, &tui_opts.log_file);
+    let result = rt.block_on(async move {
+        let handle = match source.start() {
+            Ok(h) => h,
+            Err(e) => {
+                eprintln!("scrapetop attach: {e}");
+                return Ok(Some(e.exit_code()));
+            }
+        };
+        if cli.headless {
+            scrapetop::headless::run(handle, cli.exit_on_eof).await?;
+        } else {
+            tui_opts.capabilities = handle.capabilities;
+            tui::run(tui_opts, handle.events, handle.commands).await?;
+            let _ = tokio::time::timeout(Duration::from_secs(3), handle.done).await;
+        }
+        anyhow::Ok(None)
+    });
+    rt.shutdown_timeout(Duration::from_millis(200));
+    Ok(match result? {
+        Some(code) => ExitCode::from(code),
+        None => ExitCode::SUCCESS,
+    })
 }
 
 /// Reload when file_sd files change on disk (polled, debounced) and at the dns_sd refresh
