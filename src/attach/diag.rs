@@ -209,11 +209,7 @@ impl Diag {
                 if msg.header.sequence_number == seq {
                     match msg.payload {
                         NetlinkPayload::Done(_) => return Ok(()),
-                        NetlinkPayload::Error(e) => {
-                            if e.code.is_some() {
-                                return Err(e.to_io());
-                            }
-                        }
+                        NetlinkPayload::Error(e) if e.code.is_some() => return Err(e.to_io()),
                         NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(r)) => {
                             let h = &r.header;
                             let id = &h.socket_id;

@@ -447,13 +447,17 @@ impl Observer {
         };
         match res {
             Ok(a) => {
+                let changed = p.answer.as_ref() != Some(&a.addrs);
                 p.answer = Some(a.addrs.clone());
-                // Names are looked up again at TTL expiry, at most once a second and at least
-                // every 30 s (hosts files have no TTL).
+                // Names are looked up again at TTL expiry, at most every 5 s (each lookup is a
+                // query to Prometheus's own DNS server) and at least every 30 s (hosts files
+                // have no TTL).
                 p.recheck_at = literal.is_none().then(|| {
-                    Instant::now() + a.ttl.clamp(Duration::from_secs(1), Duration::from_secs(30))
+                    Instant::now() + a.ttl.clamp(Duration::from_secs(5), Duration::from_secs(30))
                 });
-                if literal.is_none() {
+                // A background recheck is reported when the answer changed; asked-for lookups
+                // always.
+                if literal.is_none() && (changed || cause != DnsCause::Recheck) {
                     self.emit(
                         tref.as_ref(),
                         EventKind::DnsResolved {
@@ -609,9 +613,15 @@ impl Observer {
             let Some(pools) = idx.get(&s.peer) else {
                 continue;
             };
-            // Several pools on one address (two jobs scraping the same endpoint): each has
-            // its own client, and nothing on the socket says whose it is; take the first.
-            let pool = pools[0].clone();
+            // Several pools on one address (two names for one address, or two jobs scraping
+            // one endpoint): each has its own connections, and nothing on the socket says
+            // whose it is. Give it to the candidate holding the fewest, so each pool shows
+            // its one keep-alive connection, even if two equal ones may be swapped.
+            let pool = pools
+                .iter()
+                .min_by_key(|p| self.conns.values().filter(|c| &c.pool == *p).count())
+                .unwrap_or(&pools[0])
+                .clone();
             let fd = self.owned.get(&s.inode).copied().unwrap_or(-1);
             let id = self.next_conn;
             self.next_conn += 1;
