@@ -33,8 +33,21 @@ struct Attached {
 
 impl Attached {
     fn start(lab: &Lab, args: &[&str]) -> Attached {
-        let stderr = lab.dir.path().join("attach.stderr");
-        let mut child = Command::new(SCRAPETOP)
+        Attached::start_under(lab, "attach", &[], args)
+    }
+
+    /// Started through `prefix` (e.g. `setpriv …`), its stderr in `NAME.stderr`.
+    fn start_under(lab: &Lab, name: &str, prefix: &[&str], args: &[&str]) -> Attached {
+        let stderr = lab.dir.path().join(format!("{name}.stderr"));
+        let mut cmd = match prefix.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(SCRAPETOP);
+                c
+            }
+            None => Command::new(SCRAPETOP),
+        };
+        let mut child = cmd
             .arg("attach")
             .args(args)
             .arg("--headless")
@@ -600,6 +613,25 @@ fn attach_sees_what_the_kernel_sees_and_acts_on_it() {
     st.wait_for("the reload notice", secs(10), |e| {
         is(e, "notice") && e["message"] == "Prometheus reloaded its configuration"
     });
+
+    // Without CAP_NET_ADMIN, a reconnect is refused with the reason, and nothing is closed.
+    let mut weak = Attached::start_under(
+        &lab,
+        "attach-no-net-admin",
+        &["setpriv", "--bounding-set", "-net_admin", "--"],
+        &[&pid_s],
+    );
+    weak.wait_for("a connection seen", secs(10), |e| is(e, "conn_opened"));
+    let before = kernel_sockets(&lab, pid);
+    weak.send(r#"{"cmd":"reconnect","job":"byip"}"#);
+    let e = weak.wait_for("the refusal", secs(10), |e| is(e, "error"));
+    let msg = e["error"].as_str().expect("error text");
+    assert!(msg.contains("CAP_NET_ADMIN"), "{msg}");
+    let after = kernel_sockets(&lab, pid);
+    for k in before.iter().filter(|k| k.peer.port() == 9100) {
+        assert!(after.contains(k), "{k:?} was closed anyway");
+    }
+    drop(weak);
 
     // A restarted Prometheus (new pid, same namespace) is re-attached by itself.
     lab.step("restarting prometheus");
