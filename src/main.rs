@@ -43,7 +43,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Some(Sub::Attach { pid }) = &cli.command {
         return run_attach(&cli, *pid);
     }
-    let demo = !cli.has_sources() || matches!(cli.command, Some(Sub::Demo));
+    // `--prometheus URL` without `attach`: the running Prometheus's targets for our engine.
+    let from_api = cli.prometheus.clone();
+    let demo = (!cli.has_sources() && from_api.is_none()) || matches!(cli.command, Some(Sub::Demo));
     let args = SourceArgs {
         config: cli.config.clone(),
         targets_files: cli.targets_files.clone(),
@@ -83,6 +85,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // Read every source before anything else, so a bad file is reported (exit 2) before the
     // terminal is taken over.
     let first = rt.block_on(async {
+        if let Some(url) = &from_api {
+            // Refreshed as Prometheus's targets change: a reload every 30 s.
+            return scrapetop::attach::targets::read(url)
+                .await
+                .map(|set| sources::Read {
+                    set,
+                    watch: Vec::new(),
+                    dns_sd_refresh: Some(Duration::from_secs(30)),
+                });
+        }
         let dns = Dns::new(cli.dns_server).map_err(|e| format!("DNS: {e}"))?;
         sources::read(&args, &[], &dns).await
     });
@@ -122,7 +134,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         );
         let sources: Arc<dyn Sources> = match &fleet {
             Some(d) => Arc::new(ConfigSources::with_base(args, d.targets())),
-            None => Arc::new(ConfigSources::new(args)),
+            None => match from_api {
+                Some(url) => Arc::new(scrapetop::attach::targets::PrometheusSources::new(url)),
+                None => Arc::new(ConfigSources::new(args)),
+            },
         };
         let handle = engine::start(opts, initial, sources).map_err(anyhow::Error::msg)?;
         spawn_reload_triggers(handle.commands.clone(), watch, refresh);

@@ -579,6 +579,32 @@ fn attach_sees_what_the_kernel_sees_and_acts_on_it() {
     });
     assert!(r["host"] == "files.lab" || r["host"] == "dns.lab", "{r}");
 
+    // `scrapetop --prometheus URL` (no attach): the engine scrapes exactly the API's targets.
+    lab.step("scrapetop --prometheus");
+    let mut own = lab.scrapetop(&[], &["--prometheus", "http://127.0.0.1:9090"]);
+    let mut ids = std::collections::HashSet::new();
+    let mut up = std::collections::HashSet::new();
+    let deadline = Instant::now() + secs(20);
+    while ids.len() < 7 || up.len() < 5 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let e = own.wait_for("7 targets added and 5 up", left, |e| {
+            is(e, "target_added") || lab::scrape_up(e)
+        });
+        let id = e["target"].as_str().expect("id").to_owned();
+        if is(&e, "target_added") {
+            assert!(added.contains_key(&id), "not one of Prometheus's targets: {e}");
+            ids.insert(id);
+        } else {
+            up.insert(id);
+        }
+    }
+    let extra = own.collect(Duration::from_millis(1500));
+    assert!(
+        !extra.iter().any(|e| is(e, "target_added")),
+        "more targets than the API's: {extra:?}"
+    );
+    drop(own);
+
     // DROP NEW on t1:9100: Prometheus keeps scraping over its pooled connection; a fresh one
     // fails — the hidden failure.
     lab.iptables(

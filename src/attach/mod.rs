@@ -19,6 +19,7 @@ pub mod diag;
 mod observer;
 pub mod proc;
 pub mod resolve;
+pub mod targets;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
