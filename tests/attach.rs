@@ -592,7 +592,10 @@ fn attach_sees_what_the_kernel_sees_and_acts_on_it() {
         });
         let id = e["target"].as_str().expect("id").to_owned();
         if is(&e, "target_added") {
-            assert!(added.contains_key(&id), "not one of Prometheus's targets: {e}");
+            assert!(
+                added.contains_key(&id),
+                "not one of Prometheus's targets: {e}"
+            );
             ids.insert(id);
         } else {
             up.insert(id);

@@ -86,6 +86,24 @@ pub struct Observer {
     lost: bool,
     /// How long the last socket dump took (the cadence adapts to it).
     dump_cost: Duration,
+    /// Sockets to destroy once idle: (cookie, scans waited).
+    pending_destroy: Vec<([u8; 8], u32)>,
+    /// Targets whose last probe failed (written by the probe tasks).
+    probe_failed: Arc<std::sync::Mutex<HashSet<TargetId>>>,
+}
+
+/// No request in flight: nothing unacknowledged, and data was received after the last send
+/// (the response to the last request). A socket mid-request is left to finish.
+fn is_idle(s: &SockInfo) -> bool {
+    idle_facts(&s.tcp)
+}
+
+fn idle_facts(t: &super::diag::TcpFacts) -> bool {
+    t.unacked.unwrap_or(0) == 0
+        && match (t.last_data_sent_ms, t.last_data_recv_ms) {
+            (Some(sent), Some(recv)) => recv <= sent,
+            _ => true,
+        }
 }
 
 fn ms(d: Duration) -> f64 {
@@ -116,6 +134,8 @@ impl Observer {
             last_api_error: None,
             lost: false,
             dump_cost: Duration::ZERO,
+            pending_destroy: Vec::new(),
+            probe_failed: Arc::default(),
         })
     }
 
@@ -670,6 +690,7 @@ impl Observer {
             };
             self.close(cookie, reason).await;
         }
+        self.destroy_pending().await;
     }
 
     async fn close(&mut self, cookie: [u8; 8], reason: CloseReason) {
@@ -745,6 +766,7 @@ impl Observer {
                         pooled_up: t.api.health == "up",
                         resolver: self.resolver.clone(),
                         tx: self.tx.clone(),
+                        failed: self.probe_failed.clone(),
                     };
                     tokio::spawn(job.run());
                 }
@@ -786,19 +808,54 @@ impl Observer {
     /// Destroy the selected targets' pooled sockets: Prometheus dials afresh (and resolves
     /// again) at its next scrape.
     async fn reconnect(&mut self, ids: &[TargetId]) {
+        // A reconnect turns a hidden failure into a visible one: say so first.
+        let failed: Vec<String> = {
+            let f = self
+                .probe_failed
+                .lock()
+                .map(|f| f.clone())
+                .unwrap_or_default();
+            ids.iter()
+                .filter(|id| f.contains(id))
+                .filter_map(|id| self.targets.get(id))
+                .map(|t| format!("{}/{}", t.tref.job, t.tref.instance))
+                .collect()
+        };
+        if !failed.is_empty() {
+            self.emit(
+                None,
+                EventKind::Notice {
+                    message: format!(
+                        "reconnect: the last fresh-connection probe of {} failed; Prometheus's \
+                         next dial may fail too and the target go down",
+                        failed.join(", ")
+                    ),
+                },
+            )
+            .await;
+        }
         let pools: HashSet<PoolKey> = ids
             .iter()
             .filter_map(|id| self.targets.get(id))
             .map(|t| t.pool.clone())
             .collect();
-        let victims: Vec<SockInfo> = self
+        let (idle, busy): (Vec<SockInfo>, Vec<SockInfo>) = self
             .conns
             .values()
             .filter(|c| pools.contains(&c.pool))
             .map(|c| c.sock.clone())
-            .collect();
+            .partition(is_idle);
+        // A socket mid-request is destroyed once idle (checked at each scan, at most 3).
+        self.pending_destroy
+            .extend(busy.into_iter().map(|s| (s.cookie, 0)));
+        self.destroy_now(idle).await;
+        // Report the closes now rather than at the next scan.
+        self.scan().await;
+    }
+
+    async fn destroy_now(&mut self, socks: Vec<SockInfo>) {
         let mut refused = None;
-        for s in victims {
+        for s in socks {
             match self.diag.destroy(&s) {
                 Ok(()) => {
                     self.forced.insert(s.cookie);
@@ -811,6 +868,7 @@ impl Observer {
             }
         }
         if let Some(e) = refused {
+            self.pending_destroy.clear();
             self.emit(
                 None,
                 EventKind::Error {
@@ -819,8 +877,27 @@ impl Observer {
             )
             .await;
         }
-        // Report the closes now rather than at the next scan.
-        self.scan().await;
+    }
+
+    /// Destroy the pending sockets that became idle (or waited long enough).
+    async fn destroy_pending(&mut self) {
+        if self.pending_destroy.is_empty() {
+            return;
+        }
+        let mut now = Vec::new();
+        let mut keep = Vec::new();
+        for (cookie, tries) in std::mem::take(&mut self.pending_destroy) {
+            let Some(c) = self.conns.get(&cookie) else {
+                continue;
+            };
+            if is_idle(&c.sock) || tries >= 3 {
+                now.push(c.sock.clone());
+            } else {
+                keep.push((cookie, tries + 1));
+            }
+        }
+        self.pending_destroy = keep;
+        self.destroy_now(now).await;
     }
 
     async fn reload(&mut self) {
@@ -888,11 +965,19 @@ struct ProbeJob {
     pooled_up: bool,
     resolver: Arc<Resolver>,
     tx: mpsc::Sender<Event>,
+    failed: Arc<std::sync::Mutex<HashSet<TargetId>>>,
 }
 
 impl ProbeJob {
     async fn run(self) {
         let r = self.probe().await;
+        if let Ok(mut f) = self.failed.lock() {
+            if r.ok {
+                f.remove(&self.tref.id);
+            } else {
+                f.insert(self.tref.id);
+            }
+        }
         let _ = self
             .tx
             .send(Event::now(Some(self.tref.clone()), EventKind::Probe(r)))
@@ -998,5 +1083,25 @@ impl ProbeJob {
             }
             Err(e) => fail(r, ProbeFailKind::Other, e.to_string()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attach::diag::TcpFacts;
+
+    #[test]
+    fn a_socket_is_idle_once_the_answer_came_after_the_request() {
+        let t = |unacked, sent, recv| TcpFacts {
+            unacked: Some(unacked),
+            last_data_sent_ms: Some(sent),
+            last_data_recv_ms: Some(recv),
+            ..TcpFacts::default()
+        };
+        assert!(idle_facts(&t(0, 900, 899)), "answered: idle");
+        assert!(!idle_facts(&t(0, 5, 900)), "request sent 5 ms ago, no answer yet");
+        assert!(!idle_facts(&t(1, 900, 899)), "data unacknowledged");
+        assert!(idle_facts(&TcpFacts::default()), "unknown: treated as idle");
     }
 }
