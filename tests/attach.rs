@@ -685,6 +685,48 @@ fn attach_sees_what_the_kernel_sees_and_acts_on_it() {
         "{c} not among {ks:?}"
     );
     drop(inbound);
+
+    // Without a PID: the one Prometheus running is found by itself ...
+    let out = Command::new(SCRAPETOP)
+        .args(["attach", "--headless", "--exit-on-eof"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run attach without pid");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("attached to Prometheus PID {pid2} ")),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // ... and with two, both are listed with namespace and listen address, exit 2.
+    let dir2 = lab.dir.path().join("prometheus-2");
+    std::fs::create_dir_all(&dir2).expect("dir");
+    std::fs::write(dir2.join("p.yml"), "scrape_configs: []\n").expect("config");
+    let cfg2 = format!("--config.file={}", dir2.join("p.yml").display());
+    let data2 = format!("--storage.tsdb.path={}", dir2.join("data").display());
+    lab.spawn(
+        Host::Dns,
+        "prometheus-2",
+        &[
+            "prometheus",
+            &cfg2,
+            &data2,
+            "--web.listen-address=127.0.0.1:9191",
+        ],
+        None,
+    );
+    lab.wait_listening(Host::Dns, 9191, secs(20));
+    let out = Command::new(SCRAPETOP)
+        .args(["attach", "--headless"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run attach without pid");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("PID {pid2} ")), "{err}");
+    assert!(err.contains("listen 127.0.0.1:9191"), "{err}");
+    assert!(err.contains("listen 127.0.0.1:9090"), "{err}");
+    assert!(err.contains("netns net:["), "{err}");
 }
 
 /// Without a PID and with no Prometheus running in the lab, the choice is explained (exit 2):

@@ -1100,7 +1100,10 @@ mod tests {
             ..TcpFacts::default()
         };
         assert!(idle_facts(&t(0, 900, 899)), "answered: idle");
-        assert!(!idle_facts(&t(0, 5, 900)), "request sent 5 ms ago, no answer yet");
+        assert!(
+            !idle_facts(&t(0, 5, 900)),
+            "request sent 5 ms ago, no answer yet"
+        );
         assert!(!idle_facts(&t(1, 900, 899)), "data unacknowledged");
         assert!(idle_facts(&TcpFacts::default()), "unknown: treated as idle");
     }
