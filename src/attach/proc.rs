@@ -105,11 +105,12 @@ fn url_path(url: &str) -> Option<String> {
 /// Why no process could be attached to.
 #[derive(Debug, thiserror::Error)]
 pub enum FindError {
-    /// No process runs an executable named `prometheus`.
+    /// No process runs an executable named `prometheus` (that we can see: without root,
+    /// other users' executables cannot be read, and the message says so).
     #[error(
-        "no running process whose executable is named prometheus (give its PID: scrapetop attach PID)"
+        "no running process whose executable is named prometheus{0} (give its PID: scrapetop attach PID)"
     )]
-    None,
+    None(&'static str),
     /// Several do; the operator must choose.
     #[error("several Prometheus processes run; choose one with scrapetop attach PID:\n{0}")]
     Several(String),
@@ -188,7 +189,10 @@ pub fn find(pid: Option<i32>) -> Result<Process, FindError> {
     }
     let mut all = all_prometheus();
     match all.len() {
-        0 => Err(FindError::None),
+        0 if !rustix::process::geteuid().is_root() => Err(FindError::None(
+            " among those readable without root (other users' processes cannot be read: run as root)",
+        )),
+        0 => Err(FindError::None("")),
         1 => Ok(all.remove(0)),
         _ => Err(FindError::Several(
             all.iter()
