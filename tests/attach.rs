@@ -643,24 +643,50 @@ fn attach_sees_what_the_kernel_sees_and_acts_on_it() {
         is(e, "notice") && e["message"] == "Prometheus reloaded its configuration"
     });
 
-    // Without CAP_NET_ADMIN, a reconnect is refused with the reason, and nothing is closed.
-    let mut weak = Attached::start_under(
+    // Without CAP_NET_ADMIN, SOCK_DESTROY is refused and said so; the fallback (a duplicate
+    // of Prometheus's descriptor, shut down) closes the connection and Prometheus re-dials.
+    let mut nonet = Attached::start_under(
         &lab,
         "attach-no-net-admin",
         &["setpriv", "--bounding-set", "-net_admin", "--"],
         &[&pid_s],
     );
-    weak.wait_for("a connection seen", secs(10), |e| is(e, "conn_opened"));
-    let before = kernel_sockets(&lab, pid);
-    weak.send(r#"{"cmd":"reconnect","job":"byip"}"#);
-    let e = weak.wait_for("the refusal", secs(10), |e| is(e, "error"));
-    let msg = e["error"].as_str().expect("error text");
-    assert!(msg.contains("CAP_NET_ADMIN"), "{msg}");
-    let after = kernel_sockets(&lab, pid);
-    for k in before.iter().filter(|k| k.peer.port() == 9100) {
-        assert!(after.contains(k), "{k:?} was closed anyway");
-    }
-    drop(weak);
+    let c = nonet.wait_for("a byip connection", secs(10), |e| {
+        is(e, "conn_opened") && e["pool"] == POOLS[1]
+    });
+    nonet.send(r#"{"cmd":"reconnect","job":"byip","instance":"10.213.2.2:9100"}"#);
+    let n = nonet.wait_for("the fallback notice", secs(10), |e| {
+        is(e, "notice")
+            && e["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("pidfd_getfd"))
+    });
+    assert!(
+        n["message"]
+            .as_str()
+            .expect("text")
+            .contains("CAP_NET_ADMIN"),
+        "{n}"
+    );
+    let closed = nonet.wait_for("the forced close", secs(10), |e| {
+        is(e, "conn_closed") && e["conn_id"] == c["conn_id"]
+    });
+    assert_eq!(closed["reason"], "forced", "{closed}");
+    nonet.wait_for("Prometheus's new connection", secs(10), |e| {
+        is(e, "conn_opened") && e["pool"] == POOLS[1]
+    });
+    drop(nonet);
+
+    // Without ptrace rights over Prometheus, nothing of it can be read: said, exit 2.
+    let out = Command::new("setpriv")
+        .args(["--bounding-set", "-net_admin,-sys_ptrace", "--", SCRAPETOP])
+        .args(["attach", &pid_s, "--headless"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run attach without ptrace rights");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("ptrace rights"), "{err}");
 
     // A restarted Prometheus (new pid, same namespace) is re-attached by itself.
     lab.step("restarting prometheus");

@@ -854,15 +854,47 @@ impl Observer {
     }
 
     async fn destroy_now(&mut self, socks: Vec<SockInfo>) {
-        let mut refused = None;
+        use super::diag::DestroyError;
+        let mut refused: Option<String> = None;
+        let mut fallback_used = 0;
         for s in socks {
-            match self.diag.destroy(&s) {
+            let why = match self.diag.destroy(&s) {
                 Ok(()) => {
                     self.forced.insert(s.cookie);
+                    continue;
                 }
-                Err(super::diag::DestroyError::Gone) => {}
+                Err(DestroyError::Gone) => continue,
+                Err(e @ (DestroyError::NoPermission | DestroyError::Unsupported)) => e,
                 Err(e) => {
                     refused = Some(e.to_string());
+                    break;
+                }
+            };
+            // Fall back to a duplicate of Prometheus's descriptor, shut down (ptrace rights).
+            let fd = self.owned.get(&s.inode).copied().unwrap_or(-1);
+            match proc::shutdown_socket(self.process.pid, fd, s.inode) {
+                Ok(()) => {
+                    self.forced.insert(s.cookie);
+                    fallback_used += 1;
+                    if fallback_used == 1 {
+                        self.emit(
+                            None,
+                            EventKind::Notice {
+                                message: format!(
+                                    "reconnect: {why}; closed through a duplicate of \
+                                     Prometheus's descriptor instead (pidfd_getfd + shutdown)"
+                                ),
+                            },
+                        )
+                        .await;
+                    }
+                }
+                Err(e) => {
+                    refused = Some(format!(
+                        "{why}; the fallback (pidfd_getfd + shutdown, needs ptrace rights over \
+                         PID {}) failed too: {e}",
+                        self.process.pid
+                    ));
                     break;
                 }
             }

@@ -129,7 +129,14 @@ pub fn process(pid: i32) -> Result<Process, FindError> {
     let base = PathBuf::from(format!("/proc/{pid}"));
     let un = |what: &str, e: std::io::Error| FindError::Unreadable {
         pid,
-        why: format!("{what}: {e}"),
+        why: if e.kind() == std::io::ErrorKind::PermissionDenied {
+            format!(
+                "{what}: {e} (another process's /proc entries need root with ptrace rights \
+                 over it: CAP_SYS_PTRACE)"
+            )
+        } else {
+            format!("{what}: {e}")
+        },
     };
     let exe = fs::read_link(base.join("exe")).map_err(|e| un("reading its executable", e))?;
     let netns = netns_inode(pid).map_err(|e| un("reading its network namespace", e))?;
@@ -333,4 +340,45 @@ mod tests {
         let own = fd_table(std::process::id() as i32).expect("own fd table");
         assert!(own.total() >= 3);
     }
+
+    #[test]
+    fn a_socket_is_shut_down_through_a_duplicate_only_if_it_is_the_same() {
+        use std::io::Read;
+        use std::os::fd::AsRawFd;
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+        let c = std::net::TcpStream::connect(l.local_addr().expect("addr")).expect("connect");
+        let (mut server, _) = l.accept().expect("accept");
+        let me = std::process::id() as i32;
+        let fd = c.as_raw_fd();
+        let inode = rustix::fs::fstat(&c).expect("fstat").st_ino;
+        assert!(
+            shutdown_socket(me, fd, inode + 1).is_err(),
+            "another inode: refused"
+        );
+        shutdown_socket(me, fd, inode).expect("shutdown through the duplicate");
+        let mut buf = [0u8; 8];
+        assert_eq!(
+            server.read(&mut buf).expect("read"),
+            0,
+            "the peer sees the close"
+        );
+    }
+}
+
+/// Shut down one of another process's sockets through a duplicate of its descriptor
+/// (`pidfd_getfd`, needs ptrace rights over it): the fallback when SOCK_DESTROY is refused.
+/// The duplicate is checked to be the same socket (same inode) before anything is done, so a
+/// reused descriptor number is never touched.
+pub fn shutdown_socket(pid: i32, fd: i32, inode: u64) -> std::io::Result<()> {
+    use rustix::process::{Pid, PidfdFlags, PidfdGetfdFlags, pidfd_getfd, pidfd_open};
+    let p = Pid::from_raw(pid).ok_or_else(|| std::io::Error::other("invalid pid"))?;
+    let pidfd = pidfd_open(p, PidfdFlags::empty())?;
+    let dup = pidfd_getfd(&pidfd, fd, PidfdGetfdFlags::empty())?;
+    let st = rustix::fs::fstat(&dup)?;
+    if st.st_ino != inode {
+        return Err(std::io::Error::other(format!(
+            "fd {fd} is no longer the socket seen (inode {inode})"
+        )));
+    }
+    socket2::Socket::from(dup).shutdown(std::net::Shutdown::Both)
 }
