@@ -300,6 +300,24 @@ fn parse_nofile(text: &str) -> Option<(u64, u64)> {
     Some((num(it.next())?, num(it.next())?))
 }
 
+/// Shut down one of another process's sockets through a duplicate of its descriptor
+/// (`pidfd_getfd`, needs ptrace rights over it): the fallback when SOCK_DESTROY is refused.
+/// The duplicate is checked to be the same socket (same inode) before anything is done, so a
+/// reused descriptor number is never touched.
+pub fn shutdown_socket(pid: i32, fd: i32, inode: u64) -> std::io::Result<()> {
+    use rustix::process::{Pid, PidfdFlags, PidfdGetfdFlags, pidfd_getfd, pidfd_open};
+    let p = Pid::from_raw(pid).ok_or_else(|| std::io::Error::other("invalid pid"))?;
+    let pidfd = pidfd_open(p, PidfdFlags::empty())?;
+    let dup = pidfd_getfd(&pidfd, fd, PidfdGetfdFlags::empty())?;
+    let st = rustix::fs::fstat(&dup)?;
+    if st.st_ino != inode {
+        return Err(std::io::Error::other(format!(
+            "fd {fd} is no longer the socket seen (inode {inode})"
+        )));
+    }
+    socket2::Socket::from(dup).shutdown(std::net::Shutdown::Both)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -363,22 +381,4 @@ mod tests {
             "the peer sees the close"
         );
     }
-}
-
-/// Shut down one of another process's sockets through a duplicate of its descriptor
-/// (`pidfd_getfd`, needs ptrace rights over it): the fallback when SOCK_DESTROY is refused.
-/// The duplicate is checked to be the same socket (same inode) before anything is done, so a
-/// reused descriptor number is never touched.
-pub fn shutdown_socket(pid: i32, fd: i32, inode: u64) -> std::io::Result<()> {
-    use rustix::process::{Pid, PidfdFlags, PidfdGetfdFlags, pidfd_getfd, pidfd_open};
-    let p = Pid::from_raw(pid).ok_or_else(|| std::io::Error::other("invalid pid"))?;
-    let pidfd = pidfd_open(p, PidfdFlags::empty())?;
-    let dup = pidfd_getfd(&pidfd, fd, PidfdGetfdFlags::empty())?;
-    let st = rustix::fs::fstat(&dup)?;
-    if st.st_ino != inode {
-        return Err(std::io::Error::other(format!(
-            "fd {fd} is no longer the socket seen (inode {inode})"
-        )));
-    }
-    socket2::Socket::from(dup).shutdown(std::net::Shutdown::Both)
 }
