@@ -64,8 +64,9 @@ pub struct TcpFacts {
     pub bytes_acked: Option<u64>,
     /// Bytes received.
     pub bytes_received: Option<u64>,
-    /// Segments sent carrying data: for a scrape connection (one small GET per segment), a
-    /// lower bound... and in practice the count of requests it carried.
+    /// Segments sent carrying data. A scrape's GET fits in one segment, so on a scrape
+    /// connection this is the number of requests it carried (a request split over two
+    /// segments would count twice; none is ever counted zero times).
     pub data_segs_out: Option<u32>,
 }
 
