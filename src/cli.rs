@@ -89,6 +89,10 @@ pub struct Cli {
     /// Serve /metrics (Prometheus text format) on this address, e.g. 127.0.0.1:9985 or :9985.
     #[arg(long = "web.listen-address", value_name = "HOST:PORT", global = true)]
     pub web_listen_address: Option<String>,
+    /// A running Prometheus's HTTP API (http://host:port[/prefix]). With `attach`: where to
+    /// read it from inside its network namespace (default: its own --web.listen-address).
+    #[arg(long, value_name = "URL", global = true)]
+    pub prometheus: Option<String>,
     /// Demo time compression (tests run the demo's script faster).
     #[arg(
         long,
@@ -103,6 +107,11 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Sub {
+    /// Watch a running Prometheus's real connections (needs root to enter its namespace).
+    Attach {
+        /// Its PID (default: the only process whose executable is `prometheus`).
+        pid: Option<i32>,
+    },
     /// Run the built-in demo fleet (the default with no target source).
     Demo,
     /// Validate configuration files and list the targets they would scrape.

@@ -1,6 +1,7 @@
 //! scrapetop: scrape Prometheus targets the way Prometheus does and show what happens underneath.
 #![forbid(unsafe_code)]
 
+pub mod attach;
 pub mod cli;
 pub mod config;
 pub mod demo;

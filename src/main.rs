@@ -56,7 +56,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         let code = config::check_main(files, output == "json");
         return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
     }
-    let demo = !cli.has_sources() || matches!(cli.command, Some(Sub::Demo));
+    if let Some(Sub::Attach { pid }) = &cli.command {
+        return run_attach(&cli, *pid);
+    }
+    // `--prometheus URL` without `attach`: the running Prometheus's targets for our engine.
+    let from_api = cli.prometheus.clone();
+    let demo = (!cli.has_sources() && from_api.is_none()) || matches!(cli.command, Some(Sub::Demo));
     let args = SourceArgs {
         config: cli.config.clone(),
         targets_files: cli.targets_files.clone(),
@@ -105,6 +110,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // Read every source before anything else, so a bad file is reported (exit 2) before the
     // terminal is taken over.
     let first = rt.block_on(async {
+        if let Some(url) = &from_api {
+            // Refreshed as Prometheus's targets change: a reload every 30 s.
+            return scrapetop::attach::targets::read(url)
+                .await
+                .map(|set| sources::Read {
+                    set,
+                    watch: Default::default(),
+                    dns_sd_refresh: Some(Duration::from_secs(30)),
+                });
+        }
         let dns = Dns::new(cli.dns_server).map_err(|e| format!("DNS: {e}"))?;
         sources::read(&args, &[], &dns).await
     });
@@ -144,7 +159,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         );
         let sources: Arc<dyn Sources> = match &fleet {
             Some(d) => Arc::new(ConfigSources::with_base(args, d.targets())),
-            None => Arc::new(ConfigSources::new(args)),
+            None => match from_api {
+                Some(url) => Arc::new(scrapetop::attach::targets::PrometheusSources::new(url)),
+                None => Arc::new(ConfigSources::new(args)),
+            },
         };
         if let (Some(l), Some(p)) = (metrics_listener, &publisher) {
             metrics::serve(l, p)?;
@@ -175,6 +193,74 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     rt.shutdown_timeout(Duration::from_millis(200));
     result?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `scrapetop attach`: the observer of a running Prometheus as the source, shown the same way.
+fn run_attach(cli: &Cli, pid: Option<i32>) -> anyhow::Result<ExitCode> {
+    use scrapetop::attach::{AttachOptions, AttachSource};
+    use scrapetop::source::Source;
+    let opts = AttachOptions {
+        pid,
+        api_url: cli.prometheus.clone(),
+    };
+    let source = match AttachSource::new(&opts) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("scrapetop attach: {e}");
+            return Ok(ExitCode::from(e.exit_code()));
+        }
+    };
+    let mut tui_opts = TuiOptions {
+        fps: cli.fps,
+        mouse: cli.mouse,
+        keys_file: cli.keys.clone(),
+        ..Default::default()
+    };
+    if let Some(p) = &cli.log_file {
+        tui_opts.log_file = p.clone();
+    }
+    if !cli.headless
+        && let Err(e) = tui::new_app(&tui_opts)
+    {
+        return Ok(usage_error(format!("{e:#}")));
+    }
+    // /metrics works the same in attach mode: what the observer sees, for the user's Prometheus.
+    let metrics_listener = match cli.web_listen_address.as_deref().map(metrics::bind) {
+        Some(Err(e)) => return Ok(usage_error(e)),
+        Some(Ok(l)) => Some(l),
+        None => None,
+    };
+    let publisher = metrics_listener.as_ref().map(|_| metrics::Publisher::new());
+    tui_opts.metrics = publisher.clone();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let _log_guard = init_logging(cli, &tui_opts.log_file);
+    let result = rt.block_on(async move {
+        let handle = match source.start() {
+            Ok(h) => h,
+            Err(e) => {
+                eprintln!("scrapetop attach: {e}");
+                return Ok(Some(e.exit_code()));
+            }
+        };
+        if let (Some(l), Some(p)) = (metrics_listener, &publisher) {
+            metrics::serve(l, p)?;
+        }
+        if cli.headless {
+            scrapetop::headless::run(handle, cli.exit_on_eof, publisher).await?;
+        } else {
+            tui_opts.capabilities = handle.capabilities;
+            tui::run(tui_opts, handle.events, handle.commands).await?;
+            let _ = tokio::time::timeout(Duration::from_secs(3), handle.done).await;
+        }
+        anyhow::Ok(None)
+    });
+    rt.shutdown_timeout(Duration::from_millis(200));
+    Ok(match result? {
+        Some(code) => ExitCode::from(code),
+        None => ExitCode::SUCCESS,
+    })
 }
 
 /// Reload when file_sd files change on disk (polled, debounced) and at the dns_sd refresh

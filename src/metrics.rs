@@ -43,20 +43,8 @@ use crate::model::{DnsOutcome, Model};
 /// every second, so a loop that applies events calls `publish` at least that often.
 pub const PUBLISH_EVERY: Duration = Duration::from_secs(1);
 
-/// Every close reason, in the order the counters keep them.
-const REASONS: [CloseReason; 11] = [
-    CloseReason::PeerClosed,
-    CloseReason::Timeout,
-    CloseReason::Reset,
-    CloseReason::ConnectionClose,
-    CloseReason::IdleTimeout,
-    CloseReason::MaxAge,
-    CloseReason::Forced,
-    CloseReason::Reload,
-    CloseReason::TargetRemoved,
-    CloseReason::Shutdown,
-    CloseReason::Error,
-];
+/// Every close reason, in the order the counters keep them (one list: the contract's).
+const REASONS: &[CloseReason] = CloseReason::ALL;
 
 fn reason_index(r: CloseReason) -> usize {
     REASONS

@@ -19,19 +19,8 @@ use tokio::sync::Notify;
 
 use crate::event::{CloseReason, ConnFailKind, TargetRef};
 
-const REASONS: [CloseReason; 11] = [
-    CloseReason::PeerClosed,
-    CloseReason::Timeout,
-    CloseReason::Reset,
-    CloseReason::ConnectionClose,
-    CloseReason::IdleTimeout,
-    CloseReason::MaxAge,
-    CloseReason::Forced,
-    CloseReason::Reload,
-    CloseReason::TargetRemoved,
-    CloseReason::Shutdown,
-    CloseReason::Error,
-];
+/// Every close reason, in the order the counters keep them (one list: the contract's).
+const REASONS: &[CloseReason] = CloseReason::ALL;
 
 pub(super) fn reason_code(r: CloseReason) -> u8 {
     REASONS

@@ -122,6 +122,9 @@ pub enum CloseReason {
     Shutdown,
     /// Any other error on the connection.
     Error,
+    /// An observed process's socket disappeared without scrapetop asking (attach mode: the
+    /// observer sees that it closed, not why).
+    Gone,
 }
 
 /// Scrape health of a target, as Prometheus's `up`.
@@ -140,6 +143,9 @@ pub enum Health {
 macro_rules! display_via_serde_name {
     ($($ty:ty => { $($variant:ident = $s:literal),* $(,)? })*) => {$(
         impl $ty {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [Self] = &[$(Self::$variant),*];
+
             /// The one textual form of this value.
             pub fn as_str(&self) -> &'static str {
                 match self { $(Self::$variant => $s),* }
@@ -161,7 +167,7 @@ display_via_serde_name! {
         PeerClosed = "peer_closed", Timeout = "timeout", Reset = "reset",
         ConnectionClose = "connection_close", IdleTimeout = "idle_timeout", MaxAge = "max_age",
         Forced = "forced", Reload = "reload", TargetRemoved = "target_removed",
-        Shutdown = "shutdown", Error = "error",
+        Shutdown = "shutdown", Error = "error", Gone = "gone",
     }
     Health => { Unknown = "unknown", Up = "up", Down = "down" }
     ProbeFailKind => {
@@ -198,6 +204,12 @@ pub struct FdCensus {
     pub soft_limit: u64,
     /// RLIMIT_NOFILE hard limit.
     pub hard_limit: u64,
+    /// Of the sockets, those attributed to a target's pool (attach mode only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_sockets: Option<u64>,
+    /// Of the files, those of the TSDB: blocks, WAL, chunks (attach mode only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tsdb_files: Option<u64>,
 }
 
 /// What happened. Field names are the JSON field names; the variant's snake_case name is the

@@ -119,6 +119,7 @@ fn examples() -> Vec<EventKind> {
             other: 3,
             soft_limit: 1024,
             hard_limit: 4096,
+            ..Default::default()
         }),
         EventKind::CommandAck {
             cmd: "reconnect".into(),

@@ -152,7 +152,8 @@ pub fn severity(r: CloseReason) -> u8 {
         CloseReason::PeerClosed
         | CloseReason::ConnectionClose
         | CloseReason::IdleTimeout
-        | CloseReason::MaxAge => 1,
+        | CloseReason::MaxAge
+        | CloseReason::Gone => 1,
         CloseReason::Forced
         | CloseReason::Reload
         | CloseReason::TargetRemoved
@@ -174,6 +175,7 @@ pub fn reason_mark(r: CloseReason) -> char {
         CloseReason::TargetRemoved => 'x',
         CloseReason::Shutdown => 's',
         CloseReason::Error => 'e',
+        CloseReason::Gone => 'g',
     }
 }
 

@@ -443,6 +443,7 @@ pub(super) fn sample_model() -> Model {
             other: 8,
             soft_limit: 1024,
             hard_limit: 524_288,
+            ..Default::default()
         }),
     );
     s.at(599.5, None, EventKind::Dropped { count: 3 });

@@ -1,0 +1,250 @@
+//! Prometheus's HTTP API as the observer reads it, and a minimal HTTP/1 client that the
+//! observer's probes share. Every socket is created by the calling thread, which lives in the
+//! attached process's network namespace.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::TokioIo;
+use serde::Deserialize;
+use tokio::net::TcpStream;
+
+/// One HTTP exchange's outcome.
+#[derive(Debug)]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// Body, decompressed.
+    pub body: Vec<u8>,
+    /// Connect time.
+    pub connect: Duration,
+    /// Time to the response headers (from the start).
+    pub first_byte: Duration,
+}
+
+/// Where an HTTP exchange failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    /// The TCP connect failed.
+    #[error("connect {addr}: {err}")]
+    Connect {
+        /// Address dialled.
+        addr: SocketAddr,
+        /// Why.
+        err: std::io::Error,
+    },
+    /// No answer in time.
+    #[error("{what} timed out after {after:?}")]
+    Timeout {
+        /// Which phase.
+        what: &'static str,
+        /// The deadline.
+        after: Duration,
+    },
+    /// HTTP-level failure.
+    #[error("HTTP: {0}")]
+    Http(String),
+}
+
+/// One request on a fresh connection (no keep-alive: the observer must not hold sockets in
+/// the process it watches longer than a request).
+pub async fn request(
+    addr: SocketAddr,
+    method: http::Method,
+    host: &str,
+    path_and_query: &str,
+    timeout: Duration,
+) -> Result<Response, HttpError> {
+    let start = Instant::now();
+    let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
+        .await
+        .map_err(|_| HttpError::Timeout {
+            what: "connect",
+            after: timeout,
+        })?
+        .map_err(|err| HttpError::Connect { addr, err })?;
+    let connect = start.elapsed();
+    let left = timeout.saturating_sub(connect);
+    let exchange = async {
+        let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| HttpError::Http(e.to_string()))?;
+        let conn = tokio::spawn(conn);
+        let req = http::Request::builder()
+            .method(method)
+            .uri(path_and_query)
+            .header(http::header::HOST, host)
+            .header(http::header::ACCEPT_ENCODING, "gzip")
+            .header(http::header::USER_AGENT, "scrapetop-attach")
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| HttpError::Http(e.to_string()))?;
+        let resp = send
+            .send_request(req)
+            .await
+            .map_err(|e| HttpError::Http(e.to_string()))?;
+        let first_byte = start.elapsed();
+        let status = resp.status().as_u16();
+        let gzip = resp
+            .headers()
+            .get(http::header::CONTENT_ENCODING)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+        let raw = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| HttpError::Http(e.to_string()))?
+            .to_bytes();
+        conn.abort();
+        let body = if gzip {
+            let mut out = Vec::with_capacity(raw.len() * 8);
+            flate2::read::GzDecoder::new(&raw[..])
+                .read_to_end(&mut out)
+                .map_err(|e| HttpError::Http(format!("gzip body: {e}")))?;
+            out
+        } else {
+            raw.to_vec()
+        };
+        Ok(Response {
+            status,
+            body,
+            connect,
+            first_byte,
+        })
+    };
+    tokio::time::timeout(left, exchange)
+        .await
+        .map_err(|_| HttpError::Timeout {
+            what: "response",
+            after: timeout,
+        })?
+}
+
+/// One active target as `/api/v1/targets` shows it.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiTarget {
+    /// Final labels (`job`, `instance`, …).
+    pub labels: BTreeMap<String, String>,
+    /// The scrape pool (job name in the configuration).
+    pub scrape_pool: String,
+    /// The URL Prometheus scrapes.
+    pub scrape_url: String,
+    /// Last error, empty when the last scrape succeeded.
+    #[serde(default)]
+    pub last_error: String,
+    /// When the last scrape started (RFC 3339), `0001-01-01T00:00:00Z` before the first.
+    #[serde(default)]
+    pub last_scrape: String,
+    /// Seconds the last scrape took.
+    #[serde(default)]
+    pub last_scrape_duration: f64,
+    /// `up`, `down` or `unknown`.
+    #[serde(default)]
+    pub health: String,
+    /// Scrape interval (Prometheus duration), absent before 2.27.
+    #[serde(default)]
+    pub scrape_interval: Option<String>,
+    /// Scrape timeout.
+    #[serde(default)]
+    pub scrape_timeout: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    status: String,
+    #[serde(default)]
+    data: Option<Data>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Data {
+    #[serde(default)]
+    active_targets: Vec<ApiTarget>,
+}
+
+/// Parse the body of `/api/v1/targets`.
+pub fn parse_targets(body: &[u8]) -> Result<Vec<ApiTarget>, String> {
+    let env: Envelope = serde_json::from_slice(body)
+        .map_err(|e| format!("/api/v1/targets: not the expected JSON: {e}"))?;
+    if env.status != "success" {
+        return Err(format!(
+            "/api/v1/targets: status {:?}: {}",
+            env.status,
+            env.error.unwrap_or_default()
+        ));
+    }
+    Ok(env.data.map(|d| d.active_targets).unwrap_or_default())
+}
+
+/// The parts of a scrape URL a probe needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlParts {
+    /// `http` or `https`.
+    pub scheme: crate::event::Scheme,
+    /// Host name or address (IPv6 without brackets).
+    pub host: String,
+    /// Port (the scheme's default when absent).
+    pub port: u16,
+    /// Path and query.
+    pub path_and_query: String,
+}
+
+/// Split a scrape URL. Userinfo is dropped (never shown).
+pub fn split_url(url: &str) -> Option<UrlParts> {
+    let uri: http::Uri = url.parse().ok()?;
+    let scheme = match uri.scheme_str()? {
+        "http" => crate::event::Scheme::Http,
+        "https" => crate::event::Scheme::Https,
+        _ => return None,
+    };
+    let host = uri.host()?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
+        .to_owned();
+    Some(UrlParts {
+        scheme,
+        port: uri.port_u16().unwrap_or(scheme.default_port()),
+        host,
+        path_and_query: uri
+            .path_and_query()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_else(|| "/".to_owned()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_of_prometheus_2_42_parse() {
+        let body = br#"{"status":"success","data":{"activeTargets":[{"discoveredLabels":{"__address__":"10.0.0.2:9100"},"labels":{"instance":"10.0.0.2:9100","job":"node"},"scrapePool":"node","scrapeUrl":"http://10.0.0.2:9100/metrics","globalUrl":"http://10.0.0.2:9100/metrics","lastError":"","lastScrape":"2026-11-29T10:00:00.123456789Z","lastScrapeDuration":0.0042,"health":"up","scrapeInterval":"1s","scrapeTimeout":"800ms"}],"droppedTargets":[]}}"#;
+        let t = parse_targets(body).expect("parses");
+        assert_eq!(t.len(), 1);
+        assert_eq!(t[0].scrape_pool, "node");
+        assert_eq!(t[0].labels["instance"], "10.0.0.2:9100");
+        assert_eq!(t[0].scrape_interval.as_deref(), Some("1s"));
+        assert!(parse_targets(br#"{"status":"error","error":"x"}"#).is_err());
+        assert!(parse_targets(b"<html>").is_err());
+    }
+
+    #[test]
+    fn urls_split() {
+        let u = split_url("http://u:p@[::1]:9100/probe?target=a").expect("url");
+        assert_eq!(u.host, "::1");
+        assert_eq!(u.port, 9100);
+        assert_eq!(u.path_and_query, "/probe?target=a");
+        let u = split_url("https://h.example/metrics").expect("url");
+        assert_eq!(u.port, 443);
+        assert!(split_url("ftp://h/").is_none());
+    }
+}
