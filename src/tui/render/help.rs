@@ -81,23 +81,11 @@ pub(super) fn render(
 
 /// What the timeline's and the table strip's glyphs mean (the strip has no room for a legend).
 fn timeline_legend() -> String {
-    use crate::event::CloseReason::*;
-    let reasons: Vec<String> = [
-        PeerClosed,
-        Timeout,
-        Reset,
-        ConnectionClose,
-        IdleTimeout,
-        MaxAge,
-        Forced,
-        Reload,
-        TargetRemoved,
-        Shutdown,
-        Error,
-    ]
-    .into_iter()
-    .map(|r| format!("{} {r}", crate::tui::timeline::reason_mark(r)))
-    .collect();
+    let reasons: Vec<String> = crate::event::CloseReason::ALL
+        .iter()
+        .copied()
+        .map(|r| format!("{} {r}", crate::tui::timeline::reason_mark(r)))
+        .collect();
     format!(
         "Timelines (detail, and the table's last-hour strip): ━ a connection open; where one ended, the reason: {}; 2-9, + several ended in one cell; ░ older history not kept; dns: · lookup, ◆ new answer, x failed; probe: ✓ ok, ✗ failed.",
         reasons.join(", ")
