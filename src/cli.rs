@@ -46,6 +46,10 @@ pub struct Cli {
     /// Scrape timeout for --target/--targets (Prometheus default 10s; at most the interval).
     #[arg(long, value_name = "DUR", value_parser = duration, global = true)]
     pub timeout: Option<Duration>,
+    /// Behave as Prometheus 2 or 3 does: the Accept header sent, how a missing or unknown
+    /// Content-Type is read (3 needs fallback_scrape_protocol), UTF-8 names, error wording.
+    #[arg(long, value_name = "2|3", default_value_t = crate::config::Compat::V3, global = true)]
+    pub compat: crate::config::Compat,
 
     /// No terminal UI: JSON events on stdout, JSON commands on stdin.
     #[arg(long, global = true)]

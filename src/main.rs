@@ -53,7 +53,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         _ => {}
     }
     if let Some(Sub::Check { files, output }) = &cli.command {
-        let code = config::check_main(files, output == "json");
+        let code = config::check::check_main_with(files, output == "json", cli.compat);
         return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
     }
     if let Some(Sub::Attach { pid }) = &cli.command {
@@ -68,7 +68,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         targets: cli.targets.clone(),
         interval: cli.interval,
         timeout: cli.timeout,
-        compat: Default::default(),
+        compat: cli.compat,
     };
     let mut opts = EngineOptions {
         dns_server: cli.dns_server,

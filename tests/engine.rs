@@ -824,3 +824,55 @@ async fn a_probe_also_notices_a_stale_pooled_connection() {
     assert!(old.requests() >= 1);
     run.quit().await;
 }
+
+#[tokio::test]
+async fn a_job_with_a_scrape_error_fails_every_scrape_without_dialling() {
+    let ex = exporter().await;
+    let mut j = (*job("creds", 60, 50)).clone();
+    j.scrape_error = Some("unable to read basic auth password file /nope: no such file".into());
+    let j = std::sync::Arc::new(j);
+    let mut run = start(opts(), vec![target(&ex.addr().to_string(), &j)]);
+    let scrapes = run.wait_n("3 scrapes", 3, 2 * S, is_scrape).await;
+    for s in scrapes {
+        let EventKind::Scrape(scrapetop::event::ScrapeResult {
+            up, error, conn_id, ..
+        }) = &s.kind
+        else {
+            unreachable!()
+        };
+        assert!(!up);
+        assert_eq!(conn_id, &None);
+        assert_eq!(
+            error.as_deref(),
+            Some("unable to read basic auth password file /nope: no such file")
+        );
+    }
+    assert_eq!(ex.accepts(), 0, "a failing job must not dial");
+    run.quit().await;
+}
+
+#[tokio::test]
+async fn label_limit_fails_the_scrape_with_prometheus_wording_and_keeps_the_connection() {
+    let ex = exporter().await;
+    let mut j = (*job("labels", 80, 60)).clone();
+    // Every sample carries job and instance, plus its own labels: 1 is always exceeded.
+    j.label_limit = 1;
+    let j = std::sync::Arc::new(j);
+    let mut run = start(opts(), vec![target(&ex.addr().to_string(), &j)]);
+    let scrapes = run.wait_n("3 scrapes", 3, 2 * S, is_scrape).await;
+    for s in scrapes {
+        let EventKind::Scrape(scrapetop::event::ScrapeResult { up, error, .. }) = &s.kind else {
+            unreachable!()
+        };
+        assert!(!up);
+        assert!(
+            error
+                .as_deref()
+                .unwrap_or("")
+                .contains("label_limit exceeded"),
+            "{error:?}"
+        );
+    }
+    assert_eq!(ex.accepts(), 1, "a refused page keeps the connection");
+    run.quit().await;
+}

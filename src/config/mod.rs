@@ -116,6 +116,16 @@ pub enum Compat {
     V3,
 }
 
+impl From<Compat> for crate::expo::Compat {
+    /// The same choice for reading pages.
+    fn from(c: Compat) -> Self {
+        match c {
+            Compat::V2 => crate::expo::Compat::V2,
+            Compat::V3 => crate::expo::Compat::V3,
+        }
+    }
+}
+
 impl std::str::FromStr for Compat {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {

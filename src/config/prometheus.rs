@@ -354,6 +354,21 @@ fn plan_job(
         .map_or(0, |b| b.0);
     settings.sample_limit = j.sample_limit.or(global.raw.sample_limit).unwrap_or(0);
     settings.follow_redirects = j.follow_redirects.unwrap_or(true);
+    settings.label_limit = j.label_limit.or(global.raw.label_limit).unwrap_or(0);
+    settings.label_name_length_limit = j
+        .label_name_length_limit
+        .or(global.raw.label_name_length_limit)
+        .unwrap_or(0);
+    settings.label_value_length_limit = j
+        .label_value_length_limit
+        .or(global.raw.label_value_length_limit)
+        .unwrap_or(0);
+    settings.compat = doc.compat.into();
+    // Checked by `values::check_job` above: an unknown name has been refused already.
+    settings.fallback_scrape_protocol = j
+        .fallback_scrape_protocol
+        .as_deref()
+        .and_then(crate::expo::Format::from_protocol);
     let ja = build_job_auth(j, &doc.dir, &at)?;
     settings.auth = ja.auth;
     settings.tls = ja.tls;

@@ -215,9 +215,9 @@ pub struct RawScrapeConfig {
     pub always_scrape_classic_histograms: Option<IgnoredAny>,
     pub convert_classic_histograms_to_nhcb: Option<IgnoredAny>,
     pub scrape_native_histograms: Option<IgnoredAny>,
-    pub label_limit: Option<IgnoredAny>,
-    pub label_name_length_limit: Option<IgnoredAny>,
-    pub label_value_length_limit: Option<IgnoredAny>,
+    pub label_limit: Option<u64>,
+    pub label_name_length_limit: Option<u64>,
+    pub label_value_length_limit: Option<u64>,
     pub target_limit: Option<IgnoredAny>,
     pub keep_dropped_targets: Option<IgnoredAny>,
     pub native_histogram_bucket_limit: Option<IgnoredAny>,
@@ -434,14 +434,10 @@ impl RawScrapeConfig {
             proxy_connect_header,
             http_headers,
             scrape_protocols,
-            fallback_scrape_protocol,
             scrape_classic_histograms,
             always_scrape_classic_histograms,
             convert_classic_histograms_to_nhcb,
             scrape_native_histograms,
-            label_limit,
-            label_name_length_limit,
-            label_value_length_limit,
             target_limit,
             keep_dropped_targets,
             native_histogram_bucket_limit,
@@ -488,8 +484,6 @@ mod tests {
             "proxy_connect_header: {a: [b]}",
             "http_headers: {X-A: {values: [b]}}",
             "scrape_protocols: [PrometheusProto]",
-            "fallback_scrape_protocol: PrometheusText0.0.4",
-            "label_limit: 1",
             "target_limit: 1",
             "enable_compression: false",
             "metric_relabel_configs: []",
@@ -507,8 +501,11 @@ mod tests {
             let k = o.split(':').next().unwrap_or_default();
             assert!(keys.contains(&k), "{k} not reported");
         }
+        // Enforced since the scrape path reads bodies through the exposition parser.
         let quiet: RawScrapeConfig = serde_yaml::from_str(
-            "job_name: a\nenable_compression: true\nproxy_from_environment: false\n",
+            "job_name: a\nenable_compression: true\nproxy_from_environment: false\n\
+             fallback_scrape_protocol: PrometheusText0.0.4\nlabel_limit: 1\n\
+             label_name_length_limit: 1\nlabel_value_length_limit: 1\n",
         )
         .unwrap_or_else(|e| panic!("{e}"));
         assert!(quiet.unsupported_keys().is_empty());

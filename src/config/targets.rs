@@ -78,6 +78,7 @@ pub(super) fn plan_sources(args: &SourceArgs) -> Result<(Vec<JobPlan>, Vec<Strin
         let mut s = JobSettings::new(name);
         s.interval = interval;
         s.timeout = timeout;
+        s.compat = args.compat.into();
         let mut plan = JobPlan::new(s);
         plan.compat = args.compat;
         plan.strict = true;

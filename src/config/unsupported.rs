@@ -27,11 +27,8 @@ pub(super) fn consequence(key: &str) -> Option<&'static str> {
         "http_headers" => {
             "scrapetop does not send configured headers: the targets are scraped without them"
         }
-        "scrape_protocols" | "fallback_scrape_protocol" => {
-            "scrapetop sends Prometheus's default Accept header whatever the protocols listed"
-        }
-        "label_limit" | "label_name_length_limit" | "label_value_length_limit" => {
-            "not enforced by scrapetop: a scrape Prometheus fails for exceeding it is up here"
+        "scrape_protocols" => {
+            "scrapetop sends the default Accept header of the Prometheus --compat names, whatever the protocols listed"
         }
         "target_limit" => {
             "not enforced by scrapetop: Prometheus fails every target of a job with more targets than this; scrapetop scrapes them"
@@ -54,15 +51,6 @@ pub(super) fn consequence(key: &str) -> Option<&'static str> {
 pub(super) fn global_keys(g: &RawGlobal) -> Vec<&'static str> {
     let present = [
         ("scrape_protocols", g.scrape_protocols.is_some()),
-        ("label_limit", g.label_limit.is_some()),
-        (
-            "label_name_length_limit",
-            g.label_name_length_limit.is_some(),
-        ),
-        (
-            "label_value_length_limit",
-            g.label_value_length_limit.is_some(),
-        ),
         ("target_limit", g.target_limit.is_some()),
         (
             "native_histogram_bucket_limit",

@@ -14,7 +14,7 @@ use http_body_util::{BodyExt, Empty};
 
 use crate::event::{CloseReason, EventKind, ScrapeResult};
 
-use super::body::{Counter, Sink};
+use super::body::{BodyOptions, BodyReader, BodySummary};
 use super::conn;
 use super::conn::DialError;
 use super::ctx::Ctx;
@@ -59,23 +59,17 @@ pub(super) enum ScrapeError {
         /// hyper's error.
         source: hyper::Error,
     },
-    /// The body could not be decoded or parsed.
+    /// The body was refused while read: size limit, gzip, exposition, sample or label
+    /// limits (Prometheus's own wording, from [`BodyReader`]).
     #[error("{0}")]
-    Decode(String),
+    Read(String),
     /// A status other than 200 (the body was drained; the connection is kept).
     #[error("{}", status_text(*.0))]
     Status(http::StatusCode),
-    /// The body was larger than `body_size_limit`.
-    #[error("body size limit exceeded (limit: {0} bytes)")]
-    BodySizeLimit(u64),
-    /// More samples than `sample_limit`.
-    #[error("sample limit exceeded ({samples} > {limit})")]
-    SampleLimit {
-        /// Samples read.
-        samples: u64,
-        /// The limit.
-        limit: u64,
-    },
+    /// The job cannot be scraped as configured (an unreadable credentials or TLS file): every
+    /// scrape fails with this, without dialling, as Prometheus's do.
+    #[error("{0}")]
+    Config(String),
 }
 
 fn status_text(s: http::StatusCode) -> String {
@@ -102,7 +96,11 @@ pub async fn scrape(ctx: &Arc<Ctx>, t: &Arc<TargetShared>) {
         up: false,
         error: None,
     };
-    match exchange(ctx, t, deadline).await {
+    let exchanged = match &t.spec.job.scrape_error {
+        Some(e) => Err(((None, false), ScrapeError::Config(e.clone()))),
+        None => exchange(ctx, t, deadline).await,
+    };
+    match exchanged {
         Err((conn, e)) => {
             (r.conn_id, r.reused) = conn;
             r.error = Some(e.to_string());
@@ -111,9 +109,7 @@ pub async fn scrape(ctx: &Arc<Ctx>, t: &Arc<TargetShared>) {
             (r.conn_id, r.reused) = (x.conn_id, x.reused);
             r.status = Some(x.resp.status().as_u16());
             let counted = read_response(ctx, t, deadline, x.guard, x.resp).await;
-            if let Some(c) = &counted.counter {
-                (r.bytes, r.samples) = (c.bytes, c.samples);
-            }
+            (r.bytes, r.samples) = (counted.bytes, counted.samples);
             r.error = counted.error.map(|e| e.to_string());
         }
     }
@@ -218,14 +214,20 @@ async fn exchange(
     }
 }
 
-/// What reading a response gave: the body's counts (when it was read whole) and the error.
+/// What reading a response gave: uncompressed bytes and samples (as Prometheus reports them
+/// also for a failed body) and the error.
+#[derive(Default)]
 struct Counted {
-    counter: Option<Counter>,
+    bytes: u64,
+    samples: u64,
     error: Option<ScrapeError>,
 }
 
 /// Read (or, for a non-200, drain) the whole body so the connection stays reusable, then give
-/// the connection back (or close it), and judge the scrape.
+/// the connection back (or close it), and judge the scrape. A 200 body goes through
+/// [`BodyReader`] (gzip, `body_size_limit`, the exposition parser and its sample and label
+/// limits), which drains the rest after a failure so the connection is kept, as Prometheus's
+/// is; only the deadline closes it.
 async fn read_response(
     ctx: &Arc<Ctx>,
     t: &Arc<TargetShared>,
@@ -234,30 +236,31 @@ async fn read_response(
     resp: hyper::Response<Incoming>,
 ) -> Counted {
     let fail = |e| Counted {
-        counter: None,
         error: Some(e),
+        ..Counted::default()
     };
     let status = resp.status();
-    let connection = resp
-        .headers()
-        .get(header::CONNECTION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_ascii_lowercase);
+    let headers = resp.headers();
+    let text = |h: header::HeaderName| headers.get(h).and_then(|v| v.to_str().ok());
+    let connection = text(header::CONNECTION).map(str::to_ascii_lowercase);
     // `Connection: close`, or an HTTP/1.0 answer without keep-alive: closed after the response.
     let conn_close = connection.as_deref() == Some("close")
         || (resp.version() == http::Version::HTTP_10
             && connection.as_deref() != Some("keep-alive"));
-    let gzip = resp
-        .headers()
-        .get(header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
-    let mut sink = Sink::new(gzip && status.is_success(), t.spec.job.body_size_limit);
+    let mut reader = (status == http::StatusCode::OK).then(|| {
+        let opts = BodyOptions::for_job(&t.spec.job, t.target_labels, Some(deadline.into_std()));
+        BodyReader::new(
+            text(header::CONTENT_TYPE),
+            text(header::CONTENT_ENCODING),
+            &opts,
+        )
+    });
     let mut body = resp.into_body();
     enum BodyEnd {
         Done,
         Broken(hyper::Error),
-        Sink(String),
+        /// The deadline passed while inflating.
+        Deadline(String),
     }
     // One timer for the whole body, not one per frame.
     let read = tokio::time::timeout_at(deadline, async {
@@ -267,10 +270,10 @@ async fn read_response(
                 Some(Err(e)) => return BodyEnd::Broken(e),
                 Some(Ok(frame)) => {
                     if let Ok(data) = frame.into_data()
-                        && status == http::StatusCode::OK
-                        && let Err(e) = sink.feed(&data)
+                        && let Some(r) = reader.as_mut()
+                        && let Err(e) = r.feed(&data).await
                     {
-                        return BodyEnd::Sink(e);
+                        return BodyEnd::Deadline(e.message);
                     }
                 }
             }
@@ -279,52 +282,68 @@ async fn read_response(
     .await;
     match read {
         // Dropping the guard unfinished closes the connection (reason: timeout).
-        Err(_) => return fail(ScrapeError::Deadline { url: t.spec.url() }),
+        Err(_) => {
+            let error = match &reader {
+                Some(r) => ScrapeError::Read(r.deadline_error().message),
+                None => ScrapeError::Deadline { url: t.spec.url() },
+            };
+            return fail(error);
+        }
         Ok(BodyEnd::Done) => {}
         Ok(BodyEnd::Broken(e)) => {
             guard.close(conn::classify_hyper(&e));
             let url = t.spec.url();
             return fail(ScrapeError::Body { url, source: e });
         }
-        Ok(BodyEnd::Sink(e)) => {
-            guard.close(CloseReason::Error);
-            return fail(ScrapeError::Decode(e));
+        Ok(BodyEnd::Deadline(message)) => {
+            guard.close(CloseReason::Timeout);
+            return fail(ScrapeError::Read(message));
         }
     }
-    let counter = if status == http::StatusCode::OK {
-        match sink.finish() {
-            Ok(c) => c,
-            Err(e) => {
-                guard.close(CloseReason::Error);
-                return fail(ScrapeError::Decode(e));
-            }
+    let (counted, keep) = match reader.map(BodyReader::finish) {
+        None => (
+            Counted {
+                error: Some(ScrapeError::Status(status)),
+                ..Counted::default()
+            },
+            true,
+        ),
+        Some(Ok(BodySummary {
+            bytes,
+            wire_bytes,
+            samples,
+            ..
+        })) => {
+            t.last_bytes.store(wire_bytes, Ordering::Relaxed);
+            (
+                Counted {
+                    bytes,
+                    samples,
+                    error: None,
+                },
+                true,
+            )
         }
-    } else {
-        Counter::default()
+        Some(Err(e)) => {
+            let keep = e.keeps_connection();
+            (
+                Counted {
+                    bytes: e.bytes,
+                    samples: e.samples,
+                    error: Some(ScrapeError::Read(e.message)),
+                },
+                keep,
+            )
+        }
     };
-    t.last_bytes.store(counter.bytes, Ordering::Relaxed);
-    if conn_close {
+    if !keep {
+        guard.close(CloseReason::Error);
+    } else if conn_close {
         guard.close(CloseReason::ConnectionClose);
     } else {
         guard.finish(&t.pool, ctx.epoch, ctx.opts.max_conn_age);
     }
-    let sample_limit = t.spec.job.sample_limit;
-    let error = if status != http::StatusCode::OK {
-        Some(ScrapeError::Status(status))
-    } else if counter.exceeded {
-        Some(ScrapeError::BodySizeLimit(t.spec.job.body_size_limit))
-    } else if sample_limit > 0 && counter.samples > sample_limit {
-        Some(ScrapeError::SampleLimit {
-            samples: counter.samples,
-            limit: sample_limit,
-        })
-    } else {
-        None
-    };
-    Counted {
-        counter: Some(counter),
-        error,
-    }
+    counted
 }
 
 /// Send a request on a checked-out connection; `None` when the deadline passed.

@@ -13,9 +13,6 @@ use crate::event::TargetRef;
 use super::pool::Pool;
 use super::spec::{Auth, TargetSpec};
 
-/// Accept header Prometheus sends (OpenMetrics first, then the text format).
-const ACCEPT: &str = "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
-
 /// State of a target shared between its task and the command loop.
 pub struct TargetShared {
     /// Identity.
@@ -30,6 +27,9 @@ pub struct TargetShared {
     pub removed: AtomicBool,
     /// Uncompressed size of the last body read (0 before the first), to size read buffers.
     pub(super) last_bytes: std::sync::atomic::AtomicU64,
+    /// Labels the target adds to every sample (`job`, `instance`, …), which `label_limit`
+    /// counts with the sample's own.
+    pub(super) target_labels: u64,
     /// Precomputed request headers (auth included).
     headers: http::HeaderMap,
     authority: HeaderValue,
@@ -39,7 +39,11 @@ impl TargetShared {
     /// Build the shared state of a target.
     pub fn new(tref: Arc<TargetRef>, spec: TargetSpec, pool: Arc<Pool>) -> Arc<Self> {
         let mut headers = http::HeaderMap::new();
-        headers.insert(header::ACCEPT, HeaderValue::from_static(ACCEPT));
+        // The Accept of the Prometheus version behaved as (`--compat`).
+        headers.insert(
+            header::ACCEPT,
+            HeaderValue::from_static(crate::expo::accept_header(spec.job.compat)),
+        );
         headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
         headers.insert(
             header::USER_AGENT,
@@ -68,6 +72,11 @@ impl TargetShared {
                 }
             }
         }
+        let target_labels = spec
+            .final_labels()
+            .keys()
+            .filter(|k| !k.starts_with("__"))
+            .count() as u64;
         let authority = HeaderValue::from_str(&spec.host_port())
             .unwrap_or_else(|_| HeaderValue::from_static("localhost"));
         Arc::new(TargetShared {
@@ -77,6 +86,7 @@ impl TargetShared {
             last_up: AtomicBool::new(false),
             removed: AtomicBool::new(false),
             last_bytes: std::sync::atomic::AtomicU64::new(0),
+            target_labels,
             headers,
             authority,
         })

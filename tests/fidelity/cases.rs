@@ -35,65 +35,49 @@ pub const CASES: &[Case] = &[
         name: "om_no_eof",
         what: "OpenMetrics page without # EOF",
         job: "",
-        known_difference: Some(
-            "the exposition is not parsed: up with 2 samples where Prometheus is down (`data does not end with # EOF`)",
-        ),
+        known_difference: None,
     },
     Case {
         name: "plain_hello",
         what: "200 text/plain body `hello`",
         job: "",
-        known_difference: Some(
-            "the exposition is not parsed: up, 1 sample counted, where Prometheus is down (parse error, 0 samples)",
-        ),
+        known_difference: None,
     },
     Case {
         name: "html_login",
         what: "HTML login page served 200",
         job: "",
-        known_difference: Some(
-            "the exposition is not parsed: an HTML page served 200 is up with 2 \"samples\" (Prometheus: down, `\"INVALID\" is not a valid start token`)",
-        ),
+        known_difference: None,
     },
     Case {
         name: "invalid_value",
         what: "sample value `one`",
         job: "",
-        known_difference: Some(
-            "the exposition is not parsed: up with 3 samples (Prometheus: down, ParseFloat error, 1 sample)",
-        ),
+        known_difference: None,
     },
     Case {
         name: "invalid_name",
         what: "metric name `fid-b`",
         job: "",
-        known_difference: Some(
-            "the exposition is not parsed: up with 3 samples (Prometheus: down, parse error, 1 sample)",
-        ),
+        known_difference: None,
     },
     Case {
         name: "invalid_utf8_label",
         what: "label value bytes FF FE",
         job: "",
-        known_difference: Some(
-            "the exposition is not parsed: up with 3 samples (Prometheus: down, `invalid UTF-8 label value`, 1 sample)",
-        ),
+        known_difference: None,
     },
     Case {
         name: "unknown_type",
         what: "# TYPE fid_a bogus",
         job: "",
-        known_difference: Some(
-            "the exposition is not parsed: up with 2 samples (Prometheus: down, `invalid metric type \"bogus\"`, 0 samples)",
-        ),
+        known_difference: None,
     },
     Case {
         name: "nul_middle",
         what: "NUL byte after 2 of 4 samples",
         job: "",
-        known_difference: Some(
-            "samples are counted as lines: 4 where Prometheus counts the 2 before the NUL byte",
-        ),
+        known_difference: None,
     },
     Case {
         name: "empty_200",
@@ -187,41 +171,31 @@ pub const CASES: &[Case] = &[
         name: "gzip_corrupt",
         what: "gzip body with 16 bytes overwritten",
         job: "",
-        known_difference: Some(
-            "a body error closes the connection: re-dialled every scrape (Prometheus: down too, connection kept)",
-        ),
+        known_difference: None,
     },
     Case {
         name: "gzip_not_gzip",
         what: "plain body labelled gzip",
         job: "",
-        known_difference: Some(
-            "a body error closes the connection: re-dialled every scrape (Prometheus: down too, connection kept)",
-        ),
+        known_difference: None,
     },
     Case {
         name: "gzip_two_members",
         what: "gzip body of two members",
         job: "",
-        known_difference: Some(
-            "only the first gzip member is read: down (`failed to write whole buffer`), re-dialled (Prometheus: up, 3 samples, kept)",
-        ),
+        known_difference: None,
     },
     Case {
         name: "gzip_upper_case",
         what: "gzip body, Content-Encoding: GZIP",
         job: "",
-        known_difference: Some(
-            "Content-Encoding is matched case-insensitively: `GZIP` is decoded and up (Prometheus: not decoded, parse error, down)",
-        ),
+        known_difference: None,
     },
     Case {
         name: "body_limit_exact",
         what: "body of exactly body_size_limit (100B)",
         job: "body_size_limit: 100B",
-        known_difference: Some(
-            "body_size_limit fails at `>` where Prometheus fails at `>=`: a body of exactly 100B is up",
-        ),
+        known_difference: None,
     },
     Case {
         name: "body_limit_under",
@@ -239,25 +213,19 @@ pub const CASES: &[Case] = &[
         name: "label_limit",
         what: "3 labels, label_limit 2",
         job: "label_limit: 2",
-        known_difference: Some(
-            "label_limit is parsed and ignored: up (Prometheus: down, `label_limit exceeded`)",
-        ),
+        known_difference: None,
     },
     Case {
         name: "label_name_length",
         what: "label name of 25, limit 10",
         job: "label_name_length_limit: 10",
-        known_difference: Some(
-            "label_name_length_limit is parsed and ignored: up (Prometheus: down)",
-        ),
+        known_difference: None,
     },
     Case {
         name: "label_value_length",
         what: "label value of 25, limit 10",
         job: "label_value_length_limit: 10",
-        known_difference: Some(
-            "label_value_length_limit is parsed and ignored: up (Prometheus: down)",
-        ),
+        known_difference: None,
     },
     Case {
         name: "slow_body",
@@ -271,9 +239,7 @@ pub const CASES: &[Case] = &[
         // Every 5 s, not every second: while Prometheus inflates the bomb (up to 4 GiB of heap)
         // it starves, and its other scrapes time out on a shared 2-core machine.
         job: "scrape_interval: 5s",
-        known_difference: Some(
-            "inflating is not bounded by the deadline: a scrape runs for many seconds (8-13 s in a debug build) burning a core, and is sometimes reported up far above the 800 ms timeout (Prometheus: down, `context deadline exceeded`, every scrape)",
-        ),
+        known_difference: None,
     },
     Case {
         name: "idle_close",
@@ -309,17 +275,13 @@ pub const CASES: &[Case] = &[
         name: "text_as_openmetrics",
         what: "text page labelled OpenMetrics",
         job: "",
-        known_difference: Some(
-            "the exposition is not parsed: a text page labelled OpenMetrics is up (Prometheus parses it as OpenMetrics: down, `data does not end with # EOF`, 3 samples)",
-        ),
+        known_difference: None,
     },
     Case {
         name: "crlf_lines",
         what: "text page with CRLF line ends",
         job: "",
-        known_difference: Some(
-            "the exposition is not parsed: CRLF line ends are up with 3 samples (Prometheus: down, `invalid metric type \"gauge\\r\"`, 0 samples)",
-        ),
+        known_difference: None,
     },
     Case {
         name: "no_final_newline",
@@ -337,9 +299,7 @@ pub const CASES: &[Case] = &[
         name: "utf8_bom",
         what: "text page starting with a UTF-8 BOM",
         job: "",
-        known_difference: Some(
-            "the exposition is not parsed: a page starting with a BOM is up, 4 \"samples\" (Prometheus: down, `\"INVALID\" is not a valid start token`)",
-        ),
+        known_difference: None,
     },
     Case {
         name: "escapes",
@@ -399,14 +359,7 @@ pub const CASES: &[Case] = &[
 /// the first case's port, and why today's scrapetop differs, where it does (same marker rule
 /// as the cases).
 pub const HEADERS: &[(&str, Option<&str>)] = &[
-    (
-        "accept",
-        Some(
-            "scrapetop sends Prometheus 3's Accept (weights 0.5 to 0.2); 2.42 sends \
-             `application/openmetrics-text;version=1.0.0,…;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1` \
-             (compat 2 should send that)",
-        ),
-    ),
+    ("accept", None),
     ("accept-encoding", None),
     ("x-prometheus-scrape-timeout-seconds", None),
 ];
