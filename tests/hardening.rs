@@ -296,3 +296,54 @@ async fn quit_ends_the_run_within_seconds_while_stdout_is_blocked() {
 async fn sigterm_ends_the_run_within_seconds_while_stdout_is_blocked() {
     ends_while_stdout_is_blocked("sigterm").await;
 }
+
+#[test]
+fn a_log_file_that_cannot_be_written_is_refused_with_status_2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "").expect("write");
+    for path in [file.join("scrapetop.log"), dir.path().to_path_buf()] {
+        for mode in [&["--headless"][..], &[]] {
+            let out = std::process::Command::new(BIN)
+                .args(mode)
+                .args(["--exit-on-eof", "--target", "127.0.0.1:9", "--log-file"])
+                .arg(&path)
+                .stdin(Stdio::null())
+                .output()
+                .expect("runs");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{mode:?} {path:?}: {err}");
+            assert!(
+                err.contains("--log-file") && err.contains(&*path.to_string_lossy()),
+                "{err}"
+            );
+            assert!(
+                out.stdout.is_empty(),
+                "the terminal was touched: {:?}",
+                out.stdout
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_headless_log_has_no_colours_when_stderr_is_not_a_terminal() {
+    let e = exporter().await;
+    let mut p = spawn_with(&headless_args(&e, &[]), Stdio::piped());
+    let mut stderr = p.child.stderr.take().expect("stderr");
+    p.next_matching("a scrape", Duration::from_secs(5), |v| {
+        v["event"] == "scrape"
+    })
+    .await;
+    p.send(r#"{"cmd":"quit"}"#).await;
+    assert_eq!(p.exit_code_stdin_open(Duration::from_secs(10)).await, 0);
+    let mut log = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut log)
+        .await
+        .expect("stderr");
+    assert!(log.contains("scrapetop starting"), "{log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "colours in a non-terminal log: {log:?}"
+    );
+}
