@@ -86,7 +86,14 @@ pub fn parse_command(line: &str) -> Result<Command, String> {
 /// Every command refuses fields it does not take (serde ignores extra fields of unit variants
 /// of an internally tagged enum, so they are checked here for all commands alike).
 pub fn parse_input(line: &str) -> Result<Input, String> {
-    let bad = |why: String| format!("bad command {}: {why}", echo(line));
+    // serde's messages quote values (`invalid type: string "…"`): cut and redacted too.
+    let bad = |why: String| {
+        format!(
+            "bad command {}: {}",
+            echo(line),
+            cut(&redact_userinfo(&why))
+        )
+    };
     let obj: serde_json::Map<String, Value> =
         serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
     let cmd = match obj.get("cmd") {
@@ -127,17 +134,33 @@ pub fn parse_input(line: &str) -> Result<Input, String> {
         .map_err(|e| bad(e.to_string()))
 }
 
-/// Quote user input in an error: userinfo redacted, at most [`ECHO_MAX`] bytes.
+/// Quote user input in an error: userinfo redacted, at most [`ECHO_MAX`] bytes of it.
 pub fn echo(s: &str) -> String {
     let r = redact_userinfo(s);
     if r.len() <= ECHO_MAX {
         return format!("{r:?}");
     }
-    let mut end = ECHO_MAX;
-    while !r.is_char_boundary(end) {
-        end -= 1;
+    format!(
+        "{:?}… (cut at {ECHO_MAX} bytes)",
+        &r[..floor_char(&r, ECHO_MAX)]
+    )
+}
+
+/// `s` cut to at most [`ECHO_MAX`] bytes, marked when cut.
+fn cut(s: &str) -> String {
+    match s.len() <= ECHO_MAX {
+        true => s.to_owned(),
+        false => format!("{}…", &s[..floor_char(s, ECHO_MAX)]),
     }
-    format!("{:?}… (cut at {end} bytes)", &r[..end])
+}
+
+/// The largest char boundary of `s` at or below `at`.
+fn floor_char(s: &str, mut at: usize) -> usize {
+    at = at.min(s.len());
+    while !s.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
 }
 
 /// Reads lines of at most `max` bytes from a byte stream; see [`LineReader::next_line`].
@@ -588,6 +611,15 @@ mod tests {
         let err = parse_input(r#"{"cmd":"probe","job":1,"instance":"u:hunter2@h:1"}"#)
             .expect_err("refused");
         assert!(!err.contains("hunter2"), "{err}");
+        // serde quotes a mistyped value whole: the quote is cut too.
+        let huge = format!(
+            r#"{{"cmd":"load","path":"a","replace":"{}"}}"#,
+            "y".repeat(100_000)
+        );
+        let err = parse_input(&huge).expect_err("refused");
+        assert!(err.len() < 1000, "{} bytes", err.len());
+        let err = parse_input(&format!("{:?}", "z".repeat(100_000))).expect_err("refused");
+        assert!(err.len() < 1000, "{} bytes", err.len());
     }
 
     fn read_all(input: &[u8], max: usize) -> Vec<Result<String, String>> {
