@@ -347,3 +347,25 @@ async fn the_headless_log_has_no_colours_when_stderr_is_not_a_terminal() {
         "colours in a non-terminal log: {log:?}"
     );
 }
+
+#[tokio::test]
+async fn quit_ends_the_run_even_while_a_load_waits_on_a_fifo() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fifo = dir.path().join("targets.fifo");
+    let st = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(st.success());
+    let e = exporter().await;
+    let mut p = spawn(&headless_args(&e, &[]));
+    p.next_matching("a scrape", Duration::from_secs(5), |v| {
+        v["event"] == "scrape"
+    })
+    .await;
+    let load = serde_json::json!({"cmd": "load", "path": fifo}).to_string();
+    p.send(&load).await;
+    p.send(r#"{"cmd":"quit"}"#).await;
+    // Whatever the engine does with the FIFO (refuse it, or wait on it), quit wins.
+    assert_eq!(p.exit_code_stdin_open(Duration::from_secs(8)).await, 0);
+}
