@@ -167,7 +167,10 @@ fn fuzz(name: &str, body: fn(&[u8]), seed_dirs: &[&str], dict: &[&str]) {
         run_one(name, body, &input);
         runs += 1;
     }
-    eprintln!("fuzz {name}: {} seeds, {runs} mutated inputs, seed {seed}", seeds.len());
+    eprintln!(
+        "fuzz {name}: {} seeds, {runs} mutated inputs, seed {seed}",
+        seeds.len()
+    );
     assert!(runs > 0, "{name}: no mutated input ran in {secs} s");
 }
 
@@ -178,12 +181,41 @@ fn fuzz_config() {
         bodies::config,
         &["tests/fixtures/configs", "assets/prometheus-example.yml"],
         &[
-            "scrape_configs:\n", "- job_name: ", "static_configs:\n", "targets: [",
-            "file_sd_configs:\n", "dns_sd_configs:\n", "relabel_configs:\n", "basic_auth:\n",
-            "password: ", "authorization:\n", "tls_config:\n", "scrape_interval: ",
-            "scrape_timeout: ", "body_size_limit: ", "regex: ", "action: ", "hashmod",
-            "modulus: ", "__address__", "__param_target", "  ", "\n  - ", "1ms", "0s",
-            "99999999999d", "1e400", "*", "&a", "*a", "!!str", "<<: *a", "{", "}", "[", "]",
+            "scrape_configs:\n",
+            "- job_name: ",
+            "static_configs:\n",
+            "targets: [",
+            "file_sd_configs:\n",
+            "dns_sd_configs:\n",
+            "relabel_configs:\n",
+            "basic_auth:\n",
+            "password: ",
+            "authorization:\n",
+            "tls_config:\n",
+            "scrape_interval: ",
+            "scrape_timeout: ",
+            "body_size_limit: ",
+            "regex: ",
+            "action: ",
+            "hashmod",
+            "modulus: ",
+            "__address__",
+            "__param_target",
+            "  ",
+            "\n  - ",
+            "1ms",
+            "0s",
+            "99999999999d",
+            "1e400",
+            "*",
+            "&a",
+            "*a",
+            "!!str",
+            "<<: *a",
+            "{",
+            "}",
+            "[",
+            "]",
         ],
     );
 }
@@ -193,11 +225,32 @@ fn fuzz_targets_list() {
     fuzz(
         "targets_list",
         bodies::targets_list,
-        &["assets/targets.txt", "assets/targets", "tests/fixtures/configs/valid/sd"],
         &[
-            "\n", "#", "[", "]", "{", "}", "\"targets\":", "\"labels\":", "- targets:",
-            "labels:", "http://", "https://", "user:pw@", ":9100", "[::1]", "/metrics",
-            "?a=b", "\u{feff}", "\"", ",",
+            "assets/targets.txt",
+            "assets/targets",
+            "tests/fixtures/configs/valid/sd",
+        ],
+        &[
+            "\n",
+            "#",
+            "[",
+            "]",
+            "{",
+            "}",
+            "\"targets\":",
+            "\"labels\":",
+            "- targets:",
+            "labels:",
+            "http://",
+            "https://",
+            "user:pw@",
+            ":9100",
+            "[::1]",
+            "/metrics",
+            "?a=b",
+            "\u{feff}",
+            "\"",
+            ",",
         ],
     );
 }
@@ -209,8 +262,8 @@ fn fuzz_target_arg() {
         bodies::target_arg,
         &[],
         &[
-            "http://", "https://", "ftp://", "://", "@", ":", "[", "]", "::1", "%25",
-            "/metrics", "?", "#", "\0", "user:pw@", ":0", ":65536", "..", "-", "_", ".",
+            "http://", "https://", "ftp://", "://", "@", ":", "[", "]", "::1", "%25", "/metrics",
+            "?", "#", "\0", "user:pw@", ":0", ":65536", "..", "-", "_", ".",
         ],
     );
 }
@@ -222,9 +275,26 @@ fn fuzz_command_line() {
         bodies::command_line,
         &[],
         &[
-            "{\"cmd\":", "\"reconnect\"", "\"re_resolve\"", "\"probe\"", "\"load\"",
-            "\"pause\"", "\"quit\"", "\"state\"", "\"job\":", "\"instance\":", "\"path\":",
-            "\"replace\":", "true", "null", "}", "\n", "\r\n", "\\u0000", "\\ud800", "1e999",
+            "{\"cmd\":",
+            "\"reconnect\"",
+            "\"re_resolve\"",
+            "\"probe\"",
+            "\"load\"",
+            "\"pause\"",
+            "\"quit\"",
+            "\"state\"",
+            "\"job\":",
+            "\"instance\":",
+            "\"path\":",
+            "\"replace\":",
+            "true",
+            "null",
+            "}",
+            "\n",
+            "\r\n",
+            "\\u0000",
+            "\\ud800",
+            "1e999",
         ],
     );
 }

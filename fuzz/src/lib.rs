@@ -71,7 +71,10 @@ pub fn targets_list(data: &[u8]) {
             let _ = sd::parse_sd_file(p, text, format);
         }
         for (target, loc) in sd::parse_plain(p, text) {
-            let line = text.lines().nth(loc.pos.line - 1).expect("the named line exists");
+            let line = text
+                .lines()
+                .nth(loc.pos.line - 1)
+                .expect("the named line exists");
             assert!(
                 line.get(loc.pos.column - 1..)
                     .is_some_and(|rest| rest.starts_with(&target)),
@@ -101,7 +104,10 @@ pub fn target_arg(data: &[u8]) {
         ..Default::default()
     });
     if let Ok(loaded) = res {
-        assert!(loaded.targets.len() <= targets.len(), "more targets than given");
+        assert!(
+            loaded.targets.len() <= targets.len(),
+            "more targets than given"
+        );
     }
     let mut argv = vec!["scrapetop".to_owned(), "--headless".to_owned()];
     for t in &targets {
@@ -132,7 +138,10 @@ pub fn command_line(data: &[u8]) {
                     continue;
                 }
             };
-            assert!(text.len() <= max && !text.contains('\n'), "a line over the limit");
+            assert!(
+                text.len() <= max && !text.contains('\n'),
+                "a line over the limit"
+            );
             match parse_input(text.trim()) {
                 Ok(Input::Engine(c)) => {
                     let again = serde_json::to_string(&c).expect("a command serializes");
