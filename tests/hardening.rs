@@ -244,16 +244,19 @@ async fn unknown_fields_on_engine_wide_commands_are_refused() {
     assert_eq!(p.exit_code_stdin_open(Duration::from_secs(10)).await, 0);
 }
 
-/// Fill stdout (nobody reads it) with `state` answers, then end the run with `how`; it must
-/// exit 0 within a few seconds and say in its log how many events were dropped.
+/// Fill stdout (nobody reads it) with `state` answers until the process says it drops events,
+/// then end the run with `how`; it must exit 0 within a few seconds and say in its log how
+/// many events were dropped.
 async fn ends_while_stdout_is_blocked(how: &str) {
     let e = exporter().await;
     let mut p = spawn_with(&headless_args(&e, &[]), Stdio::piped());
-    let mut stderr = p.child.stderr.take().expect("stderr");
-    let log = tokio::spawn(async move {
-        let mut s = String::new();
-        let _ = tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut s).await;
-        s
+    let stderr = p.child.stderr.take().expect("stderr");
+    let (log_tx, mut log_rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stderr).lines();
+        while let Ok(Some(l)) = lines.next_line().await {
+            let _ = log_tx.send(l);
+        }
     });
     p.next_matching("a scrape", Duration::from_secs(5), |v| {
         v["event"] == "scrape"
@@ -265,6 +268,18 @@ async fn ends_while_stdout_is_blocked(how: &str) {
         burst.push_str("{\"cmd\":\"state\"}\n");
     }
     p.send_bytes(burst.as_bytes()).await;
+    let mut log = String::new();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(l) = log_rx.recv().await {
+            log.push_str(&l);
+            log.push('\n');
+            if l.contains("dropping events") {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("the process says it drops events");
     match how {
         "quit" => p.send(r#"{"cmd":"quit"}"#).await,
         _ => {
@@ -277,12 +292,16 @@ async fn ends_while_stdout_is_blocked(how: &str) {
     assert_eq!(p.exit_code_stdin_open(Duration::from_secs(10)).await, 0);
     let took = start.elapsed();
     assert!(took < Duration::from_secs(8), "took {took:?} to exit");
-    let log = tokio::time::timeout(Duration::from_secs(5), log)
-        .await
-        .expect("stderr closes")
-        .expect("log");
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(l) = log_rx.recv().await {
+            log.push_str(&l);
+            log.push('\n');
+        }
+    })
+    .await
+    .expect("stderr closes");
     assert!(
-        log.contains("events dropped"),
+        log.contains("events dropped while running"),
         "the log does not say what was dropped: {log}"
     );
 }
