@@ -15,7 +15,7 @@
 use std::io::Write;
 use std::os::fd::AsFd;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -54,9 +54,11 @@ const FLUSH_GRACE: Duration = Duration::from_millis(1500);
 /// Serialized events are handed to the stdout thread in chunks of about this size…
 const CHUNK_BYTES: usize = 1 << 16;
 
-/// …through a queue this many chunks deep (about 4 MiB of events); when it is full the chunk
-/// is dropped and counted.
-const QUEUE_CHUNKS: usize = 64;
+/// …through a queue of at most this many bytes; a chunk that does not fit is dropped and
+/// counted. 16 MiB is about what the engine's own channel (65,536 events) holds, so a reader
+/// that only hiccups (the soak's Python reader during 1,000 reconnects) loses nothing, while a
+/// reader that stopped costs at most this much memory.
+const QUEUE_BYTES: usize = 16 << 20;
 
 /// Every command the headless reader accepts, for error messages.
 const COMMANDS: &str = "reconnect, re_resolve, probe, pause, resume, reload, load, quit, state";
@@ -241,7 +243,9 @@ struct Chunk {
 struct Output {
     buf: Vec<u8>,
     events_in_buf: u64,
-    tx: Option<std::sync::mpsc::SyncSender<Chunk>>,
+    tx: Option<std::sync::mpsc::Sender<Chunk>>,
+    /// Bytes handed to the stdout thread and not yet written.
+    pending: Arc<AtomicUsize>,
     /// Events lost and not yet reported to the consumer as `dropped`.
     unreported: u64,
     /// Events lost in this run.
@@ -270,46 +274,53 @@ impl Output {
         if self.events_in_buf == 0 && self.unreported == 0 {
             return;
         }
-        let bytes = if self.unreported > 0 {
-            let report = Event::now(
+        let events = std::mem::take(&mut self.events_in_buf);
+        let report = (self.unreported > 0).then(|| {
+            let ev = Event::now(
                 None,
                 EventKind::Dropped {
                     count: self.unreported,
                 },
             );
-            let mut b = serde_json::to_vec(&report).unwrap_or_default();
+            let mut b = serde_json::to_vec(&ev).unwrap_or_default();
             b.push(b'\n');
-            b.extend_from_slice(&self.buf);
-            self.buf.clear();
             b
-        } else {
-            std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK_BYTES))
-        };
-        let events = std::mem::take(&mut self.events_in_buf);
+        });
+        let report = report.unwrap_or_default();
+        let len = report.len() + self.buf.len();
+        let fits = self.pending.load(Ordering::Relaxed) + len <= QUEUE_BYTES;
         let sent = match &self.tx {
-            Some(tx) => tx.try_send(Chunk { bytes, events }).map_err(|e| match e {
-                std::sync::mpsc::TrySendError::Full(c)
-                | std::sync::mpsc::TrySendError::Disconnected(c) => c,
-            }),
-            None => Err(Chunk { bytes, events }),
-        };
-        match sent {
-            Ok(()) => {
-                self.queued += events;
-                self.unreported = 0;
-            }
-            Err(c) => {
-                if self.dropped == 0 {
-                    tracing::warn!(
-                        "stdout is not read fast enough: dropping events (counted, reported as `dropped`)"
-                    );
+            Some(tx) if fits => {
+                // An exact-size copy: the queue's memory is what it holds, not 64 KiB a chunk.
+                let mut bytes = Vec::with_capacity(len);
+                bytes.extend_from_slice(&report);
+                bytes.extend_from_slice(&self.buf);
+                self.pending.fetch_add(len, Ordering::Relaxed);
+                let ok = tx.send(Chunk { bytes, events }).is_ok();
+                if !ok {
+                    self.pending.fetch_sub(len, Ordering::Relaxed);
                 }
-                self.unreported += c.events;
-                self.dropped += c.events;
-                self.buf = c.bytes;
-                self.buf.clear();
+                ok
             }
+            _ => false,
+        };
+        self.buf.clear();
+        if self.buf.capacity() > 4 * CHUNK_BYTES {
+            // A big `state` answer went through: do not keep its buffer for the whole run.
+            self.buf = Vec::with_capacity(CHUNK_BYTES);
         }
+        if sent {
+            self.queued += events;
+            self.unreported = 0;
+            return;
+        }
+        if self.dropped == 0 {
+            tracing::warn!(
+                "stdout is not read fast enough: dropping events (counted, reported as `dropped`)"
+            );
+        }
+        self.unreported += events;
+        self.dropped += events;
     }
 }
 
@@ -318,18 +329,21 @@ impl Output {
 /// of stdout), so a write blocked forever holds no lock that the exit path would need.
 fn spawn_writer(
     written: Arc<AtomicU64>,
+    pending: Arc<AtomicUsize>,
 ) -> std::io::Result<(
-    std::sync::mpsc::SyncSender<Chunk>,
+    std::sync::mpsc::Sender<Chunk>,
     oneshot::Receiver<std::io::Result<()>>,
 )> {
     let mut file = std::fs::File::from(std::io::stdout().as_fd().try_clone_to_owned()?);
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Chunk>(QUEUE_CHUNKS);
+    // Unbounded in count, bounded in bytes by `Output::hand_over`.
+    let (tx, rx) = std::sync::mpsc::channel::<Chunk>();
     let (done_tx, done_rx) = oneshot::channel();
     std::thread::Builder::new()
         .name("stdout".into())
         .spawn(move || {
             let res = rx.iter().try_for_each(|c| {
                 file.write_all(&c.bytes)?;
+                pending.fetch_sub(c.bytes.len(), Ordering::Relaxed);
                 written.fetch_add(c.events, Ordering::Relaxed);
                 Ok(())
             });
@@ -384,11 +398,13 @@ pub async fn run(engine: EngineHandle, exit_on_eof: bool) -> anyhow::Result<()> 
     });
 
     let written = Arc::new(AtomicU64::new(0));
-    let (tx, mut writer_done) = spawn_writer(written.clone())?;
+    let pending = Arc::new(AtomicUsize::new(0));
+    let (tx, mut writer_done) = spawn_writer(written.clone(), pending.clone())?;
     let mut out = Output {
         buf: Vec::with_capacity(CHUNK_BYTES),
         events_in_buf: 0,
         tx: Some(tx),
+        pending,
         unreported: 0,
         dropped: 0,
         queued: 0,

@@ -262,14 +262,23 @@ async fn ends_while_stdout_is_blocked(how: &str) {
         v["event"] == "scrape"
     })
     .await;
-    // From here on nobody reads stdout: 64 KiB of pipe, then the process is on its own.
-    let mut burst = String::new();
-    for _ in 0..2000 {
-        burst.push_str("{\"cmd\":\"state\"}\n");
-    }
-    p.send_bytes(burst.as_bytes()).await;
+    // From here on nobody reads stdout: 64 KiB of pipe, then its 16 MiB queue, then the
+    // process is on its own. `state` answers fill both, in batches, until it says it drops.
+    let mut stdin = p.child.stdin.take().expect("stdin");
+    let (stop_tx, mut stop) = tokio::sync::oneshot::channel::<()>();
+    let filler = tokio::spawn(async move {
+        let batch = "{\"cmd\":\"state\"}\n".repeat(1000);
+        for _ in 0..500 {
+            if stop.try_recv().is_ok() {
+                break;
+            }
+            stdin.write_all(batch.as_bytes()).await.expect("write");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        stdin
+    });
     let mut log = String::new();
-    tokio::time::timeout(Duration::from_secs(10), async {
+    tokio::time::timeout(Duration::from_secs(30), async {
         while let Some(l) = log_rx.recv().await {
             log.push_str(&l);
             log.push('\n');
@@ -280,6 +289,8 @@ async fn ends_while_stdout_is_blocked(how: &str) {
     })
     .await
     .expect("the process says it drops events");
+    let _ = stop_tx.send(());
+    p.child.stdin = Some(filler.await.expect("filler"));
     match how {
         "quit" => p.send(r#"{"cmd":"quit"}"#).await,
         _ => {
