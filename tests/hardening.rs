@@ -399,3 +399,35 @@ async fn quit_ends_the_run_even_while_a_load_waits_on_a_fifo() {
     // Whatever the engine does with the FIFO (refuse it, or wait on it), quit wins.
     assert_eq!(p.exit_code_stdin_open(Duration::from_secs(8)).await, 0);
 }
+
+#[tokio::test]
+async fn a_reader_that_pauses_loses_no_events_while_they_fit_the_queue() {
+    let e = exporter().await;
+    let mut p = spawn(&headless_args(&e, &[]));
+    p.next_matching("a scrape", Duration::from_secs(5), |v| {
+        v["event"] == "scrape"
+    })
+    .await;
+    // 300 answers, each its own hand-over: far more pieces than the pipe holds, far fewer
+    // bytes than the queue. The reader looks away while they are written.
+    p.send_bytes("{\"cmd\":\"state\"}\n".repeat(300).as_bytes())
+        .await;
+    p.send(r#"{"cmd":"pause"}"#).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut states = 0;
+    loop {
+        let v = p
+            .next_event("300 states, then paused", Duration::from_secs(10))
+            .await;
+        assert_ne!(v["event"], "dropped", "events lost to a 2 s pause: {v}");
+        if v["event"] == "state" {
+            states += 1;
+        }
+        if v["event"] == "paused" {
+            break;
+        }
+    }
+    assert_eq!(states, 300);
+    p.send(r#"{"cmd":"quit"}"#).await;
+    assert_eq!(p.exit_code_stdin_open(Duration::from_secs(10)).await, 0);
+}
