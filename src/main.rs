@@ -202,12 +202,15 @@ fn init_logging(
     };
     let Some(path) = path else {
         let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        // Through a thread of its own: a consumer that reads neither stdout nor stderr (or
+        // both from one pipe) must not block whatever logs, the quit path included.
+        let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
         let _ = fmt()
             .with_max_level(level)
             .with_ansi(colour)
-            .with_writer(std::io::stderr)
+            .with_writer(writer)
             .try_init();
-        return Ok(None);
+        return Ok(Some(guard));
     };
     let open = || -> std::io::Result<std::fs::File> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {

@@ -431,3 +431,42 @@ async fn a_reader_that_pauses_loses_no_events_while_they_fit_the_queue() {
     p.send(r#"{"cmd":"quit"}"#).await;
     assert_eq!(p.exit_code_stdin_open(Duration::from_secs(10)).await, 0);
 }
+
+#[tokio::test]
+async fn quit_ends_the_run_while_stdout_and_stderr_share_one_full_pipe() {
+    // `scrapetop --headless 2>&1 | consumer` with a consumer that reads nothing: the pipe is
+    // full before scrapetop starts, so its very first log line, like every event, would block.
+    let (read_end, mut write_end) = std::io::pipe().expect("pipe");
+    rustix::fs::fcntl_setfl(&write_end, rustix::fs::OFlags::NONBLOCK).expect("nonblocking");
+    let block = [b'#'; 4096];
+    let mut filled = 0;
+    loop {
+        match std::io::Write::write(&mut write_end, &block) {
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) => panic!("filling the pipe: {e}"),
+        }
+        assert!(filled < 64 << 20, "the pipe never fills");
+    }
+    rustix::fs::fcntl_setfl(&write_end, rustix::fs::OFlags::empty()).expect("blocking again");
+    let e = exporter().await;
+    let mut child = Command::new(BIN)
+        .args(headless_args(&e, &[]))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::from(write_end.try_clone().expect("dup")))
+        .stderr(Stdio::from(write_end))
+        .kill_on_drop(true)
+        .spawn()
+        .expect("binary runs");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin
+        .write_all(b"{\"cmd\":\"state\"}\n{\"cmd\":\"quit\"}\n")
+        .await
+        .expect("write");
+    let st = tokio::time::timeout(Duration::from_secs(15), child.wait())
+        .await
+        .expect("exits in time")
+        .expect("wait");
+    assert_eq!(st.code(), Some(0));
+    drop(read_end);
+}
