@@ -496,12 +496,10 @@ pub async fn run(engine: EngineHandle, exit_on_eof: bool) -> anyhow::Result<()> 
         ..
     } = out;
     drop(tx);
-    if !writer_finished {
-        match tokio::time::timeout(FLUSH_GRACE, &mut writer_done).await {
-            Ok(Ok(Err(e))) => write_error = Some(e),
-            Ok(_) => {}
-            Err(_) => {}
-        }
+    if !writer_finished
+        && let Ok(Ok(Err(e))) = tokio::time::timeout(FLUSH_GRACE, &mut writer_done).await
+    {
+        write_error = Some(e);
     }
     let unwritten = queued.saturating_sub(written.load(Ordering::Relaxed));
     if dropped > 0 || unwritten > 0 {
