@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use futures_util::FutureExt;
-use scrapetop::config::sd::{self, Format};
+use scrapetop::config::sd;
 use scrapetop::config::{self, NoLookups, SourceArgs};
 use scrapetop::headless::{Input, LineReader, MAX_LINE, parse_input};
 
@@ -66,10 +66,9 @@ pub fn config(data: &[u8]) {
 /// A `--targets` file: plain list, file_sd JSON or YAML (by extension or content).
 pub fn targets_list(data: &[u8]) {
     if let Ok(text) = std::str::from_utf8(data) {
+        // file_sd parsing is reached through `load` below (by extension and by detection).
         let p = Path::new("list.txt");
-        for format in [sd::detect(text), Format::Json, Format::Yaml] {
-            let _ = sd::parse_sd_file(p, text, format);
-        }
+        let _ = sd::detect(text);
         for (target, loc) in sd::parse_plain(p, text) {
             let line = text
                 .lines()
