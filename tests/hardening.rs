@@ -5,8 +5,6 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-mod common;
-
 use scrapetop::exporter::{Exporter, ExporterConfig};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
