@@ -135,7 +135,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut initial = first.set;
     let (watch, refresh) = (first.watch, first.dns_sd_refresh);
 
-    let _log_guard = init_logging(&cli, &tui_opts.log_file);
+    let _log_guard = match init_logging(&cli, &tui_opts.log_file) {
+        Ok(g) => g,
+        Err(e) => return Ok(usage_error(e)),
+    };
     let result = rt.block_on(async move {
         // The demo fleet runs in this process, on loopback only, for this run only.
         let fleet = if demo {
@@ -296,12 +299,16 @@ fn spawn_reload_triggers(
     }
 }
 
-/// Logs go to `--log-file`; in headless mode without one, to stderr; with the TUI, to the
-/// default log file (never the screen). The guard flushes on drop.
+/// Logs go to `--log-file`; in headless mode without one, to stderr (coloured only on a
+/// terminal, and never with `NO_COLOR`); with the TUI, to the default log file (never the
+/// screen). The guard flushes on drop. A `--log-file` that cannot be written is a user error
+/// (a run whose log silently goes nowhere cannot be diagnosed); an unwritable default file is
+/// said once on stderr and the run goes on without a log.
 fn init_logging(
     cli: &Cli,
     default_file: &Path,
-) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+) -> Result<Option<tracing_appender::non_blocking::WorkerGuard>, String> {
+    use std::io::IsTerminal;
     use tracing_subscriber::fmt;
     let level = tracing::Level::INFO;
     let path = match (&cli.log_file, cli.headless) {
@@ -310,25 +317,42 @@ fn init_logging(
         (None, false) => Some(default_file.to_path_buf()),
     };
     let Some(path) = path else {
+        let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        // Through a thread of its own: a consumer that reads neither stdout nor stderr (or
+        // both from one pipe) must not block whatever logs, the quit path included.
+        let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
         let _ = fmt()
             .with_max_level(level)
-            .with_writer(std::io::stderr)
+            .with_ansi(colour)
+            .with_writer(writer)
             .try_init();
-        return None;
+        return Ok(Some(guard));
     };
-    if let Some(dir) = path.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .ok()?;
+    let open = || -> std::io::Result<std::fs::File> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+    };
+    let file = match open() {
+        Ok(f) => f,
+        Err(e) => {
+            let msg = format!("cannot write the log file {}: {e}", path.display());
+            if cli.log_file.is_some() {
+                return Err(format!("--log-file: {msg}"));
+            }
+            eprintln!("scrapetop: {msg}; running without a log");
+            return Ok(None);
+        }
+    };
     let (writer, guard) = tracing_appender::non_blocking(file);
     let _ = fmt()
         .with_max_level(level)
         .with_ansi(false)
         .with_writer(writer)
         .try_init();
-    Some(guard)
+    Ok(Some(guard))
 }
