@@ -1,0 +1,182 @@
+//! The API poll: Prometheus's list of active targets becomes targets, pools and scrape events.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::attach::api::{self, ApiTarget};
+use crate::event::{DnsCause, EventKind, PoolKey, ScrapeResult, TargetId, TargetRef};
+
+use super::{Observer, Target};
+
+impl Observer {
+    pub(super) async fn poll_api(&mut self) {
+        let path = format!("{}/api/v1/targets?state=active", self.api.prefix);
+        let res = api::request(
+            self.api.addr,
+            http::Method::GET,
+            &self.api.host,
+            &path,
+            Duration::from_secs(10),
+        )
+        .await;
+        let parsed = match res {
+            Ok(r) if r.status == 200 => api::parse_targets(&r.body),
+            Ok(r) => Err(format!(
+                "{path}: HTTP {}: {}",
+                r.status,
+                String::from_utf8_lossy(&r.body[..r.body.len().min(200)])
+            )),
+            Err(e) => Err(format!(
+                "reading Prometheus's API at {}: {e}",
+                self.api.addr
+            )),
+        };
+        let list = match parsed {
+            Ok(l) => {
+                self.last_api_error = None;
+                l
+            }
+            Err(e) => {
+                // Said once per distinct failure, not at every poll.
+                if self.last_api_error.as_deref() != Some(&e) {
+                    self.emit(None, EventKind::Error { error: e.clone() }).await;
+                    self.last_api_error = Some(e);
+                }
+                return;
+            }
+        };
+        self.apply_targets(list).await;
+    }
+
+    pub(super) async fn apply_targets(&mut self, list: Vec<ApiTarget>) {
+        let mut seen = HashSet::new();
+        let mut new_pools = Vec::new();
+        for a in list {
+            let id = TargetId::of(
+                a.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                &a.scrape_url,
+            );
+            seen.insert(id);
+            if let Some(t) = self.targets.get_mut(&id) {
+                let advanced =
+                    a.last_scrape != t.api.last_scrape && !a.last_scrape.starts_with("0001-");
+                t.api = a;
+                if advanced {
+                    self.scrape_event(id).await;
+                }
+                continue;
+            }
+            let Some(url) = api::split_url(&a.scrape_url) else {
+                self.emit(
+                    None,
+                    EventKind::Notice {
+                        message: format!(
+                            "target with an unreadable scrapeUrl {:?} skipped",
+                            a.scrape_url
+                        ),
+                    },
+                )
+                .await;
+                continue;
+            };
+            let job = a
+                .labels
+                .get("job")
+                .cloned()
+                .unwrap_or_else(|| a.scrape_pool.clone());
+            let instance = a.labels.get("instance").cloned().unwrap_or_default();
+            let tref = Arc::new(TargetRef {
+                id,
+                job: Arc::from(job.as_str()),
+                instance: Arc::from(instance.as_str()),
+            });
+            let pool = PoolKey {
+                job: Arc::from(a.scrape_pool.as_str()),
+                scheme: url.scheme,
+                host: Arc::from(url.host.as_str()),
+                port: url.port,
+            };
+            let dur = |s: &Option<String>, d: u64| {
+                s.as_deref()
+                    .and_then(|s| crate::config::units::parse_duration(s).ok())
+                    .unwrap_or(Duration::from_secs(d))
+            };
+            let interval = dur(&a.scrape_interval, 60);
+            let timeout = dur(&a.scrape_timeout, 10);
+            self.emit(
+                Some(&tref),
+                EventKind::TargetAdded {
+                    url: a.scrape_url.clone(),
+                    pool: pool.clone(),
+                    interval_s: interval.as_secs_f64(),
+                    timeout_s: timeout.as_secs_f64(),
+                    labels: a.labels.clone(),
+                },
+            )
+            .await;
+            let p = self.pools.entry(pool.clone()).or_default();
+            if p.targets.is_empty() {
+                new_pools.push(pool.clone());
+            }
+            p.targets.push(id);
+            let scraped = !a.last_scrape.is_empty() && !a.last_scrape.starts_with("0001-");
+            self.targets.insert(
+                id,
+                Target {
+                    tref,
+                    pool,
+                    url,
+                    api: a,
+                    timeout,
+                },
+            );
+            if scraped {
+                self.scrape_event(id).await;
+            }
+        }
+        let removed: Vec<TargetId> = self
+            .targets
+            .keys()
+            .filter(|id| !seen.contains(id))
+            .copied()
+            .collect();
+        for id in removed {
+            if let Some(t) = self.targets.remove(&id) {
+                if let Some(p) = self.pools.get_mut(&t.pool) {
+                    p.targets.retain(|x| *x != id);
+                }
+                self.emit(Some(&t.tref), EventKind::TargetRemoved {}).await;
+            }
+        }
+        for pool in new_pools {
+            self.resolve_pool(&pool, DnsCause::Recheck).await;
+        }
+        self.pools.retain(|_, p| !p.targets.is_empty());
+    }
+
+    pub(super) async fn scrape_event(&self, id: TargetId) {
+        let Some(t) = self.targets.get(&id) else {
+            return;
+        };
+        let conn = self
+            .pool_conns(&t.pool)
+            .into_iter()
+            .max_by_key(|c| c.sock.tcp.data_segs_out);
+        let up = t.api.health == "up";
+        self.emit(
+            Some(&t.tref),
+            EventKind::Scrape(ScrapeResult {
+                conn_id: conn.map(|c| c.id),
+                reused: conn.is_some_and(|c| c.sock.tcp.data_segs_out.unwrap_or(0) > 1),
+                status: None,
+                duration_ms: t.api.last_scrape_duration * 1000.0,
+                bytes: 0,
+                samples: 0,
+                up,
+                error: (!t.api.last_error.is_empty()).then(|| t.api.last_error.clone()),
+            }),
+        )
+        .await;
+    }
+}

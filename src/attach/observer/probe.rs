@@ -1,0 +1,143 @@
+//! A probe: resolve, connect and GET on a fresh connection from Prometheus's namespace.
+
+use std::collections::HashSet;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use crate::attach::api::{self, UrlParts};
+use crate::attach::resolve::Resolver;
+use crate::event::{DnsCause, Event, EventKind, ProbeFailKind, ProbeResult, TargetId, TargetRef};
+
+use super::ms;
+
+/// One probe: resolve, connect and GET on a fresh connection from Prometheus's namespace.
+pub(super) struct ProbeJob {
+    pub(super) tref: Arc<TargetRef>,
+    pub(super) url: UrlParts,
+    pub(super) timeout: Duration,
+    pub(super) pooled_up: bool,
+    pub(super) resolver: Arc<Resolver>,
+    pub(super) tx: mpsc::Sender<Event>,
+    pub(super) failed: Arc<std::sync::Mutex<HashSet<TargetId>>>,
+}
+
+impl ProbeJob {
+    pub(super) async fn run(self) {
+        let r = self.probe().await;
+        if let Ok(mut f) = self.failed.lock() {
+            if r.ok {
+                f.remove(&self.tref.id);
+            } else {
+                f.insert(self.tref.id);
+            }
+        }
+        let _ = self
+            .tx
+            .send(Event::now(Some(self.tref.clone()), EventKind::Probe(r)))
+            .await;
+    }
+
+    async fn probe(&self) -> ProbeResult {
+        let start = Instant::now();
+        let mut r = ProbeResult {
+            ok: false,
+            kind: None,
+            error: None,
+            resolve_ms: None,
+            connect_ms: None,
+            first_byte_ms: None,
+            total_ms: 0.0,
+            peer: None,
+            status: None,
+            hidden_failure: false,
+        };
+        let literal = self.url.host.parse::<IpAddr>().is_ok();
+        let fail = |mut r: ProbeResult, kind: ProbeFailKind, e: String| {
+            r.kind = Some(kind);
+            r.error = Some(e);
+            r.total_ms = ms(start.elapsed());
+            r.hidden_failure = self.pooled_up;
+            r
+        };
+        let addrs = match self.resolver.lookup(&self.url.host).await {
+            Ok(a) => {
+                if !literal {
+                    r.resolve_ms = Some(ms(a.took));
+                    let _ = self
+                        .tx
+                        .send(Event::now(
+                            Some(self.tref.clone()),
+                            EventKind::DnsResolved {
+                                host: self.url.host.clone(),
+                                addrs: a.addrs.clone(),
+                                ttl_s: a.ttl.as_secs(),
+                                duration_ms: ms(a.took),
+                                cause: DnsCause::Probe,
+                            },
+                        ))
+                        .await;
+                }
+                a.addrs
+            }
+            Err(f) => {
+                r.resolve_ms = Some(ms(f.took));
+                return fail(r, ProbeFailKind::Resolution, f.message);
+            }
+        };
+        if self.url.scheme == crate::event::Scheme::Https {
+            return fail(
+                r,
+                ProbeFailKind::Other,
+                "https probes are not supported in attach mode yet".to_owned(),
+            );
+        }
+        let Some(ip) = addrs.first() else {
+            return fail(r, ProbeFailKind::Resolution, "empty answer".to_owned());
+        };
+        let peer = SocketAddr::new(*ip, self.url.port);
+        r.peer = Some(peer);
+        let host = if self.url.host.contains(':') {
+            format!("[{}]:{}", self.url.host, self.url.port)
+        } else {
+            format!("{}:{}", self.url.host, self.url.port)
+        };
+        let left = self.timeout.saturating_sub(start.elapsed());
+        match api::request(
+            peer,
+            http::Method::GET,
+            &host,
+            &self.url.path_and_query,
+            left,
+        )
+        .await
+        {
+            Ok(resp) => {
+                r.connect_ms = Some(ms(resp.connect));
+                r.first_byte_ms = Some(ms(resp.first_byte));
+                r.status = Some(resp.status);
+                r.total_ms = ms(start.elapsed());
+                if resp.status == 200 {
+                    r.ok = true;
+                    r
+                } else {
+                    fail(r, ProbeFailKind::Http, format!("HTTP {}", resp.status))
+                }
+            }
+            Err(api::HttpError::Connect { err, .. }) => {
+                let kind = if err.kind() == std::io::ErrorKind::ConnectionRefused {
+                    ProbeFailKind::Refused
+                } else {
+                    ProbeFailKind::Other
+                };
+                fail(r, kind, format!("connect {peer}: {err}"))
+            }
+            Err(e @ api::HttpError::Timeout { .. }) => {
+                fail(r, ProbeFailKind::Timeout, e.to_string())
+            }
+            Err(e) => fail(r, ProbeFailKind::Other, e.to_string()),
+        }
+    }
+}
