@@ -43,6 +43,46 @@ impl Observer {
             }
         };
         self.dump_cost = start.elapsed();
+        self.refresh_owned(&socks).await;
+        let (present, opened) = self.attribute(&socks);
+        for cookie in opened {
+            let Some(c) = self.conns.get(&cookie) else {
+                continue;
+            };
+            let info = ConnInfo {
+                conn_id: c.id,
+                pool: c.pool.clone(),
+                fd: c.fd,
+                local: c.sock.local,
+                peer: c.sock.peer,
+                connect_ms: 0.0,
+                tls: None,
+            };
+            let pool = c.pool.clone();
+            let tref = self.first_target(&pool);
+            self.emit(tref.as_ref(), EventKind::ConnOpened(info)).await;
+            self.judge(&pool).await;
+        }
+        let closed: Vec<[u8; 8]> = self
+            .conns
+            .keys()
+            .filter(|k| !present.contains(*k))
+            .copied()
+            .collect();
+        for cookie in closed {
+            let reason = if self.forced.remove(&cookie) {
+                CloseReason::Forced
+            } else {
+                CloseReason::Gone
+            };
+            self.close(cookie, reason).await;
+        }
+        self.destroy_pending().await;
+    }
+
+    /// Rescan the fd table when sockets appear that are neither known to be the process's nor
+    /// known to be someone else's.
+    async fn refresh_owned(&mut self, socks: &[SockInfo]) {
         let unknown = socks
             .iter()
             .any(|s| !self.owned.contains_key(&s.inode) && !self.foreign.contains(&s.inode));
@@ -71,6 +111,11 @@ impl Observer {
                 }
             }
         }
+    }
+
+    /// Attribute the process's new outbound connections to pools. Returns the cookies present
+    /// now and those newly attributed.
+    fn attribute(&mut self, socks: &[SockInfo]) -> (HashSet<[u8; 8]>, Vec<[u8; 8]>) {
         let mine: Vec<&SockInfo> = socks
             .iter()
             .filter(|s| self.owned.contains_key(&s.inode))
@@ -121,39 +166,7 @@ impl Observer {
             );
             opened.push(s.cookie);
         }
-        for cookie in opened {
-            let Some(c) = self.conns.get(&cookie) else {
-                continue;
-            };
-            let info = ConnInfo {
-                conn_id: c.id,
-                pool: c.pool.clone(),
-                fd: c.fd,
-                local: c.sock.local,
-                peer: c.sock.peer,
-                connect_ms: 0.0,
-                tls: None,
-            };
-            let pool = c.pool.clone();
-            let tref = self.first_target(&pool);
-            self.emit(tref.as_ref(), EventKind::ConnOpened(info)).await;
-            self.judge(&pool).await;
-        }
-        let closed: Vec<[u8; 8]> = self
-            .conns
-            .keys()
-            .filter(|k| !present.contains(*k))
-            .copied()
-            .collect();
-        for cookie in closed {
-            let reason = if self.forced.remove(&cookie) {
-                CloseReason::Forced
-            } else {
-                CloseReason::Gone
-            };
-            self.close(cookie, reason).await;
-        }
-        self.destroy_pending().await;
+        (present, opened)
     }
 
     pub(super) async fn close(&mut self, cookie: [u8; 8], reason: CloseReason) {
