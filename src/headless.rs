@@ -27,7 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::engine::spec::redact_userinfo;
 use crate::event::{Command, Event, EventKind};
 use crate::model::Model;
-use crate::source::SourceHandle;
+use crate::source::{Capabilities, SourceHandle};
 
 /// How long the writer lets events gather after a partial batch: bounds its wake-ups to
 /// about 100 a second while adding at most this much delay to an event.
@@ -354,6 +354,8 @@ fn spawn_writer(
 
 /// Run until `quit`, a signal, or (with `exit_on_eof`) the end of stdin. `metrics`, when
 /// given, is handed the model after each batch (it reads it at most once a second).
+// Over 100 lines: one select loop whose arms share the output, the model and the quit
+// deadline; split up, that state would have to travel through every piece.
 pub async fn run(
     source: SourceHandle,
     exit_on_eof: bool,
@@ -367,41 +369,9 @@ pub async fn run(
     } = source;
     let (step_tx, mut steps) = mpsc::channel::<Step>(64);
 
-    let tx = step_tx.clone();
-    tokio::spawn(async move {
-        let mut lines = LineReader::new(tokio::io::BufReader::new(tokio::io::stdin()), MAX_LINE);
-        loop {
-            let step = match lines.next_line().await {
-                Ok(Some(line)) => Step::Line(line),
-                Ok(None) => Step::Eof,
-                Err(e) => {
-                    tracing::warn!("reading stdin: {e}; no more commands are read");
-                    Step::Eof
-                }
-            };
-            let end = matches!(step, Step::Eof);
-            if tx.send(step).await.is_err() || end {
-                break;
-            }
-        }
-    });
-
+    spawn_stdin_reader(step_tx.clone());
     // Registered before any event is written, so a signal is never missed.
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut term = signal(SignalKind::terminate())?;
-    let mut hup = signal(SignalKind::hangup())?;
-    tokio::spawn(async move {
-        loop {
-            let cmd = tokio::select! {
-                _ = int.recv() => Command::Quit,
-                _ = term.recv() => Command::Quit,
-                _ = hup.recv() => Command::Reload,
-            };
-            if step_tx.send(Step::Signal(cmd)).await.is_err() {
-                break;
-            }
-        }
-    });
+    spawn_signal_forwarder(step_tx)?;
 
     let written = Arc::new(AtomicU64::new(0));
     let pending = Arc::new(AtomicUsize::new(0));
@@ -454,13 +424,7 @@ pub async fn run(
                     let text = text.trim();
                     if !text.is_empty() {
                         // A command the source cannot carry out is answered, not sent.
-                        let input = parse_input(text).and_then(|i| match &i {
-                            Input::Engine(c) => {
-                                capabilities.check(c).map(|()| i).map_err(|e| e.to_string())
-                            }
-                            Input::State => Ok(i),
-                        });
-                        match input {
+                        match checked_input(text, &capabilities) {
                             Ok(Input::Engine(c)) => {
                                 // What is answered so far goes out before the command's
                                 // effects can.
@@ -517,7 +481,71 @@ pub async fn run(
     {
         write_error = Some(e);
     }
-    let unwritten = queued.saturating_sub(written.load(Ordering::Relaxed));
+    warn_if_behind(
+        dropped,
+        queued.saturating_sub(written.load(Ordering::Relaxed)),
+    );
+    drop(commands);
+    let _ = tokio::time::timeout(Duration::from_secs(1), done).await;
+    match write_error {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
+}
+
+/// Read stdin line by line (bounded lines) into `tx`, ending with [`Step::Eof`].
+fn spawn_stdin_reader(tx: mpsc::Sender<Step>) {
+    tokio::spawn(async move {
+        let mut lines = LineReader::new(tokio::io::BufReader::new(tokio::io::stdin()), MAX_LINE);
+        loop {
+            let step = match lines.next_line().await {
+                Ok(Some(line)) => Step::Line(line),
+                Ok(None) => Step::Eof,
+                Err(e) => {
+                    tracing::warn!("reading stdin: {e}; no more commands are read");
+                    Step::Eof
+                }
+            };
+            let end = matches!(step, Step::Eof);
+            if tx.send(step).await.is_err() || end {
+                break;
+            }
+        }
+    });
+}
+
+/// Turn SIGINT/SIGTERM into quit and SIGHUP into reload. Registers the handlers before it
+/// returns.
+fn spawn_signal_forwarder(step_tx: mpsc::Sender<Step>) -> std::io::Result<()> {
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    tokio::spawn(async move {
+        loop {
+            let cmd = tokio::select! {
+                _ = int.recv() => Command::Quit,
+                _ = term.recv() => Command::Quit,
+                _ = hup.recv() => Command::Reload,
+            };
+            if step_tx.send(Step::Signal(cmd)).await.is_err() {
+                break;
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Parse one stdin line; a command the source cannot carry out is an error to answer, not to
+/// send.
+fn checked_input(text: &str, capabilities: &Capabilities) -> Result<Input, String> {
+    parse_input(text).and_then(|i| match &i {
+        Input::Engine(c) => capabilities.check(c).map(|()| i).map_err(|e| e.to_string()),
+        Input::State => Ok(i),
+    })
+}
+
+/// Say at exit how far stdout fell behind, if it did.
+fn warn_if_behind(dropped: u64, unwritten: u64) {
     if dropped > 0 || unwritten > 0 {
         tracing::warn!(
             dropped,
@@ -525,12 +553,6 @@ pub async fn run(
             "stdout fell behind: {dropped} events dropped while running, {unwritten} still \
              queued at exit and not written"
         );
-    }
-    drop(commands);
-    let _ = tokio::time::timeout(Duration::from_secs(1), done).await;
-    match write_error {
-        Some(e) => Err(e.into()),
-        None => Ok(()),
     }
 }
 
