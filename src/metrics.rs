@@ -369,6 +369,7 @@ fn flag(b: bool) -> f64 {
     if b { 1.0 } else { 0.0 }
 }
 
+// Over 100 lines: a table, one metric family after another.
 fn encode_snapshot(
     snap: &Snapshot,
     now: SystemTime,

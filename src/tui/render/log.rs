@@ -19,6 +19,7 @@ use crate::tui::format::{Theme, clock_ms, fit, ms};
 use crate::tui::view::LogView;
 
 /// One line of details for an event kind.
+// Over 100 lines: a table, one arm per event kind.
 pub fn summary(kind: &EventKind) -> String {
     let addrs = |a: &[std::net::IpAddr]| {
         a.iter()
