@@ -46,6 +46,8 @@ fn usage_error(msg: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(2)
 }
 
+// Just over 100 lines: the start-up steps in the order their errors must be reported (before
+// the terminal is taken over), each already one call or a few lines.
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Some(Sub::Completions { shell }) => return print(&Cli::completions(*shell)),
@@ -62,23 +64,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // `--prometheus URL` without `attach`: the running Prometheus's targets for our engine.
     let from_api = cli.prometheus.clone();
     let demo = (!cli.has_sources() && from_api.is_none()) || matches!(cli.command, Some(Sub::Demo));
-    let args = SourceArgs {
-        config: cli.config.clone(),
-        targets_files: cli.targets_files.clone(),
-        targets: cli.targets.clone(),
-        interval: cli.interval,
-        timeout: cli.timeout,
-        compat: cli.compat,
-    };
-    let mut opts = EngineOptions {
-        dns_server: cli.dns_server,
-        idle_timeout: cli.idle_timeout,
-        max_conn_age: cli.max_conn_age,
-        recheck_dns: cli.recheck_dns,
-        probe_every: cli.probe_every,
-        reload_policy: cli.reload_policy,
-        ..Default::default()
-    };
+    let args = source_args(&cli);
+    let mut opts = engine_options(&cli);
     let mut tui_opts = TuiOptions {
         fps: cli.fps,
         mouse: cli.mouse,
@@ -109,20 +96,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
     // Read every source before anything else, so a bad file is reported (exit 2) before the
     // terminal is taken over.
-    let first = rt.block_on(async {
-        if let Some(url) = &from_api {
-            // Refreshed as Prometheus's targets change: a reload every 30 s.
-            return scrapetop::attach::targets::read(url)
-                .await
-                .map(|set| sources::Read {
-                    set,
-                    watch: Default::default(),
-                    dns_sd_refresh: Some(Duration::from_secs(30)),
-                });
-        }
-        let dns = Dns::new(cli.dns_server).map_err(|e| format!("DNS: {e}"))?;
-        sources::read(&args, &[], &dns).await
-    });
+    let first = rt.block_on(read_first(from_api.as_deref(), &args, cli.dns_server));
     let first = match first {
         Ok(l) => l,
         Err(e) => return Ok(usage_error(e)),
@@ -172,20 +146,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         let handle = engine::start(opts, initial, sources).map_err(anyhow::Error::msg)?;
         spawn_reload_triggers(handle.commands.clone(), watch, refresh);
-        let res = if cli.headless {
-            scrapetop::headless::run(handle, cli.exit_on_eof, publisher).await
-        } else {
-            let engine::EngineHandle {
-                commands,
-                events,
-                done,
-                capabilities,
-            } = handle;
-            tui_opts.capabilities = capabilities;
-            let res = tui::run(tui_opts, events, commands).await;
-            let _ = tokio::time::timeout(Duration::from_secs(3), done).await;
-            res
-        };
+        let res = run_front(&cli, handle, publisher, tui_opts).await;
         if let Some(d) = fleet {
             d.stop().await;
         }
@@ -196,6 +157,74 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     rt.shutdown_timeout(Duration::from_millis(200));
     result?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Show the events: as JSON lines (headless) or in the terminal UI, until quit.
+async fn run_front(
+    cli: &Cli,
+    handle: engine::EngineHandle,
+    publisher: Option<metrics::Publisher>,
+    mut tui_opts: TuiOptions,
+) -> anyhow::Result<()> {
+    if cli.headless {
+        scrapetop::headless::run(handle, cli.exit_on_eof, publisher).await
+    } else {
+        let engine::EngineHandle {
+            commands,
+            events,
+            done,
+            capabilities,
+        } = handle;
+        tui_opts.capabilities = capabilities;
+        let res = tui::run(tui_opts, events, commands).await;
+        let _ = tokio::time::timeout(Duration::from_secs(3), done).await;
+        res
+    }
+}
+
+/// The sources named on the command line.
+fn source_args(cli: &Cli) -> SourceArgs {
+    SourceArgs {
+        config: cli.config.clone(),
+        targets_files: cli.targets_files.clone(),
+        targets: cli.targets.clone(),
+        interval: cli.interval,
+        timeout: cli.timeout,
+        compat: cli.compat,
+    }
+}
+
+/// The engine's options from the command line.
+fn engine_options(cli: &Cli) -> EngineOptions {
+    EngineOptions {
+        dns_server: cli.dns_server,
+        idle_timeout: cli.idle_timeout,
+        max_conn_age: cli.max_conn_age,
+        recheck_dns: cli.recheck_dns,
+        probe_every: cli.probe_every,
+        reload_policy: cli.reload_policy,
+        ..Default::default()
+    }
+}
+
+/// Read every source once: from `--prometheus URL`'s API, or from the files and flags.
+async fn read_first(
+    from_api: Option<&str>,
+    args: &SourceArgs,
+    dns_server: Option<std::net::SocketAddr>,
+) -> Result<sources::Read, String> {
+    if let Some(url) = from_api {
+        // Refreshed as Prometheus's targets change: a reload every 30 s.
+        return scrapetop::attach::targets::read(url)
+            .await
+            .map(|set| sources::Read {
+                set,
+                watch: Default::default(),
+                dns_sd_refresh: Some(Duration::from_secs(30)),
+            });
+    }
+    let dns = Dns::new(dns_server).map_err(|e| format!("DNS: {e}"))?;
+    sources::read(args, &[], &dns).await
 }
 
 /// `scrapetop attach`: the observer of a running Prometheus as the source, shown the same way.
