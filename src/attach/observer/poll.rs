@@ -49,6 +49,8 @@ impl Observer {
         self.apply_targets(list).await;
     }
 
+    /// Take the API's list: new targets are added (and their new pools looked up), known ones
+    /// report a scrape when it advanced, missing ones are removed.
     pub(super) async fn apply_targets(&mut self, list: Vec<ApiTarget>) {
         let mut seen = HashSet::new();
         let mut new_pools = Vec::new();
@@ -135,6 +137,15 @@ impl Observer {
                 self.scrape_event(id).await;
             }
         }
+        self.remove_unseen(&seen).await;
+        for pool in new_pools {
+            self.resolve_pool(&pool, DnsCause::Recheck).await;
+        }
+        self.pools.retain(|_, p| !p.targets.is_empty());
+    }
+
+    /// Report the targets the API no longer lists as removed, and drop them from their pools.
+    async fn remove_unseen(&mut self, seen: &HashSet<TargetId>) {
         let removed: Vec<TargetId> = self
             .targets
             .keys()
@@ -149,10 +160,6 @@ impl Observer {
                 self.emit(Some(&t.tref), EventKind::TargetRemoved {}).await;
             }
         }
-        for pool in new_pools {
-            self.resolve_pool(&pool, DnsCause::Recheck).await;
-        }
-        self.pools.retain(|_, p| !p.targets.is_empty());
     }
 
     pub(super) async fn scrape_event(&self, id: TargetId) {
