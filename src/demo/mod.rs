@@ -192,6 +192,39 @@ async fn start_job_exporters(
     Err(last_err.unwrap_or_else(|| anyhow::anyhow!("starting the demo exporters")))
 }
 
+/// A job's targets, their names added to the demo DNS server. Blackbox hosts get one target
+/// per probed site, as the usual relabelling gives.
+async fn job_targets(
+    plan: &JobPlan,
+    job: &Arc<JobSettings>,
+    port: u16,
+    dns: &DnsServer,
+) -> anyhow::Result<Vec<TargetSpec>> {
+    let mut targets = Vec::new();
+    for (host, octet, _, _) in plan.hosts {
+        dns.set_addrs(host, &[loopback(*octet)], TTL)
+            .await
+            .context("adding a demo DNS record")?;
+        if plan.job == "blackbox" {
+            for site in PROBED {
+                let probed = format!("{site}.example.org");
+                let url =
+                    format!("http://{host}.demo.test:{port}/probe?target={probed}&module=http_2xx");
+                let mut t = TargetSpec::parse(&url, job.clone()).map_err(anyhow::Error::msg)?;
+                // As the usual relabelling does: the probed site is the instance.
+                t.instance = probed;
+                t.labels.insert("module".to_owned(), "http_2xx".to_owned());
+                targets.push(labelled(t));
+            }
+        } else {
+            let url = format!("http://{host}.demo.test:{port}/metrics");
+            let t = TargetSpec::parse(&url, job.clone()).map_err(anyhow::Error::msg)?;
+            targets.push(labelled(t));
+        }
+    }
+    Ok(targets)
+}
+
 impl Demo {
     /// Start the fleet, the DNS server and the script on the current tokio runtime.
     pub async fn start(opts: DemoOptions) -> anyhow::Result<Demo> {
@@ -251,29 +284,7 @@ impl Demo {
                 slow = (job.timeout.mul_f64(0.5), job.timeout.mul_f64(1.5));
             }
             let job = Arc::new(job);
-            for (host, octet, _, _) in plan.hosts {
-                dns.set_addrs(host, &[loopback(*octet)], TTL)
-                    .await
-                    .context("adding a demo DNS record")?;
-                if plan.job == "blackbox" {
-                    for site in PROBED {
-                        let probed = format!("{site}.example.org");
-                        let url = format!(
-                            "http://{host}.demo.test:{port}/probe?target={probed}&module=http_2xx"
-                        );
-                        let mut t =
-                            TargetSpec::parse(&url, job.clone()).map_err(anyhow::Error::msg)?;
-                        // As the usual relabelling does: the probed site is the instance.
-                        t.instance = probed;
-                        t.labels.insert("module".to_owned(), "http_2xx".to_owned());
-                        targets.push(labelled(t));
-                    }
-                } else {
-                    let url = format!("http://{host}.demo.test:{port}/metrics");
-                    let t = TargetSpec::parse(&url, job.clone()).map_err(anyhow::Error::msg)?;
-                    targets.push(labelled(t));
-                }
-            }
+            targets.extend(job_targets(plan, &job, port, &dns).await?);
         }
 
         let fleet = Arc::new(Fleet { dns, exporters });
