@@ -136,7 +136,7 @@ pub fn parse_input(line: &str) -> Result<Input, String> {
         .map_err(|e| bad(e.to_string()))
 }
 
-/// Quote user input in an error: userinfo redacted, at most [`ECHO_MAX`] bytes of it.
+/// Quote user input in an error: userinfo redacted, at most `ECHO_MAX` bytes of it.
 pub fn echo(s: &str) -> String {
     let r = redact_userinfo(s);
     if r.len() <= ECHO_MAX {
