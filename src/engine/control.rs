@@ -284,6 +284,7 @@ impl Engine {
                     c.request_close(*reason);
                     closed.insert(c.id);
                 }
+                p.reap_idle();
             }
         }
         for key in &plan.forget {

@@ -1,5 +1,5 @@
 //! Dialling a new connection: resolve (a lookup on every dial, as Prometheus), connect within
-//! the scrape deadline, TLS, HTTP handshake; failures classified by errno.
+//! the scrape deadline, TLS; failures classified by errno.
 
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
@@ -14,6 +14,7 @@ use crate::event::{ConnFailKind, DnsCause, EventKind};
 use super::conn::{DialError, SockInfo};
 use super::ctx::Ctx;
 use super::dns::{Answer, resolve};
+use super::http1::Stream;
 use super::pool::{self, InUse};
 use super::recheck::schedule_recheck;
 use super::spec::Scheme;
@@ -142,7 +143,7 @@ pub(super) async fn addresses(
     }
 }
 
-/// Dial a new pooled connection for `t`: resolve, connect, (TLS,) HTTP handshake.
+/// Dial a new pooled connection for `t`: resolve, connect, (TLS).
 pub(super) async fn dial(
     ctx: &Arc<Ctx>,
     t: &Arc<TargetShared>,
@@ -159,19 +160,18 @@ pub(super) async fn dial(
         let (addrs, _) = addresses(ctx, t, DnsCause::Dial, deadline).await?;
         let (stream, peer, took) = connect_any(&addrs, deadline, ctx.fd_ceiling).await?;
         let info = SockInfo::of(&stream, peer, took);
-        match t.spec.scheme {
-            Scheme::Http => {
-                pool::establish(ctx, &t.pool, &t.tref, stream, info, None, t.read_buf()).await
-            }
+        let (stream, tls_info) = match t.spec.scheme {
+            Scheme::Http => (Stream::from(stream), None),
             Scheme::Https => {
                 let (tls, tls_info) = tls_handshake(t, stream, peer, deadline).await?;
-                let rb = t.read_buf();
-                pool::establish(ctx, &t.pool, &t.tref, tls, info, Some(tls_info), rb).await
+                (Stream::from(tls), Some(tls_info))
             }
-        }
+        };
+        let http = t.new_conn(stream);
+        Ok(pool::establish(ctx, &t.pool, &t.tref, http, info, tls_info))
     }
     .await;
-    res.inspect_err(|e| {
+    res.inspect_err(|e: &DialError| {
         ctx.emit.emit(
             Some(&t.tref),
             EventKind::ConnFailed {

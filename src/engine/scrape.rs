@@ -6,12 +6,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use hyper::body::Incoming;
-
-use bytes::Bytes;
-use http::{Request, header};
-use http_body_util::{BodyExt, Empty};
-
 use crate::event::{CloseReason, EventKind, ScrapeResult};
 
 use super::body::{BodyOptions, BodyReader, BodySummary};
@@ -20,6 +14,7 @@ use super::conn::DialError;
 use super::ctx::Ctx;
 use super::dial::dial;
 use super::dns::ms;
+use super::http1::{self, Head};
 use super::pool::InUse;
 use super::target::TargetShared;
 
@@ -48,16 +43,16 @@ pub(super) enum ScrapeError {
     Http {
         /// The scrape URL.
         url: String,
-        /// hyper's error.
-        source: hyper::Error,
+        /// The client's error.
+        source: http1::Error,
     },
     /// The body broke off.
     #[error("Get \"{url}\": reading body: {source}")]
     Body {
         /// The scrape URL.
         url: String,
-        /// hyper's error.
-        source: hyper::Error,
+        /// The client's error.
+        source: http1::Error,
     },
     /// The body was refused while read: size limit, gzip, exposition, sample or label
     /// limits (Prometheus's own wording, from [`BodyReader`]).
@@ -65,21 +60,21 @@ pub(super) enum ScrapeError {
     Read(String),
     /// A status other than 200 (the body was drained; the connection is kept).
     #[error("{}", status_text(*.0))]
-    Status(http::StatusCode),
+    Status(u16),
     /// The job cannot be scraped as configured (an unreadable credentials or TLS file): every
     /// scrape fails with this, without dialling, as Prometheus's do.
     #[error("{0}")]
     Config(String),
 }
 
-fn status_text(s: http::StatusCode) -> String {
-    format!(
-        "server returned HTTP status {} {}",
-        s.as_u16(),
-        s.canonical_reason().unwrap_or("")
-    )
-    .trim_end()
-    .to_owned()
+fn status_text(s: u16) -> String {
+    let reason = http::StatusCode::from_u16(s)
+        .ok()
+        .and_then(|c| c.canonical_reason())
+        .unwrap_or("");
+    format!("server returned HTTP status {s} {reason}")
+        .trim_end()
+        .to_owned()
 }
 
 /// Scrape once and report it.
@@ -107,8 +102,8 @@ pub async fn scrape(ctx: &Arc<Ctx>, t: &Arc<TargetShared>) {
         }
         Ok(x) => {
             (r.conn_id, r.reused) = (x.conn_id, x.reused);
-            r.status = Some(x.resp.status().as_u16());
-            let counted = read_response(ctx, t, deadline, x.guard, x.resp).await;
+            r.status = Some(x.head.status());
+            let counted = read_response(ctx, t, deadline, x.guard, &x.head).await;
             (r.bytes, r.samples) = (counted.bytes, counted.samples);
             r.error = counted.error.map(|e| e.to_string());
         }
@@ -119,27 +114,10 @@ pub async fn scrape(ctx: &Arc<Ctx>, t: &Arc<TargetShared>) {
     ctx.emit.emit(Some(&t.tref), EventKind::Scrape(r));
 }
 
-/// Whether a failed request on a reused connection may be retried on a fresh one: the server
-/// had closed (or reset) it before answering, as Go's transport retries.
-fn retryable(e: &hyper::Error) -> bool {
-    if e.is_canceled() || e.is_incomplete_message() {
-        return true;
-    }
-    matches!(
-        conn::io_source(e).map(|io| io.kind()),
-        Some(
-            std::io::ErrorKind::ConnectionReset
-                | std::io::ErrorKind::BrokenPipe
-                | std::io::ErrorKind::ConnectionAborted
-                | std::io::ErrorKind::UnexpectedEof
-        )
-    )
-}
-
 /// A response head received on a checked-out connection.
 struct Exchange {
     guard: InUse,
-    resp: hyper::Response<Incoming>,
+    head: Head,
     conn_id: Option<u64>,
     reused: bool,
 }
@@ -180,20 +158,24 @@ async fn exchange(
         if let Some(s) = guard.shared() {
             s.requests.fetch_add(1, Ordering::AcqRel);
         }
-        match send(&mut guard, req, deadline).await {
-            Some(Ok(resp)) => {
+        let Some(http) = guard.http() else {
+            return Err((used, ScrapeError::Deadline { url: url() }));
+        };
+        match tokio::time::timeout_at(deadline, http.send(req)).await {
+            Ok(Ok(head)) => {
                 return Ok(Exchange {
                     guard,
-                    resp,
+                    head,
                     conn_id,
                     reused,
                 });
             }
-            None => return Err((used, ScrapeError::Deadline { url: url() })),
-            Some(Err(e)) if reused && attempt == 1 && retryable(&e) => {
+            // Dropping the guard mid-request closes the connection (reason: timeout).
+            Err(_) => return Err((used, ScrapeError::Deadline { url: url() })),
+            Ok(Err(e)) if reused && attempt == 1 && http.retry_allowed(&e) => {
                 // The pooled connection was dead on arrival: once more on a fresh one.
-                let reason = match conn::io_source(&e).map(|io| io.kind()) {
-                    Some(std::io::ErrorKind::ConnectionReset) => CloseReason::Reset,
+                let reason = match e {
+                    http1::Error::Reset { .. } => CloseReason::Reset,
                     _ => CloseReason::PeerClosed,
                 };
                 guard.close(reason);
@@ -202,8 +184,8 @@ async fn exchange(
                     .map_err(|m| ((conn_id, false), dial_err(m)))?;
                 reused = false;
             }
-            Some(Err(e)) => {
-                guard.close(conn::classify_hyper(&e));
+            Ok(Err(e)) => {
+                guard.close(conn::classify(&e));
                 let err = ScrapeError::Http {
                     url: url(),
                     source: e,
@@ -232,48 +214,47 @@ async fn read_response(
     ctx: &Arc<Ctx>,
     t: &Arc<TargetShared>,
     deadline: tokio::time::Instant,
-    guard: InUse,
-    resp: hyper::Response<Incoming>,
+    mut guard: InUse,
+    head: &Head,
 ) -> Counted {
     let fail = |e| Counted {
         error: Some(e),
         ..Counted::default()
     };
-    let status = resp.status();
-    let headers = resp.headers();
-    let text = |h: header::HeaderName| headers.get(h).and_then(|v| v.to_str().ok());
-    let connection = text(header::CONNECTION).map(str::to_ascii_lowercase);
-    // `Connection: close`, or an HTTP/1.0 answer without keep-alive: closed after the response.
-    let conn_close = connection.as_deref() == Some("close")
-        || (resp.version() == http::Version::HTTP_10
-            && connection.as_deref() != Some("keep-alive"));
-    let mut reader = (status == http::StatusCode::OK).then(|| {
+    let status = head.status();
+    let mut reader = (status == 200).then(|| {
         let opts = BodyOptions::for_job(&t.spec.job, t.target_labels, Some(deadline.into_std()));
         BodyReader::new(
-            text(header::CONTENT_TYPE),
-            text(header::CONTENT_ENCODING),
+            head.get_str("content-type"),
+            head.get_str("content-encoding"),
             &opts,
         )
     });
-    let mut body = resp.into_body();
+    let Some(http) = guard.http() else {
+        return fail(ScrapeError::Deadline { url: t.spec.url() });
+    };
     enum BodyEnd {
         Done,
-        Broken(hyper::Error),
-        /// The deadline passed while inflating.
-        Deadline(String),
+        Broken(http1::Error),
+        /// The reader refused the body (or the deadline passed while inflating).
+        Refused(String),
     }
-    // One timer for the whole body, not one per frame.
+    // One timer for the whole body, not one per chunk.
     let read = tokio::time::timeout_at(deadline, async {
+        let Some(r) = reader.as_mut() else {
+            // A non-200: drained so the connection stays reusable.
+            return match http.drain().await {
+                Ok(_) => BodyEnd::Done,
+                Err(e) => BodyEnd::Broken(e),
+            };
+        };
         loop {
-            match body.frame().await {
-                None => return BodyEnd::Done,
-                Some(Err(e)) => return BodyEnd::Broken(e),
-                Some(Ok(frame)) => {
-                    if let Ok(data) = frame.into_data()
-                        && let Some(r) = reader.as_mut()
-                        && let Err(e) = r.feed(&data).await
-                    {
-                        return BodyEnd::Deadline(e.message);
+            match http.body_chunk().await {
+                Ok(None) => return BodyEnd::Done,
+                Err(e) => return BodyEnd::Broken(e),
+                Ok(Some(data)) => {
+                    if let Err(e) = r.feed(data).await {
+                        return BodyEnd::Refused(e.message);
                     }
                 }
             }
@@ -291,11 +272,11 @@ async fn read_response(
         }
         Ok(BodyEnd::Done) => {}
         Ok(BodyEnd::Broken(e)) => {
-            guard.close(conn::classify_hyper(&e));
+            guard.close(conn::classify(&e));
             let url = t.spec.url();
             return fail(ScrapeError::Body { url, source: e });
         }
-        Ok(BodyEnd::Deadline(message)) => {
+        Ok(BodyEnd::Refused(message)) => {
             guard.close(CloseReason::Timeout);
             return fail(ScrapeError::Read(message));
         }
@@ -338,25 +319,10 @@ async fn read_response(
     };
     if !keep {
         guard.close(CloseReason::Error);
-    } else if conn_close {
-        guard.close(CloseReason::ConnectionClose);
     } else {
+        // `finish` closes it with `connection_close` when the response ended it
+        // (`Connection: close`, HTTP/1.0 without keep-alive, a body read to EOF).
         guard.finish(&t.pool, ctx.epoch, ctx.opts.max_conn_age);
     }
     counted
-}
-
-/// Send a request on a checked-out connection; `None` when the deadline passed.
-async fn send(
-    guard: &mut InUse,
-    req: Request<Empty<Bytes>>,
-    deadline: tokio::time::Instant,
-) -> Option<Result<hyper::Response<Incoming>, hyper::Error>> {
-    let sender = guard.sender()?;
-    tokio::time::timeout_at(deadline, async {
-        sender.ready().await?;
-        sender.send_request(req).await
-    })
-    .await
-    .ok()
 }
