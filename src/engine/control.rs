@@ -284,7 +284,7 @@ impl Engine {
                     c.request_close(*reason);
                     closed.insert(c.id);
                 }
-                p.reap_idle();
+                p.close_redirects(*reason);
             }
         }
         for key in &plan.forget {

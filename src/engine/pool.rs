@@ -27,6 +27,9 @@ pub struct Pool {
     pub next_recheck_ms: AtomicU64,
     /// The job's TLS client configuration, built on first use (https pools only).
     tls: Mutex<Option<Result<Arc<rustls::ClientConfig>, String>>>,
+    /// Pools of the same job to where this pool's targets redirect (Prometheus keeps a
+    /// connection to a redirect's destination too). Watched, expired and closed with this one.
+    redirects: Mutex<Vec<Arc<Pool>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -47,7 +50,41 @@ impl Pool {
             live: Mutex::new(Vec::new()),
             next_recheck_ms: AtomicU64::new(0),
             tls: Mutex::new(None),
+            redirects: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The pool of this job for a redirect to `scheme://host:port`: this pool itself when
+    /// it is the same, otherwise one kept beside it (created on first use).
+    pub fn redirect_pool(
+        self: &Arc<Self>,
+        scheme: crate::event::Scheme,
+        host: &str,
+        port: u16,
+    ) -> Arc<Pool> {
+        if self.key.scheme == scheme && *self.key.host == *host && self.key.port == port {
+            return self.clone();
+        }
+        let mut subs = lock(&self.redirects);
+        if let Some(p) = subs
+            .iter()
+            .find(|p| p.key.scheme == scheme && *p.key.host == *host && p.key.port == port)
+        {
+            return p.clone();
+        }
+        let key = crate::event::PoolKey {
+            job: self.key.job.clone(),
+            scheme,
+            host: Arc::from(host),
+            port,
+        };
+        let p = Arc::new(Pool::new(key, host.to_owned(), port));
+        subs.push(p.clone());
+        p
+    }
+
+    fn subs(&self) -> Vec<Arc<Pool>> {
+        lock(&self.redirects).clone()
     }
 
     /// The TLS client configuration for `settings`, built once per pool (a job's pools share
@@ -93,6 +130,15 @@ impl Pool {
         lock(&self.idle).push(c);
     }
 
+    /// Close the connections of the redirect pools for `reason` and the idle ones of this
+    /// pool asked to close (`request_close`) now.
+    pub fn close_redirects(&self, reason: CloseReason) {
+        for p in self.subs() {
+            p.close_all(reason);
+        }
+        self.reap_idle();
+    }
+
     /// Close the idle connections asked to close (`request_close`) now.
     pub fn reap_idle(&self) {
         let ended: Vec<Conn> = {
@@ -110,6 +156,25 @@ impl Pool {
     /// it, or it was asked to close); those are removed and closed with their reason. The lock
     /// is held only while polling, never across an await.
     pub fn poll_idle(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut ready = self.poll_own_idle(cx).is_ready();
+        if lock(&self.redirects).is_empty() {
+            return if ready {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            };
+        }
+        for p in self.subs() {
+            ready |= p.poll_own_idle(cx).is_ready();
+        }
+        if ready {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+
+    fn poll_own_idle(&self, cx: &mut Context<'_>) -> Poll<()> {
         let ended: Vec<Conn> = {
             let mut idle = lock(&self.idle);
             let mut ended = Vec::new();
@@ -142,11 +207,19 @@ impl Pool {
 
     /// When the oldest idle connection reaches `idle_timeout` (engine-epoch based).
     pub fn idle_expiry(&self, epoch: Instant, idle_timeout: Duration) -> Option<Instant> {
-        lock(&self.idle)
+        let own = lock(&self.idle)
             .iter()
             .map(|c| c.shared.idle_since_ms.load(Ordering::Acquire))
-            .min()
-            .map(|ms| epoch + Duration::from_millis(ms) + idle_timeout)
+            .min();
+        let subs = lock(&self.redirects)
+            .iter()
+            .filter_map(|p| p.idle_expiry(epoch, idle_timeout))
+            .min();
+        let own = own.map(|ms| epoch + Duration::from_millis(ms) + idle_timeout);
+        match (own, subs) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Close the idle connections that have been idle for `idle_timeout`.
@@ -159,6 +232,9 @@ impl Pool {
             }
         }
         self.reap_idle();
+        for p in self.subs() {
+            p.expire_idle(epoch, idle_timeout);
+        }
     }
 
     pub(crate) fn add_live(&self, c: Arc<ConnShared>) {
@@ -187,6 +263,11 @@ impl Pool {
         }
         self.reap_idle();
         live.len()
+            + self
+                .subs()
+                .iter()
+                .map(|p| p.close_all(reason))
+                .sum::<usize>()
     }
 
     /// Record when this name may next be rechecked.

@@ -12,10 +12,11 @@ use super::body::{BodyOptions, BodyReader, BodySummary};
 use super::conn;
 use super::conn::DialError;
 use super::ctx::Ctx;
-use super::dial::dial;
+use super::dial::{dial_to, host_port};
 use super::dns::ms;
 use super::http1::{self, Head};
-use super::pool::InUse;
+use super::pool::{InUse, Pool};
+use super::spec::Scheme;
 use super::target::TargetShared;
 
 /// Why a scrape failed. The text is what Prometheus would say (its `lastError`).
@@ -33,6 +34,14 @@ pub(super) enum ScrapeError {
         /// The scrape URL.
         url: String,
         /// The dial error.
+        message: String,
+    },
+    /// A redirect could not be followed (Go's wording; the URL is the Location, as Go's is).
+    #[error("Get \"{url}\": {message}")]
+    Redirect {
+        /// The URL.
+        url: String,
+        /// Why.
         message: String,
     },
     /// The request could not be built.
@@ -91,27 +100,188 @@ pub async fn scrape(ctx: &Arc<Ctx>, t: &Arc<TargetShared>) {
         up: false,
         error: None,
     };
-    let exchanged = match &t.spec.job.scrape_error {
-        Some(e) => Err(((None, false), ScrapeError::Config(e.clone()))),
-        None => exchange(ctx, t, deadline).await,
-    };
-    match exchanged {
-        Err((conn, e)) => {
-            (r.conn_id, r.reused) = conn;
-            r.error = Some(e.to_string());
-        }
-        Ok(x) => {
-            (r.conn_id, r.reused) = (x.conn_id, x.reused);
-            r.status = Some(x.head.status());
-            let counted = read_response(ctx, t, deadline, x.guard, &x.head).await;
-            (r.bytes, r.samples) = (counted.bytes, counted.samples);
-            r.error = counted.error.map(|e| e.to_string());
+    if let Some(e) = &t.spec.job.scrape_error {
+        r.error = Some(ScrapeError::Config(e.clone()).to_string());
+    } else {
+        let mut hop = Hop {
+            pool: t.pool.clone(),
+            url: t.spec.url(),
+            req: None,
+        };
+        let mut redirects = 0u32;
+        loop {
+            match exchange(ctx, t, &hop, deadline).await {
+                Err((conn, e)) => {
+                    (r.conn_id, r.reused) = conn;
+                    r.error = Some(e.to_string());
+                }
+                Ok(x) if t.spec.job.follow_redirects && x.head.is_redirect() => {
+                    (r.conn_id, r.reused) = (x.conn_id, x.reused);
+                    r.status = Some(x.head.status());
+                    redirects += 1;
+                    match redirect(ctx, t, &hop, x, redirects, deadline).await {
+                        Ok(next) => {
+                            hop = next;
+                            continue;
+                        }
+                        Err(e) => r.error = Some(e.to_string()),
+                    }
+                }
+                Ok(x) => {
+                    (r.conn_id, r.reused) = (x.conn_id, x.reused);
+                    r.status = Some(x.head.status());
+                    let counted =
+                        read_response(ctx, t, deadline, x.guard, &x.head, &hop.pool).await;
+                    (r.bytes, r.samples) = (counted.bytes, counted.samples);
+                    r.error = counted.error.map(|e| e.to_string());
+                }
+            }
+            break;
         }
     }
     r.up = r.error.is_none();
     r.duration_ms = ms(start.elapsed());
     t.last_up.store(r.up, Ordering::Release);
     ctx.emit.emit(Some(&t.tref), EventKind::Scrape(r));
+}
+
+/// Where a request of a scrape goes: the target itself, or a redirect's destination (a pool
+/// of the same job, as Prometheus's client keeps one connection per host:port).
+struct Hop {
+    pool: Arc<Pool>,
+    /// The URL, for error messages.
+    url: String,
+    /// The request; `None`: the target's own.
+    req: Option<http1::Request>,
+}
+
+/// Most redirects followed in one scrape (Go's client default).
+const MAX_REDIRECTS: u32 = 10;
+/// Most body bytes of a redirect read so its connection can be kept (Go's `maxBodySlurpSize`).
+const REDIRECT_SLURP: u64 = 2048;
+
+/// Follow the redirect response `x` (the `n`th of this scrape) as Go's client does: read up
+/// to 2 KiB of its body so the connection can be kept (more costs the connection), then the
+/// next hop, or `stopped after 10 redirects`.
+async fn redirect(
+    ctx: &Arc<Ctx>,
+    t: &Arc<TargetShared>,
+    hop: &Hop,
+    x: Exchange,
+    n: u32,
+    deadline: tokio::time::Instant,
+) -> Result<Hop, ScrapeError> {
+    let Exchange {
+        mut guard, head, ..
+    } = x;
+    let Some(loc) = head.location().map(str::to_owned) else {
+        // Go hands a redirect without a Location back as the response.
+        let counted = read_response(ctx, t, deadline, guard, &head, &hop.pool).await;
+        return Err(counted.error.unwrap_or(ScrapeError::Status(head.status())));
+    };
+    let Some(http) = guard.http() else {
+        return Err(ScrapeError::Deadline {
+            url: hop.url.clone(),
+        });
+    };
+    match tokio::time::timeout_at(deadline, http.drain_limit(REDIRECT_SLURP)).await {
+        // Dropping the guard mid-body closes the connection (reason: timeout).
+        Err(_) => {
+            return Err(ScrapeError::Deadline {
+                url: hop.url.clone(),
+            });
+        }
+        Ok(Ok(true)) => guard.finish(&hop.pool, ctx.epoch, ctx.opts.max_conn_age),
+        Ok(Ok(false)) => guard.close(CloseReason::Error),
+        Ok(Err(e)) => guard.close(conn::classify(&e)),
+    }
+    if n > MAX_REDIRECTS {
+        return Err(ScrapeError::Redirect {
+            url: loc,
+            message: format!("stopped after {MAX_REDIRECTS} redirects"),
+        });
+    }
+    let (scheme, host, port, path) =
+        resolve_location(&hop.url, &loc).ok_or_else(|| ScrapeError::Redirect {
+            url: hop.url.clone(),
+            message: format!("failed to parse Location header {loc:?}"),
+        })?;
+    let hp = host_port(&host, port);
+    let req = t.request_to(&path, &hp).map_err(ScrapeError::Request)?;
+    let url = format!("{}://{hp}{path}", scheme.as_str());
+    Ok(Hop {
+        pool: t.pool.redirect_pool(scheme, &host, port),
+        url,
+        req: Some(req),
+    })
+}
+
+/// Resolve a `Location` against the URL it came from: scheme, host (IPv6 without brackets),
+/// port, path and query. `None` for what cannot be followed.
+fn resolve_location(base: &str, loc: &str) -> Option<(Scheme, String, u16, String)> {
+    let loc = loc.split('#').next().unwrap_or("").trim();
+    let (bscheme, rest) = base.split_once("://")?;
+    let bpath_at = rest.find('/').unwrap_or(rest.len());
+    let (bauth, bpath) = rest.split_at(bpath_at);
+    let absolute = |scheme: &str, rest: &str| -> Option<(Scheme, String, u16, String)> {
+        let scheme = match scheme.to_ascii_lowercase().as_str() {
+            "http" => Scheme::Http,
+            "https" => Scheme::Https,
+            _ => return None,
+        };
+        let at = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (auth, path) = rest.split_at(at);
+        // Userinfo in a Location is dropped (never sent, never shown).
+        let auth = auth.rsplit('@').next().unwrap_or(auth);
+        let default = if scheme == Scheme::Https { 443 } else { 80 };
+        let (host, port) = if let Some(v6) = auth.strip_prefix('[') {
+            let (h, tail) = v6.split_once(']')?;
+            let port = match tail.strip_prefix(':') {
+                Some(p) if !p.is_empty() => p.parse().ok()?,
+                _ => default,
+            };
+            (h.to_owned(), port)
+        } else {
+            match auth.rsplit_once(':') {
+                Some((h, p)) if !p.is_empty() => (h.to_owned(), p.parse().ok()?),
+                Some((h, _)) => (h.to_owned(), default),
+                None => (auth.to_owned(), default),
+            }
+        };
+        if host.is_empty() {
+            return None;
+        }
+        let path = match path {
+            "" => "/".to_owned(),
+            p if p.starts_with('?') => format!("/{p}"),
+            p => p.to_owned(),
+        };
+        Some((scheme, host.to_ascii_lowercase(), port, path))
+    };
+    if let Some((scheme, rest)) = loc.split_once("://")
+        && !scheme.is_empty()
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+    {
+        return absolute(scheme, rest);
+    }
+    if let Some(rest) = loc.strip_prefix("//") {
+        return absolute(bscheme, rest);
+    }
+    let path = if loc.starts_with('/') {
+        loc.to_owned()
+    } else if loc.is_empty() {
+        bpath.to_owned()
+    } else if loc.starts_with('?') {
+        let p = bpath.split('?').next().unwrap_or("/");
+        format!("{p}{loc}")
+    } else {
+        let p = bpath.split('?').next().unwrap_or("/");
+        let dir = &p[..p.rfind('/').map_or(0, |i| i + 1)];
+        format!("{}{loc}", if dir.is_empty() { "/" } else { dir })
+    };
+    absolute(bscheme, &format!("{bauth}{path}"))
 }
 
 /// A response head received on a checked-out connection.
@@ -130,17 +300,18 @@ type ConnUsed = (Option<u64>, bool);
 async fn exchange(
     ctx: &Arc<Ctx>,
     t: &Arc<TargetShared>,
+    hop: &Hop,
     deadline: tokio::time::Instant,
 ) -> Result<Exchange, (ConnUsed, ScrapeError)> {
-    let url = || t.spec.url();
+    let url = || hop.url.clone();
     let dial_err = |e: DialError| ScrapeError::Dial {
         url: url(),
         message: e.message,
     };
-    let (mut guard, mut reused) = match t.pool.take_idle() {
+    let (mut guard, mut reused) = match hop.pool.take_idle() {
         Some(c) => (InUse::new(c, &t.tref), true),
         None => (
-            dial(ctx, t, deadline)
+            dial_to(ctx, t, &hop.pool, deadline)
                 .await
                 .map_err(|m| ((None, false), dial_err(m)))?,
             false,
@@ -154,7 +325,10 @@ async fn exchange(
         if t.removed.load(Ordering::Acquire) {
             guard.drop_reason = CloseReason::TargetRemoved;
         }
-        let req = t.request().map_err(|e| (used, ScrapeError::Request(e)))?;
+        let req = match &hop.req {
+            Some(r) => r,
+            None => t.request().map_err(|e| (used, ScrapeError::Request(e)))?,
+        };
         if let Some(s) = guard.shared() {
             s.requests.fetch_add(1, Ordering::AcqRel);
         }
@@ -179,7 +353,7 @@ async fn exchange(
                     _ => CloseReason::PeerClosed,
                 };
                 guard.close(reason);
-                guard = dial(ctx, t, deadline)
+                guard = dial_to(ctx, t, &hop.pool, deadline)
                     .await
                     .map_err(|m| ((conn_id, false), dial_err(m)))?;
                 reused = false;
@@ -216,6 +390,7 @@ async fn read_response(
     deadline: tokio::time::Instant,
     mut guard: InUse,
     head: &Head,
+    pool: &Pool,
 ) -> Counted {
     let fail = |e| Counted {
         error: Some(e),
@@ -322,7 +497,48 @@ async fn read_response(
     } else {
         // `finish` closes it with `connection_close` when the response ended it
         // (`Connection: close`, HTTP/1.0 without keep-alive, a body read to EOF).
-        guard.finish(&t.pool, ctx.epoch, ctx.opts.max_conn_age);
+        guard.finish(pool, ctx.epoch, ctx.opts.max_conn_age);
     }
     counted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(base: &str, loc: &str) -> Option<(Scheme, String, u16, String)> {
+        resolve_location(base, loc)
+    }
+
+    #[test]
+    fn locations_resolve_against_the_request_url_as_go_does() {
+        let base = "http://127.0.0.1:9100/metrics?x=1";
+        let h = |s: &str| s.to_owned();
+        assert_eq!(
+            r(base, "/real"),
+            Some((Scheme::Http, h("127.0.0.1"), 9100, h("/real")))
+        );
+        assert_eq!(
+            r(base, "other"),
+            Some((Scheme::Http, h("127.0.0.1"), 9100, h("/other")))
+        );
+        assert_eq!(
+            r(base, "http://127.0.0.1:9200/m#frag"),
+            Some((Scheme::Http, h("127.0.0.1"), 9200, h("/m")))
+        );
+        assert_eq!(
+            r(base, "https://user:pw@Example.com?q"),
+            Some((Scheme::Https, h("example.com"), 443, h("/?q")))
+        );
+        assert_eq!(
+            r(base, "//[::1]:81/p"),
+            Some((Scheme::Http, h("::1"), 81, h("/p")))
+        );
+        assert_eq!(
+            r("http://h:1/a/b", "c?d"),
+            Some((Scheme::Http, h("h"), 1, h("/a/c?d")))
+        );
+        assert_eq!(r(base, "ftp://h/x"), None);
+        assert_eq!(r(base, "http://h:notaport/x"), None);
+    }
 }

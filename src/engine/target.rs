@@ -29,6 +29,9 @@ pub struct TargetShared {
     pub(super) target_labels: u64,
     /// The request, built once (auth included); `Err` says why it cannot be built.
     request: Result<http1::Request, String>,
+    /// Its headers, for the requests of a redirect (Prometheus sends its headers, auth
+    /// included, on every hop).
+    headers: Vec<(&'static str, String)>,
 }
 
 impl TargetShared {
@@ -63,6 +66,10 @@ impl TargetShared {
         // The error names the part, never a credential's value.
         let request = http1::Request::get(&spec.path_and_query, &spec.host_port(), &headers)
             .map_err(|e| format!("building request: {e}"));
+        let headers = headers
+            .into_iter()
+            .map(|(n, v)| (n, v.to_owned()))
+            .collect();
         let target_labels = spec
             .final_labels()
             .keys()
@@ -77,12 +84,24 @@ impl TargetShared {
             last_bytes: std::sync::atomic::AtomicU64::new(0),
             target_labels,
             request,
+            headers,
         })
     }
 
     /// The request sent on every scrape and probe.
     pub(super) fn request(&self) -> Result<&http1::Request, String> {
         self.request.as_ref().map_err(Clone::clone)
+    }
+
+    /// The request of a redirect's hop: `path_and_query` on `host_port`, the same headers.
+    pub(super) fn request_to(
+        &self,
+        path_and_query: &str,
+        host_port: &str,
+    ) -> Result<http1::Request, String> {
+        let hs: Vec<(&str, &str)> = self.headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        http1::Request::get(path_and_query, host_port, &hs)
+            .map_err(|e| format!("building request: {e}"))
     }
 
     /// Our HTTP/1.1 client over an established stream, as the job's Prometheus version
