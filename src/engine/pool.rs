@@ -205,6 +205,14 @@ impl Pool {
         }
     }
 
+    /// For a pool no running target watches (its targets were removed): close the idle
+    /// connections that ended or idled out. Called periodically by the engine.
+    pub fn sweep(&self, epoch: Instant, idle_timeout: Duration) {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let _ = self.poll_idle(&mut cx);
+        self.expire_idle(epoch, idle_timeout);
+    }
+
     /// When the oldest idle connection reaches `idle_timeout` (engine-epoch based).
     pub fn idle_expiry(&self, epoch: Instant, idle_timeout: Duration) -> Option<Instant> {
         let own = lock(&self.idle)
@@ -250,9 +258,11 @@ impl Pool {
         lock(&self.live).clone()
     }
 
-    /// Number of live connections.
+    /// Number of live connections, those of its redirect pools included.
     pub fn live_count(&self) -> usize {
-        lock(&self.live).len()
+        let own = lock(&self.live).len();
+        let subs = lock(&self.redirects);
+        own + subs.iter().map(|p| p.live_count()).sum::<usize>()
     }
 
     /// Close every connection: idle ones now, busy ones after their request. Returns how many.
