@@ -2,22 +2,19 @@
 //! peer addresses are known. A leaf: its lifecycle (check-out, return, the driver task that
 //! reports its end) belongs to the pool (`pool.rs`).
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body_util::Empty;
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
-use tokio::sync::Notify;
 
-use crate::event::{CloseReason, ConnFailKind, TargetRef};
+use crate::event::{CloseReason, ConnFailKind, EventKind, TargetRef};
+
+use super::ctx::Ctx;
+use super::http1;
+use super::pool::Pool;
 
 /// Every close reason, in the order the counters keep them (one list: the contract's).
 const REASONS: &[CloseReason] = CloseReason::ALL;
@@ -33,7 +30,7 @@ fn reason_of(code: u8) -> Option<CloseReason> {
     REASONS.get((code as usize).checked_sub(1)?).copied()
 }
 
-/// State of one connection shared by its user, its pool and its driver task.
+/// State of one connection shared by its user and its pool.
 pub struct ConnShared {
     /// Engine-wide id.
     pub id: u64,
@@ -49,9 +46,6 @@ pub struct ConnShared {
     pub requests: AtomicU64,
     pub(super) in_use: AtomicBool,
     pub(super) close_reason: AtomicU8,
-    pub(super) kill: Notify,
-    /// Signalled when the user gives the connection back (finished or closed).
-    pub(super) released: Notify,
     /// Milliseconds since the engine epoch when it last went idle.
     pub(super) idle_since_ms: AtomicU64,
     pub(super) closed: AtomicBool,
@@ -64,35 +58,21 @@ impl ConnShared {
         self.closed.load(Ordering::Acquire)
     }
 
-    /// Ask for the connection to close for `reason`: at once if idle, after its current request
-    /// otherwise. The first reason given wins.
+    /// Ask for the connection to close for `reason`: an idle one when its pool next looks
+    /// ([`Pool::reap_idle`](super::pool::Pool::reap_idle), at once from `close_all`), a busy one
+    /// after its current request. The first reason given wins.
     pub fn request_close(&self, reason: CloseReason) {
+        self.set_reason(reason);
+    }
+
+    /// Record `reason` unless one is already pending.
+    pub(super) fn set_reason(&self, reason: CloseReason) {
         let _ = self.close_reason.compare_exchange(
             0,
             reason_code(reason),
             Ordering::AcqRel,
             Ordering::Acquire,
         );
-        if !self.in_use.load(Ordering::Acquire) {
-            self.kill.notify_one();
-        }
-    }
-
-    /// Close now, whatever it is doing.
-    pub(super) fn kill_now(&self, reason: CloseReason) {
-        let _ = self.close_reason.compare_exchange(
-            0,
-            reason_code(reason),
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        );
-        self.kill.notify_one();
-    }
-
-    /// Its user gave it back: no longer in use; wake a driver waiting to report a close.
-    pub(super) fn release(&self) {
-        self.in_use.store(false, Ordering::Release);
-        self.released.notify_one();
     }
 
     pub(super) fn pending_close(&self) -> Option<CloseReason> {
@@ -118,19 +98,65 @@ impl ConnShared {
     }
 }
 
-/// A usable connection: the request half plus its shared state.
+/// A live connection: our HTTP/1.1 client over the socket, its shared state, and what it
+/// needs to report its own end. No task runs per connection: dropping it closes the socket
+/// and emits `conn_closed` exactly once, with the reason set before (`error` if none was).
 pub struct Conn {
     /// Shared state.
     pub shared: Arc<ConnShared>,
-    pub(super) sender: SendRequest<Empty<Bytes>>,
+    pub(super) http: http1::Conn<http1::Stream>,
+    pub(super) ctx: Arc<Ctx>,
+    pub(super) pool: Arc<Pool>,
 }
 
 impl Conn {
-    /// Whether hyper still considers it usable.
+    /// Whether a request may be sent on it now.
     pub fn usable(&self) -> bool {
-        !self.sender.is_closed()
-            && !self.shared.is_closed()
-            && self.shared.pending_close().is_none()
+        self.http.is_reusable() && !self.shared.is_closed() && self.shared.pending_close().is_none()
+    }
+
+    /// Close it for `reason` (unless another reason is already pending).
+    pub fn close(self, reason: CloseReason) {
+        self.shared.set_reason(reason);
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        let s = &self.shared;
+        s.closed.store(true, Ordering::Release);
+        s.in_use.store(false, Ordering::Release);
+        let reason = s.pending_close().unwrap_or(CloseReason::Error);
+        self.pool.remove_live(s.id);
+        self.ctx.fd_poke.notify_one();
+        self.ctx.emit.emit(
+            Some(&s.user()),
+            EventKind::ConnClosed {
+                conn_id: s.id,
+                fd: s.fd,
+                reason,
+                lifetime_s: s.opened.elapsed().as_secs_f64(),
+                requests: s.requests.load(Ordering::Acquire),
+            },
+        );
+    }
+}
+
+/// Why a connection ended, from the client's error.
+pub fn classify(e: &http1::Error) -> CloseReason {
+    match e {
+        http1::Error::Reset { .. } | http1::Error::UnexpectedEof => CloseReason::Reset,
+        http1::Error::Closed => CloseReason::PeerClosed,
+        _ => CloseReason::Error,
+    }
+}
+
+/// Why an idle connection ended.
+pub fn classify_idle(e: &http1::IdleEnd) -> CloseReason {
+    match e {
+        http1::IdleEnd::Closed => CloseReason::PeerClosed,
+        http1::IdleEnd::Reset(_) => CloseReason::Reset,
+        _ => CloseReason::Error,
     }
 }
 
@@ -144,28 +170,6 @@ pub struct DialError {
     pub addr: String,
     /// Message.
     pub message: String,
-}
-
-pub(super) type Driver = Pin<Box<dyn Future<Output = hyper::Result<()>> + Send>>;
-
-/// A stream a connection can run over (plain TCP or TLS).
-pub trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static {}
-impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static> Io for T {}
-
-/// Start HTTP/1.1 on an established stream without registering it anywhere (probes).
-///
-/// `read_buf` is the exact size of hyper's read buffer: sized to what the target serves, it
-/// keeps an idle connection's memory small (hyper's adaptive buffer starts at 8 KiB).
-pub async fn handshake_plain<S: Io>(
-    stream: S,
-    read_buf: usize,
-) -> Result<(SendRequest<Empty<Bytes>>, Driver), String> {
-    let (sender, conn) = hyper::client::conn::http1::Builder::new()
-        .read_buf_exact_size(Some(read_buf))
-        .handshake::<_, Empty<Bytes>>(TokioIo::new(stream))
-        .await
-        .map_err(|e| format!("http handshake: {e}"))?;
-    Ok((sender, Box::pin(conn)))
 }
 
 /// Facts about a freshly connected socket, read before it is wrapped.
@@ -192,32 +196,4 @@ impl SockInfo {
             connect,
         }
     }
-}
-
-/// The io error inside a hyper error, if any.
-pub fn io_source(e: &hyper::Error) -> Option<&std::io::Error> {
-    let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
-    while let Some(s) = src {
-        if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            return Some(io);
-        }
-        src = s.source();
-    }
-    None
-}
-
-/// Why a connection ended, from hyper's error.
-pub fn classify_hyper(e: &hyper::Error) -> CloseReason {
-    if let Some(io) = io_source(e) {
-        return match io.kind() {
-            std::io::ErrorKind::ConnectionReset
-            | std::io::ErrorKind::ConnectionAborted
-            | std::io::ErrorKind::BrokenPipe => CloseReason::Reset,
-            _ => CloseReason::Error,
-        };
-    }
-    if e.is_incomplete_message() {
-        return CloseReason::Reset;
-    }
-    CloseReason::Error
 }

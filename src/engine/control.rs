@@ -78,8 +78,13 @@ impl Engine {
         let census = tokio::spawn(fds::census_loop(self.ctx.clone()));
         // The read of the sources under way (a newer request replaces it).
         let mut reading: Option<(oneshot::Receiver<SourcesRead>, &'static str)> = None;
+        // Idle connections are watched by their target's loop; those of pools whose targets
+        // are gone are swept here.
+        let mut sweep = tokio::time::interval(Duration::from_secs(1));
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
+                _ = sweep.tick() => self.sweep_orphans(),
                 cmd = cmds.recv() => {
                     let Some(cmd) = cmd else { break };
                     match cmd {
@@ -284,6 +289,7 @@ impl Engine {
                     c.request_close(*reason);
                     closed.insert(c.id);
                 }
+                p.close_redirects(*reason);
             }
         }
         for key in &plan.forget {
@@ -324,6 +330,24 @@ impl Engine {
                 },
             );
         }
+    }
+
+    /// Close the ended and idled-out connections of pools no running target uses, and forget
+    /// such pools once empty.
+    fn sweep_orphans(&mut self) {
+        let used: HashSet<*const Pool> = self
+            .targets
+            .values()
+            .map(|r| Arc::as_ptr(&r.shared.pool))
+            .collect();
+        let (epoch, idle) = (self.ctx.epoch, self.ctx.opts.idle_timeout);
+        self.pools.retain(|_, p| {
+            if used.contains(&Arc::as_ptr(p)) {
+                return true;
+            }
+            p.sweep(epoch, idle);
+            p.live_count() > 0
+        });
     }
 
     async fn shutdown(&mut self) {

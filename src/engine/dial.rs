@@ -1,5 +1,5 @@
 //! Dialling a new connection: resolve (a lookup on every dial, as Prometheus), connect within
-//! the scrape deadline, TLS, HTTP handshake; failures classified by errno.
+//! the scrape deadline, TLS; failures classified by errno.
 
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
@@ -14,7 +14,8 @@ use crate::event::{ConnFailKind, DnsCause, EventKind};
 use super::conn::{DialError, SockInfo};
 use super::ctx::Ctx;
 use super::dns::{Answer, resolve};
-use super::pool::{self, InUse};
+use super::http1::Stream;
+use super::pool::{self, InUse, Pool};
 use super::recheck::schedule_recheck;
 use super::spec::Scheme;
 use super::target::TargetShared;
@@ -113,8 +114,19 @@ pub(super) async fn addresses(
     cause: DnsCause,
     deadline: tokio::time::Instant,
 ) -> Result<(Vec<SocketAddr>, Option<Answer>), DialError> {
-    let host = &t.spec.host;
-    let port = t.spec.port;
+    addresses_of(ctx, t, &t.pool, cause, deadline).await
+}
+
+/// [`addresses`] of `pool`'s host and port (a redirect's destination, or the target's own).
+async fn addresses_of(
+    ctx: &Ctx,
+    t: &TargetShared,
+    pool: &Arc<Pool>,
+    cause: DnsCause,
+    deadline: tokio::time::Instant,
+) -> Result<(Vec<SocketAddr>, Option<Answer>), DialError> {
+    let host = &pool.host;
+    let port = pool.port;
     if let Ok(ip) = host.parse::<IpAddr>() {
         return Ok((vec![SocketAddr::new(ip, port)], None));
     }
@@ -124,7 +136,7 @@ pub(super) async fn addresses(
             // says nothing about it, and rescheduling there would postpone the background
             // recheck forever whenever probes run more often than every 30 s.
             if cause == DnsCause::Dial {
-                schedule_recheck(ctx, &t.pool, &a);
+                schedule_recheck(ctx, pool, &a);
             }
             Ok((
                 a.addrs
@@ -136,42 +148,43 @@ pub(super) async fn addresses(
         }
         Err(e) => Err(DialError {
             kind: ConnFailKind::Resolution,
-            addr: t.spec.host_port(),
+            addr: host_port(host, port),
             message: format!("dial tcp: {}", e.message),
         }),
     }
 }
 
-/// Dial a new pooled connection for `t`: resolve, connect, (TLS,) HTTP handshake.
-pub(super) async fn dial(
+/// Dial a new pooled connection of `pool` (the target's own, or a redirect's destination)
+/// for `t`: resolve, connect, (TLS).
+pub(super) async fn dial_to(
     ctx: &Arc<Ctx>,
     t: &Arc<TargetShared>,
+    pool: &Arc<Pool>,
     deadline: tokio::time::Instant,
 ) -> Result<InUse, DialError> {
     ctx.emit.emit(
         Some(&t.tref),
         EventKind::DialStarted {
-            host: t.spec.host.clone(),
-            port: t.spec.port,
+            host: pool.host.clone(),
+            port: pool.port,
         },
     );
     let res = async {
-        let (addrs, _) = addresses(ctx, t, DnsCause::Dial, deadline).await?;
+        let (addrs, _) = addresses_of(ctx, t, pool, DnsCause::Dial, deadline).await?;
         let (stream, peer, took) = connect_any(&addrs, deadline, ctx.fd_ceiling).await?;
         let info = SockInfo::of(&stream, peer, took);
-        match t.spec.scheme {
-            Scheme::Http => {
-                pool::establish(ctx, &t.pool, &t.tref, stream, info, None, t.read_buf()).await
-            }
+        let (stream, tls_info) = match pool.key.scheme {
+            Scheme::Http => (Stream::from(stream), None),
             Scheme::Https => {
-                let (tls, tls_info) = tls_handshake(t, stream, peer, deadline).await?;
-                let rb = t.read_buf();
-                pool::establish(ctx, &t.pool, &t.tref, tls, info, Some(tls_info), rb).await
+                let (tls, tls_info) = tls_handshake_to(t, pool, stream, peer, deadline).await?;
+                (Stream::from(tls), Some(tls_info))
             }
-        }
+        };
+        let http = t.new_conn(stream);
+        Ok(pool::establish(ctx, pool, &t.tref, http, info, tls_info))
     }
     .await;
-    res.inspect_err(|e| {
+    res.inspect_err(|e: &DialError| {
         ctx.emit.emit(
             Some(&t.tref),
             EventKind::ConnFailed {
@@ -196,13 +209,30 @@ pub(super) async fn tls_handshake(
     ),
     DialError,
 > {
+    tls_handshake_to(t, &t.pool, stream, peer, deadline).await
+}
+
+/// [`tls_handshake`] with `pool`'s host (a redirect's destination, or the target's own).
+async fn tls_handshake_to(
+    t: &TargetShared,
+    pool: &Pool,
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    deadline: tokio::time::Instant,
+) -> Result<
+    (
+        tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+        crate::event::TlsInfo,
+    ),
+    DialError,
+> {
     let fail = |message: String| DialError {
         kind: ConnFailKind::Tls,
         addr: peer.to_string(),
         message,
     };
-    let cfg = t.pool.tls_config(&t.spec.job.tls).map_err(fail)?;
-    let name = super::tls::server_name_for(&t.spec.job.tls, &t.spec.host).to_owned();
+    let cfg = pool.tls_config(&t.spec.job.tls).map_err(fail)?;
+    let name = super::tls::server_name_for(&t.spec.job.tls, &pool.host).to_owned();
     let deadline = deadline.min(tokio::time::Instant::now() + Duration::from_secs(10));
     match tokio::time::timeout_at(deadline, super::tls::handshake(stream, &name, cfg)).await {
         Ok(Ok(r)) => Ok(r),
@@ -212,5 +242,14 @@ pub(super) async fn tls_handshake(
             addr: peer.to_string(),
             message: format!("dial tcp {peer}: TLS handshake timeout"),
         }),
+    }
+}
+
+/// `host:port`, an IPv6 address in brackets.
+pub(super) fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
     }
 }

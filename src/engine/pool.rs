@@ -3,18 +3,12 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body_util::Empty;
-use hyper::client::conn::http1::SendRequest;
-use tokio::sync::Notify;
+use crate::event::{CloseReason, ConnInfo, EventKind, TargetRef, TlsInfo};
 
-use crate::event::{CloseReason, ConnFailKind, ConnInfo, EventKind, TargetRef, TlsInfo};
-
-use super::conn::{
-    Conn, ConnShared, DialError, Driver, Io, SockInfo, classify_hyper, handshake_plain,
-};
+use super::conn::{Conn, ConnShared, SockInfo, classify_idle};
 use super::ctx::Ctx;
 use super::dns::ms;
 use super::spec::TlsSettings;
@@ -33,6 +27,9 @@ pub struct Pool {
     pub next_recheck_ms: AtomicU64,
     /// The job's TLS client configuration, built on first use (https pools only).
     tls: Mutex<Option<Result<Arc<rustls::ClientConfig>, String>>>,
+    /// Pools of the same job to where this pool's targets redirect (Prometheus keeps a
+    /// connection to a redirect's destination too). Watched, expired and closed with this one.
+    redirects: Mutex<Vec<Arc<Pool>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -53,7 +50,41 @@ impl Pool {
             live: Mutex::new(Vec::new()),
             next_recheck_ms: AtomicU64::new(0),
             tls: Mutex::new(None),
+            redirects: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The pool of this job for a redirect to `scheme://host:port`: this pool itself when
+    /// it is the same, otherwise one kept beside it (created on first use).
+    pub fn redirect_pool(
+        self: &Arc<Self>,
+        scheme: crate::event::Scheme,
+        host: &str,
+        port: u16,
+    ) -> Arc<Pool> {
+        if self.key.scheme == scheme && *self.key.host == *host && self.key.port == port {
+            return self.clone();
+        }
+        let mut subs = lock(&self.redirects);
+        if let Some(p) = subs
+            .iter()
+            .find(|p| p.key.scheme == scheme && *p.key.host == *host && p.key.port == port)
+        {
+            return p.clone();
+        }
+        let key = crate::event::PoolKey {
+            job: self.key.job.clone(),
+            scheme,
+            host: Arc::from(host),
+            port,
+        };
+        let p = Arc::new(Pool::new(key, host.to_owned(), port));
+        subs.push(p.clone());
+        p
+    }
+
+    fn subs(&self) -> Vec<Arc<Pool>> {
+        lock(&self.redirects).clone()
     }
 
     /// The TLS client configuration for `settings`, built once per pool (a job's pools share
@@ -69,22 +100,149 @@ impl Pool {
         *lock(&self.tls) = None;
     }
 
-    /// The most recently used idle connection that is still usable.
+    /// The most recently used idle connection that is still usable. Each is looked at once
+    /// without waiting (nobody may have watched it while idle): one the server closed ends
+    /// here with its reason.
     pub fn take_idle(&self) -> Option<Conn> {
-        let mut idle = lock(&self.idle);
-        while let Some(c) = idle.pop() {
-            if c.usable() {
-                return Some(c);
+        let mut ended = Vec::new();
+        let found = {
+            let mut idle = lock(&self.idle);
+            let mut found = None;
+            while let Some(mut c) = idle.pop() {
+                if let Some(end) = c.http.check_idle() {
+                    c.shared.set_reason(classify_idle(&end));
+                    ended.push(c);
+                } else if c.usable() {
+                    found = Some(c);
+                    break;
+                } else {
+                    ended.push(c);
+                }
             }
-        }
-        None
+            found
+        };
+        drop(ended); // emits conn_closed outside the lock
+        found
     }
 
     /// Return a connection after a request.
     pub fn put_idle(&self, c: Conn) {
-        let mut idle = lock(&self.idle);
-        idle.retain(|c| !c.shared.is_closed());
-        idle.push(c);
+        lock(&self.idle).push(c);
+    }
+
+    /// Close the connections of the redirect pools for `reason` and the idle ones of this
+    /// pool asked to close (`request_close`) now.
+    pub fn close_redirects(&self, reason: CloseReason) {
+        for p in self.subs() {
+            p.close_all(reason);
+        }
+        self.reap_idle();
+    }
+
+    /// Close the idle connections asked to close (`request_close`) now.
+    pub fn reap_idle(&self) {
+        let ended: Vec<Conn> = {
+            let mut idle = lock(&self.idle);
+            let (gone, keep) = std::mem::take(&mut *idle)
+                .into_iter()
+                .partition(|c| c.shared.pending_close().is_some() || c.shared.is_closed());
+            *idle = keep;
+            gone
+        };
+        drop(ended);
+    }
+
+    /// Watch the idle connections: ready when one of them ended (the server closed or reset
+    /// it, or it was asked to close); those are removed and closed with their reason. The lock
+    /// is held only while polling, never across an await.
+    pub fn poll_idle(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut ready = self.poll_own_idle(cx).is_ready();
+        if lock(&self.redirects).is_empty() {
+            return if ready {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            };
+        }
+        for p in self.subs() {
+            ready |= p.poll_own_idle(cx).is_ready();
+        }
+        if ready {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+
+    fn poll_own_idle(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let ended: Vec<Conn> = {
+            let mut idle = lock(&self.idle);
+            let mut ended = Vec::new();
+            let mut i = 0;
+            while i < idle.len() {
+                let c = &mut idle[i];
+                let end = if c.shared.pending_close().is_some() {
+                    true
+                } else if let Poll::Ready(e) = c.http.poll_idle_closed(cx) {
+                    c.shared.set_reason(classify_idle(&e));
+                    true
+                } else {
+                    false
+                };
+                if end {
+                    ended.push(idle.swap_remove(i));
+                } else {
+                    i += 1;
+                }
+            }
+            ended
+        };
+        if ended.is_empty() {
+            Poll::Pending
+        } else {
+            drop(ended);
+            Poll::Ready(())
+        }
+    }
+
+    /// For a pool no running target watches (its targets were removed): close the idle
+    /// connections that ended or idled out. Called periodically by the engine.
+    pub fn sweep(&self, epoch: Instant, idle_timeout: Duration) {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let _ = self.poll_idle(&mut cx);
+        self.expire_idle(epoch, idle_timeout);
+    }
+
+    /// When the oldest idle connection reaches `idle_timeout` (engine-epoch based).
+    pub fn idle_expiry(&self, epoch: Instant, idle_timeout: Duration) -> Option<Instant> {
+        let own = lock(&self.idle)
+            .iter()
+            .map(|c| c.shared.idle_since_ms.load(Ordering::Acquire))
+            .min();
+        let subs = lock(&self.redirects)
+            .iter()
+            .filter_map(|p| p.idle_expiry(epoch, idle_timeout))
+            .min();
+        let own = own.map(|ms| epoch + Duration::from_millis(ms) + idle_timeout);
+        match (own, subs) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Close the idle connections that have been idle for `idle_timeout`.
+    pub fn expire_idle(&self, epoch: Instant, idle_timeout: Duration) {
+        let now = epoch.elapsed();
+        for c in lock(&self.idle).iter() {
+            let since = Duration::from_millis(c.shared.idle_since_ms.load(Ordering::Acquire));
+            if now.saturating_sub(since) >= idle_timeout {
+                c.shared.set_reason(CloseReason::IdleTimeout);
+            }
+        }
+        self.reap_idle();
+        for p in self.subs() {
+            p.expire_idle(epoch, idle_timeout);
+        }
     }
 
     pub(crate) fn add_live(&self, c: Arc<ConnShared>) {
@@ -93,7 +251,6 @@ impl Pool {
 
     pub(crate) fn remove_live(&self, id: u64) {
         lock(&self.live).retain(|c| c.id != id);
-        lock(&self.idle).retain(|c| c.shared.id != id);
     }
 
     /// Live connections (idle or in use).
@@ -101,9 +258,11 @@ impl Pool {
         lock(&self.live).clone()
     }
 
-    /// Number of live connections.
+    /// Number of live connections, those of its redirect pools included.
     pub fn live_count(&self) -> usize {
-        lock(&self.live).len()
+        let own = lock(&self.live).len();
+        let subs = lock(&self.redirects);
+        own + subs.iter().map(|p| p.live_count()).sum::<usize>()
     }
 
     /// Close every connection: idle ones now, busy ones after their request. Returns how many.
@@ -112,7 +271,13 @@ impl Pool {
         for c in &live {
             c.request_close(reason);
         }
+        self.reap_idle();
         live.len()
+            + self
+                .subs()
+                .iter()
+                .map(|p| p.close_all(reason))
+                .sum::<usize>()
     }
 
     /// Record when this name may next be rechecked.
@@ -146,33 +311,32 @@ impl InUse {
         self.conn.as_ref().map(|c| &c.shared)
     }
 
-    /// The request half.
-    pub fn sender(&mut self) -> Option<&mut SendRequest<Empty<Bytes>>> {
-        self.conn.as_mut().map(|c| &mut c.sender)
+    /// The HTTP/1.1 client connection.
+    pub fn http(&mut self) -> Option<&mut super::http1::Conn<super::http1::Stream>> {
+        self.conn.as_mut().map(|c| &mut c.http)
     }
 
     /// Close it now for `reason`.
     pub fn close(mut self, reason: CloseReason) {
         if let Some(c) = self.conn.take() {
-            c.shared.kill_now(reason);
-            c.shared.release();
+            c.close(reason);
         }
     }
 
     /// The request completed: return the connection to `pool`, or close it if a close was
-    /// asked for meanwhile or it has reached `max_age`.
+    /// asked for meanwhile, it has reached `max_age`, or the response ended it.
     pub fn finish(mut self, pool: &Pool, epoch: Instant, max_age: Option<Duration>) {
         let Some(c) = self.conn.take() else { return };
         let s = c.shared.clone();
         s.idle_since_ms
             .store(epoch.elapsed().as_millis() as u64, Ordering::Release);
-        s.release();
-        if let Some(r) = s.pending_close() {
-            s.kill_now(r);
+        s.in_use.store(false, Ordering::Release);
+        if s.pending_close().is_some() {
+            drop(c);
         } else if max_age.is_some_and(|m| s.opened.elapsed() >= m) {
-            s.kill_now(CloseReason::MaxAge);
-        } else if c.sender.is_closed() {
-            // hyper already knows it is done (e.g. the server closed it): nothing to keep.
+            c.close(CloseReason::MaxAge);
+        } else if !c.http.is_reusable() {
+            c.close(CloseReason::ConnectionClose);
         } else {
             pool.put_idle(c);
         }
@@ -182,30 +346,21 @@ impl InUse {
 impl Drop for InUse {
     fn drop(&mut self) {
         if let Some(c) = self.conn.take() {
-            c.shared.kill_now(self.drop_reason);
-            c.shared.release();
+            c.close(self.drop_reason);
         }
     }
 }
 
 /// Register an established stream as a pooled connection of `pool` used by `user`: emit
-/// `conn_opened`, spawn its driver, return it checked out.
-pub async fn establish<S: Io>(
+/// `conn_opened`, return it checked out.
+pub fn establish(
     ctx: &Arc<Ctx>,
     pool: &Arc<Pool>,
     user: &Arc<TargetRef>,
-    stream: S,
+    http: super::http1::Conn<super::http1::Stream>,
     info: SockInfo,
     tls: Option<TlsInfo>,
-    read_buf: usize,
-) -> Result<InUse, DialError> {
-    let (sender, driver) = handshake_plain(stream, read_buf)
-        .await
-        .map_err(|m| DialError {
-            kind: ConnFailKind::Other,
-            addr: info.peer.to_string(),
-            message: m,
-        })?;
+) -> InUse {
     let shared = Arc::new(ConnShared {
         id: ctx.conn_ids.fetch_add(1, Ordering::Relaxed) + 1,
         fd: info.fd,
@@ -215,8 +370,6 @@ pub async fn establish<S: Io>(
         requests: AtomicU64::new(0),
         in_use: AtomicBool::new(true),
         close_reason: AtomicU8::new(0),
-        kill: Notify::new(),
-        released: Notify::new(),
         idle_since_ms: AtomicU64::new(0),
         closed: AtomicBool::new(false),
         user: Mutex::new(user.clone()),
@@ -235,64 +388,11 @@ pub async fn establish<S: Io>(
     );
     pool.add_live(shared.clone());
     ctx.fd_poke.notify_one();
-    tokio::spawn(drive(driver, shared.clone(), ctx.clone(), pool.clone()));
-    Ok(InUse::new(Conn { shared, sender }, user))
-}
-
-/// Run the connection until it ends, then report why exactly once.
-async fn drive(mut conn: Driver, shared: Arc<ConnShared>, ctx: Arc<Ctx>, pool: Arc<Pool>) {
-    let idle_timeout = ctx.opts.idle_timeout;
-    let result: Option<hyper::Result<()>> = loop {
-        // While in use the idle deadline does not apply; look again one timeout later.
-        let idle_deadline = if shared.in_use.load(Ordering::Acquire) {
-            Instant::now() + idle_timeout
-        } else {
-            ctx.epoch
-                + Duration::from_millis(shared.idle_since_ms.load(Ordering::Acquire))
-                + idle_timeout
-        };
-        tokio::select! {
-            r = &mut conn => break Some(r),
-            _ = shared.kill.notified() => break None,
-            _ = tokio::time::sleep_until(idle_deadline.into()) => {
-                let since = shared.idle_since_ms.load(Ordering::Acquire);
-                let idle_for = ctx.epoch.elapsed().saturating_sub(Duration::from_millis(since));
-                if !shared.in_use.load(Ordering::Acquire) && idle_for >= idle_timeout {
-                    shared.request_close(CloseReason::IdleTimeout);
-                    break None;
-                }
-            }
-        }
+    let conn = Conn {
+        shared,
+        http,
+        ctx: ctx.clone(),
+        pool: pool.clone(),
     };
-    drop(conn); // closes the socket
-    shared.closed.store(true, Ordering::Release);
-    // The connection ended under a request (e.g. the server closed after the response):
-    // its user knows best why (Connection: close, timeout), so wait for it, bounded.
-    if result.is_some() && shared.in_use.load(Ordering::Acquire) && shared.pending_close().is_none()
-    {
-        let _ = tokio::time::timeout(Duration::from_secs(120), async {
-            while shared.in_use.load(Ordering::Acquire) {
-                shared.released.notified().await;
-            }
-        })
-        .await;
-    }
-    let reason = match (shared.pending_close(), &result) {
-        (Some(r), _) => r,
-        (None, Some(Ok(()))) => CloseReason::PeerClosed,
-        (None, Some(Err(e))) => classify_hyper(e),
-        (None, None) => CloseReason::Error,
-    };
-    pool.remove_live(shared.id);
-    ctx.fd_poke.notify_one();
-    ctx.emit.emit(
-        Some(&shared.user()),
-        EventKind::ConnClosed {
-            conn_id: shared.id,
-            fd: shared.fd,
-            reason,
-            lifetime_s: shared.opened.elapsed().as_secs_f64(),
-            requests: shared.requests.load(Ordering::Acquire),
-        },
-    );
+    InUse::new(conn, user)
 }

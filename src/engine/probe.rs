@@ -6,17 +6,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use bytes::Bytes;
-use http::Request;
-use http_body_util::{BodyExt, Empty};
-use hyper::client::conn::http1::SendRequest;
-
 use crate::event::{DnsCause, EventKind, ProbeFailKind, ProbeResult};
 
-use super::conn;
 use super::ctx::Ctx;
 use super::dial::{addresses, connect_any, tls_handshake};
 use super::dns::ms;
+use super::http1::Stream;
 use super::recheck::flag_stale;
 use super::scrape::ScrapeError;
 use super::spec::Scheme;
@@ -47,35 +42,38 @@ pub async fn probe(ctx: &Arc<Ctx>, t: &Arc<TargetShared>) {
             .map_err(|e| (e.kind.into(), e.message))?;
         connect_ms = Some(ms(took));
         peer = Some(p);
-        let (mut sender, driver) = match t.spec.scheme {
-            Scheme::Http => conn::handshake_plain(stream, t.read_buf()).await,
+        let stream = match t.spec.scheme {
+            Scheme::Http => Stream::from(stream),
             Scheme::Https => {
                 let (tls, _) = tls_handshake(t, stream, p, deadline)
                     .await
                     .map_err(|e| (e.kind.into(), e.message))?;
-                conn::handshake_plain(tls, t.read_buf()).await
+                Stream::from(tls)
             }
-        }
-        .map_err(|e| (ProbeFailKind::Other, e))?;
-        let drv = tokio::spawn(driver);
+        };
+        let mut http = t.new_conn(stream);
         let req = t.request().map_err(|e| (ProbeFailKind::Other, e))?;
-        let resp = probe_get(&mut sender, req, deadline, t).await?;
-        first_byte_ms = Some(ms(start.elapsed()));
-        status = Some(resp.status().as_u16());
-        let ok_status = resp.status() == http::StatusCode::OK;
-        let mut body = resp.into_body();
-        loop {
-            match tokio::time::timeout_at(deadline, body.frame()).await {
-                Err(_) => return Err((ProbeFailKind::Timeout, deadline_msg(t))),
-                Ok(None) => break,
-                Ok(Some(Err(e))) => {
-                    return Err((ProbeFailKind::Other, format!("reading body: {e}")));
-                }
-                Ok(Some(Ok(_))) => {}
+        let head = match tokio::time::timeout_at(deadline, http.send(req)).await {
+            Err(_) => return Err((ProbeFailKind::Timeout, deadline_msg(t))),
+            Ok(Err(e)) => {
+                return Err((
+                    ProbeFailKind::Other,
+                    format!("Get \"{}\": {e}", t.spec.url()),
+                ));
             }
+            Ok(Ok(h)) => h,
+        };
+        first_byte_ms = Some(ms(start.elapsed()));
+        status = Some(head.status());
+        let ok_status = head.status() == 200;
+        match tokio::time::timeout_at(deadline, http.drain()).await {
+            Err(_) => return Err((ProbeFailKind::Timeout, deadline_msg(t))),
+            Ok(Err(e)) => {
+                return Err((ProbeFailKind::Other, format!("reading body: {e}")));
+            }
+            Ok(Ok(_)) => {}
         }
-        drop(sender);
-        drv.abort();
+        drop(http);
         if !ok_status {
             return Err((
                 ProbeFailKind::Http,
@@ -106,27 +104,6 @@ pub async fn probe(ctx: &Arc<Ctx>, t: &Arc<TargetShared>) {
             hidden_failure: !ok && pooled_works,
         }),
     );
-}
-
-async fn probe_get(
-    sender: &mut SendRequest<Empty<Bytes>>,
-    req: Request<Empty<Bytes>>,
-    deadline: tokio::time::Instant,
-    t: &TargetShared,
-) -> Result<hyper::Response<hyper::body::Incoming>, (ProbeFailKind, String)> {
-    match tokio::time::timeout_at(deadline, async {
-        sender.ready().await?;
-        sender.send_request(req).await
-    })
-    .await
-    {
-        Err(_) => Err((ProbeFailKind::Timeout, deadline_msg(t))),
-        Ok(Err(e)) => Err((
-            ProbeFailKind::Other,
-            format!("Get \"{}\": {e}", t.spec.url()),
-        )),
-        Ok(Ok(r)) => Ok(r),
-    }
 }
 
 fn deadline_msg(t: &TargetShared) -> String {

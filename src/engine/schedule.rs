@@ -52,8 +52,22 @@ pub async fn run(ctx: Arc<Ctx>, t: Arc<TargetShared>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut paused = ctx.paused.clone();
     let mut next_probe = ctx.opts.probe_every.map(|p| Instant::now() + p);
+    let idle_timeout = ctx.opts.idle_timeout;
     loop {
-        tick.tick().await;
+        // Between scrapes the loop also watches its pool's idle connections, so a server's
+        // close is reported at once and the idle timeout applies, without a task per
+        // connection.
+        loop {
+            let expiry = t.pool.idle_expiry(ctx.epoch, idle_timeout);
+            let far = Instant::now() + Duration::from_secs(3600);
+            let expire = tokio::time::sleep_until(expiry.unwrap_or(far).into());
+            tokio::select! {
+                biased;
+                _ = tick.tick() => break,
+                () = std::future::poll_fn(|cx| t.pool.poll_idle(cx)) => {}
+                () = expire => t.pool.expire_idle(ctx.epoch, idle_timeout),
+            }
+        }
         if *paused.borrow_and_update() {
             continue;
         }

@@ -6,21 +6,17 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use hyper::body::Incoming;
-
-use bytes::Bytes;
-use http::{Request, header};
-use http_body_util::{BodyExt, Empty};
-
 use crate::event::{CloseReason, EventKind, ScrapeResult};
 
 use super::body::{BodyOptions, BodyReader, BodySummary};
 use super::conn;
 use super::conn::DialError;
 use super::ctx::Ctx;
-use super::dial::dial;
+use super::dial::{dial_to, host_port};
 use super::dns::ms;
-use super::pool::InUse;
+use super::http1::{self, Head};
+use super::pool::{InUse, Pool};
+use super::spec::Scheme;
 use super::target::TargetShared;
 
 /// Why a scrape failed. The text is what Prometheus would say (its `lastError`).
@@ -40,6 +36,14 @@ pub(super) enum ScrapeError {
         /// The dial error.
         message: String,
     },
+    /// A redirect could not be followed (Go's wording; the URL is the Location, as Go's is).
+    #[error("Get \"{url}\": {message}")]
+    Redirect {
+        /// The URL.
+        url: String,
+        /// Why.
+        message: String,
+    },
     /// The request could not be built.
     #[error("building request: {0}")]
     Request(String),
@@ -48,16 +52,16 @@ pub(super) enum ScrapeError {
     Http {
         /// The scrape URL.
         url: String,
-        /// hyper's error.
-        source: hyper::Error,
+        /// The client's error.
+        source: http1::Error,
     },
     /// The body broke off.
     #[error("Get \"{url}\": reading body: {source}")]
     Body {
         /// The scrape URL.
         url: String,
-        /// hyper's error.
-        source: hyper::Error,
+        /// The client's error.
+        source: http1::Error,
     },
     /// The body was refused while read: size limit, gzip, exposition, sample or label
     /// limits (Prometheus's own wording, from [`BodyReader`]).
@@ -65,21 +69,21 @@ pub(super) enum ScrapeError {
     Read(String),
     /// A status other than 200 (the body was drained; the connection is kept).
     #[error("{}", status_text(*.0))]
-    Status(http::StatusCode),
+    Status(u16),
     /// The job cannot be scraped as configured (an unreadable credentials or TLS file): every
     /// scrape fails with this, without dialling, as Prometheus's do.
     #[error("{0}")]
     Config(String),
 }
 
-fn status_text(s: http::StatusCode) -> String {
-    format!(
-        "server returned HTTP status {} {}",
-        s.as_u16(),
-        s.canonical_reason().unwrap_or("")
-    )
-    .trim_end()
-    .to_owned()
+fn status_text(s: u16) -> String {
+    let reason = http::StatusCode::from_u16(s)
+        .ok()
+        .and_then(|c| c.canonical_reason())
+        .unwrap_or("");
+    format!("server returned HTTP status {s} {reason}")
+        .trim_end()
+        .to_owned()
 }
 
 /// Scrape once and report it.
@@ -96,21 +100,43 @@ pub async fn scrape(ctx: &Arc<Ctx>, t: &Arc<TargetShared>) {
         up: false,
         error: None,
     };
-    let exchanged = match &t.spec.job.scrape_error {
-        Some(e) => Err(((None, false), ScrapeError::Config(e.clone()))),
-        None => exchange(ctx, t, deadline).await,
-    };
-    match exchanged {
-        Err((conn, e)) => {
-            (r.conn_id, r.reused) = conn;
-            r.error = Some(e.to_string());
-        }
-        Ok(x) => {
-            (r.conn_id, r.reused) = (x.conn_id, x.reused);
-            r.status = Some(x.resp.status().as_u16());
-            let counted = read_response(ctx, t, deadline, x.guard, x.resp).await;
-            (r.bytes, r.samples) = (counted.bytes, counted.samples);
-            r.error = counted.error.map(|e| e.to_string());
+    if let Some(e) = &t.spec.job.scrape_error {
+        r.error = Some(ScrapeError::Config(e.clone()).to_string());
+    } else {
+        let mut hop = Hop {
+            pool: t.pool.clone(),
+            url: t.spec.url(),
+            req: None,
+        };
+        let mut redirects = 0u32;
+        loop {
+            match exchange(ctx, t, &hop, deadline).await {
+                Err((conn, e)) => {
+                    (r.conn_id, r.reused) = conn;
+                    r.error = Some(e.to_string());
+                }
+                Ok(x) if t.spec.job.follow_redirects && x.head.is_redirect() => {
+                    (r.conn_id, r.reused) = (x.conn_id, x.reused);
+                    r.status = Some(x.head.status());
+                    redirects += 1;
+                    match redirect(ctx, t, &hop, x, redirects, deadline).await {
+                        Ok(next) => {
+                            hop = next;
+                            continue;
+                        }
+                        Err(e) => r.error = Some(e.to_string()),
+                    }
+                }
+                Ok(x) => {
+                    (r.conn_id, r.reused) = (x.conn_id, x.reused);
+                    r.status = Some(x.head.status());
+                    let counted =
+                        read_response(ctx, t, deadline, x.guard, &x.head, &hop.pool).await;
+                    (r.bytes, r.samples) = (counted.bytes, counted.samples);
+                    r.error = counted.error.map(|e| e.to_string());
+                }
+            }
+            break;
         }
     }
     r.up = r.error.is_none();
@@ -119,27 +145,149 @@ pub async fn scrape(ctx: &Arc<Ctx>, t: &Arc<TargetShared>) {
     ctx.emit.emit(Some(&t.tref), EventKind::Scrape(r));
 }
 
-/// Whether a failed request on a reused connection may be retried on a fresh one: the server
-/// had closed (or reset) it before answering, as Go's transport retries.
-fn retryable(e: &hyper::Error) -> bool {
-    if e.is_canceled() || e.is_incomplete_message() {
-        return true;
+/// Where a request of a scrape goes: the target itself, or a redirect's destination (a pool
+/// of the same job, as Prometheus's client keeps one connection per host:port).
+struct Hop {
+    pool: Arc<Pool>,
+    /// The URL, for error messages.
+    url: String,
+    /// The request; `None`: the target's own.
+    req: Option<http1::Request>,
+}
+
+/// Most redirects followed in one scrape (Go's client default).
+const MAX_REDIRECTS: u32 = 10;
+/// Most body bytes of a redirect read so its connection can be kept (Go's `maxBodySlurpSize`).
+const REDIRECT_SLURP: u64 = 2048;
+
+/// Follow the redirect response `x` (the `n`th of this scrape) as Go's client does: read up
+/// to 2 KiB of its body so the connection can be kept (more costs the connection), then the
+/// next hop, or `stopped after 10 redirects`.
+async fn redirect(
+    ctx: &Arc<Ctx>,
+    t: &Arc<TargetShared>,
+    hop: &Hop,
+    x: Exchange,
+    n: u32,
+    deadline: tokio::time::Instant,
+) -> Result<Hop, ScrapeError> {
+    let Exchange {
+        mut guard, head, ..
+    } = x;
+    let Some(loc) = head.location().map(str::to_owned) else {
+        // Go hands a redirect without a Location back as the response.
+        let counted = read_response(ctx, t, deadline, guard, &head, &hop.pool).await;
+        return Err(counted.error.unwrap_or(ScrapeError::Status(head.status())));
+    };
+    let Some(http) = guard.http() else {
+        return Err(ScrapeError::Deadline {
+            url: hop.url.clone(),
+        });
+    };
+    match tokio::time::timeout_at(deadline, http.drain_limit(REDIRECT_SLURP)).await {
+        // Dropping the guard mid-body closes the connection (reason: timeout).
+        Err(_) => {
+            return Err(ScrapeError::Deadline {
+                url: hop.url.clone(),
+            });
+        }
+        Ok(Ok(true)) => guard.finish(&hop.pool, ctx.epoch, ctx.opts.max_conn_age),
+        Ok(Ok(false)) => guard.close(CloseReason::Error),
+        Ok(Err(e)) => guard.close(conn::classify(&e)),
     }
-    matches!(
-        conn::io_source(e).map(|io| io.kind()),
-        Some(
-            std::io::ErrorKind::ConnectionReset
-                | std::io::ErrorKind::BrokenPipe
-                | std::io::ErrorKind::ConnectionAborted
-                | std::io::ErrorKind::UnexpectedEof
-        )
-    )
+    if n > MAX_REDIRECTS {
+        return Err(ScrapeError::Redirect {
+            url: loc,
+            message: format!("stopped after {MAX_REDIRECTS} redirects"),
+        });
+    }
+    let (scheme, host, port, path) =
+        resolve_location(&hop.url, &loc).ok_or_else(|| ScrapeError::Redirect {
+            url: hop.url.clone(),
+            message: format!("failed to parse Location header {loc:?}"),
+        })?;
+    let hp = host_port(&host, port);
+    let req = t.request_to(&path, &hp).map_err(ScrapeError::Request)?;
+    let url = format!("{}://{hp}{path}", scheme.as_str());
+    Ok(Hop {
+        pool: t.pool.redirect_pool(scheme, &host, port),
+        url,
+        req: Some(req),
+    })
+}
+
+/// Resolve a `Location` against the URL it came from: scheme, host (IPv6 without brackets),
+/// port, path and query. `None` for what cannot be followed.
+fn resolve_location(base: &str, loc: &str) -> Option<(Scheme, String, u16, String)> {
+    let loc = loc.split('#').next().unwrap_or("").trim();
+    let (bscheme, rest) = base.split_once("://")?;
+    let bpath_at = rest.find('/').unwrap_or(rest.len());
+    let (bauth, bpath) = rest.split_at(bpath_at);
+    let absolute = |scheme: &str, rest: &str| -> Option<(Scheme, String, u16, String)> {
+        let scheme = match scheme.to_ascii_lowercase().as_str() {
+            "http" => Scheme::Http,
+            "https" => Scheme::Https,
+            _ => return None,
+        };
+        let at = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (auth, path) = rest.split_at(at);
+        // Userinfo in a Location is dropped (never sent, never shown).
+        let auth = auth.rsplit('@').next().unwrap_or(auth);
+        let default = if scheme == Scheme::Https { 443 } else { 80 };
+        let (host, port) = if let Some(v6) = auth.strip_prefix('[') {
+            let (h, tail) = v6.split_once(']')?;
+            let port = match tail.strip_prefix(':') {
+                Some(p) if !p.is_empty() => p.parse().ok()?,
+                _ => default,
+            };
+            (h.to_owned(), port)
+        } else {
+            match auth.rsplit_once(':') {
+                Some((h, p)) if !p.is_empty() => (h.to_owned(), p.parse().ok()?),
+                Some((h, _)) => (h.to_owned(), default),
+                None => (auth.to_owned(), default),
+            }
+        };
+        if host.is_empty() {
+            return None;
+        }
+        let path = match path {
+            "" => "/".to_owned(),
+            p if p.starts_with('?') => format!("/{p}"),
+            p => p.to_owned(),
+        };
+        Some((scheme, host.to_ascii_lowercase(), port, path))
+    };
+    if let Some((scheme, rest)) = loc.split_once("://")
+        && !scheme.is_empty()
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+    {
+        return absolute(scheme, rest);
+    }
+    if let Some(rest) = loc.strip_prefix("//") {
+        return absolute(bscheme, rest);
+    }
+    let path = if loc.starts_with('/') {
+        loc.to_owned()
+    } else if loc.is_empty() {
+        bpath.to_owned()
+    } else if loc.starts_with('?') {
+        let p = bpath.split('?').next().unwrap_or("/");
+        format!("{p}{loc}")
+    } else {
+        let p = bpath.split('?').next().unwrap_or("/");
+        let dir = &p[..p.rfind('/').map_or(0, |i| i + 1)];
+        format!("{}{loc}", if dir.is_empty() { "/" } else { dir })
+    };
+    absolute(bscheme, &format!("{bauth}{path}"))
 }
 
 /// A response head received on a checked-out connection.
 struct Exchange {
     guard: InUse,
-    resp: hyper::Response<Incoming>,
+    head: Head,
     conn_id: Option<u64>,
     reused: bool,
 }
@@ -152,17 +300,18 @@ type ConnUsed = (Option<u64>, bool);
 async fn exchange(
     ctx: &Arc<Ctx>,
     t: &Arc<TargetShared>,
+    hop: &Hop,
     deadline: tokio::time::Instant,
 ) -> Result<Exchange, (ConnUsed, ScrapeError)> {
-    let url = || t.spec.url();
+    let url = || hop.url.clone();
     let dial_err = |e: DialError| ScrapeError::Dial {
         url: url(),
         message: e.message,
     };
-    let (mut guard, mut reused) = match t.pool.take_idle() {
+    let (mut guard, mut reused) = match hop.pool.take_idle() {
         Some(c) => (InUse::new(c, &t.tref), true),
         None => (
-            dial(ctx, t, deadline)
+            dial_to(ctx, t, &hop.pool, deadline)
                 .await
                 .map_err(|m| ((None, false), dial_err(m)))?,
             false,
@@ -176,34 +325,41 @@ async fn exchange(
         if t.removed.load(Ordering::Acquire) {
             guard.drop_reason = CloseReason::TargetRemoved;
         }
-        let req = t.request().map_err(|e| (used, ScrapeError::Request(e)))?;
+        let req = match &hop.req {
+            Some(r) => r,
+            None => t.request().map_err(|e| (used, ScrapeError::Request(e)))?,
+        };
         if let Some(s) = guard.shared() {
             s.requests.fetch_add(1, Ordering::AcqRel);
         }
-        match send(&mut guard, req, deadline).await {
-            Some(Ok(resp)) => {
+        let Some(http) = guard.http() else {
+            return Err((used, ScrapeError::Deadline { url: url() }));
+        };
+        match tokio::time::timeout_at(deadline, http.send(req)).await {
+            Ok(Ok(head)) => {
                 return Ok(Exchange {
                     guard,
-                    resp,
+                    head,
                     conn_id,
                     reused,
                 });
             }
-            None => return Err((used, ScrapeError::Deadline { url: url() })),
-            Some(Err(e)) if reused && attempt == 1 && retryable(&e) => {
+            // Dropping the guard mid-request closes the connection (reason: timeout).
+            Err(_) => return Err((used, ScrapeError::Deadline { url: url() })),
+            Ok(Err(e)) if reused && attempt == 1 && http.retry_allowed(&e) => {
                 // The pooled connection was dead on arrival: once more on a fresh one.
-                let reason = match conn::io_source(&e).map(|io| io.kind()) {
-                    Some(std::io::ErrorKind::ConnectionReset) => CloseReason::Reset,
+                let reason = match e {
+                    http1::Error::Reset { .. } => CloseReason::Reset,
                     _ => CloseReason::PeerClosed,
                 };
                 guard.close(reason);
-                guard = dial(ctx, t, deadline)
+                guard = dial_to(ctx, t, &hop.pool, deadline)
                     .await
                     .map_err(|m| ((conn_id, false), dial_err(m)))?;
                 reused = false;
             }
-            Some(Err(e)) => {
-                guard.close(conn::classify_hyper(&e));
+            Ok(Err(e)) => {
+                guard.close(conn::classify(&e));
                 let err = ScrapeError::Http {
                     url: url(),
                     source: e,
@@ -232,48 +388,48 @@ async fn read_response(
     ctx: &Arc<Ctx>,
     t: &Arc<TargetShared>,
     deadline: tokio::time::Instant,
-    guard: InUse,
-    resp: hyper::Response<Incoming>,
+    mut guard: InUse,
+    head: &Head,
+    pool: &Pool,
 ) -> Counted {
     let fail = |e| Counted {
         error: Some(e),
         ..Counted::default()
     };
-    let status = resp.status();
-    let headers = resp.headers();
-    let text = |h: header::HeaderName| headers.get(h).and_then(|v| v.to_str().ok());
-    let connection = text(header::CONNECTION).map(str::to_ascii_lowercase);
-    // `Connection: close`, or an HTTP/1.0 answer without keep-alive: closed after the response.
-    let conn_close = connection.as_deref() == Some("close")
-        || (resp.version() == http::Version::HTTP_10
-            && connection.as_deref() != Some("keep-alive"));
-    let mut reader = (status == http::StatusCode::OK).then(|| {
+    let status = head.status();
+    let mut reader = (status == 200).then(|| {
         let opts = BodyOptions::for_job(&t.spec.job, t.target_labels, Some(deadline.into_std()));
         BodyReader::new(
-            text(header::CONTENT_TYPE),
-            text(header::CONTENT_ENCODING),
+            head.get_str("content-type"),
+            head.get_str("content-encoding"),
             &opts,
         )
     });
-    let mut body = resp.into_body();
+    let Some(http) = guard.http() else {
+        return fail(ScrapeError::Deadline { url: t.spec.url() });
+    };
     enum BodyEnd {
         Done,
-        Broken(hyper::Error),
-        /// The deadline passed while inflating.
-        Deadline(String),
+        Broken(http1::Error),
+        /// The reader refused the body (or the deadline passed while inflating).
+        Refused(String),
     }
-    // One timer for the whole body, not one per frame.
+    // One timer for the whole body, not one per chunk.
     let read = tokio::time::timeout_at(deadline, async {
+        let Some(r) = reader.as_mut() else {
+            // A non-200: drained so the connection stays reusable.
+            return match http.drain().await {
+                Ok(_) => BodyEnd::Done,
+                Err(e) => BodyEnd::Broken(e),
+            };
+        };
         loop {
-            match body.frame().await {
-                None => return BodyEnd::Done,
-                Some(Err(e)) => return BodyEnd::Broken(e),
-                Some(Ok(frame)) => {
-                    if let Ok(data) = frame.into_data()
-                        && let Some(r) = reader.as_mut()
-                        && let Err(e) = r.feed(&data).await
-                    {
-                        return BodyEnd::Deadline(e.message);
+            match http.body_chunk().await {
+                Ok(None) => return BodyEnd::Done,
+                Err(e) => return BodyEnd::Broken(e),
+                Ok(Some(data)) => {
+                    if let Err(e) = r.feed(data).await {
+                        return BodyEnd::Refused(e.message);
                     }
                 }
             }
@@ -291,11 +447,11 @@ async fn read_response(
         }
         Ok(BodyEnd::Done) => {}
         Ok(BodyEnd::Broken(e)) => {
-            guard.close(conn::classify_hyper(&e));
+            guard.close(conn::classify(&e));
             let url = t.spec.url();
             return fail(ScrapeError::Body { url, source: e });
         }
-        Ok(BodyEnd::Deadline(message)) => {
+        Ok(BodyEnd::Refused(message)) => {
             guard.close(CloseReason::Timeout);
             return fail(ScrapeError::Read(message));
         }
@@ -338,25 +494,51 @@ async fn read_response(
     };
     if !keep {
         guard.close(CloseReason::Error);
-    } else if conn_close {
-        guard.close(CloseReason::ConnectionClose);
     } else {
-        guard.finish(&t.pool, ctx.epoch, ctx.opts.max_conn_age);
+        // `finish` closes it with `connection_close` when the response ended it
+        // (`Connection: close`, HTTP/1.0 without keep-alive, a body read to EOF).
+        guard.finish(pool, ctx.epoch, ctx.opts.max_conn_age);
     }
     counted
 }
 
-/// Send a request on a checked-out connection; `None` when the deadline passed.
-async fn send(
-    guard: &mut InUse,
-    req: Request<Empty<Bytes>>,
-    deadline: tokio::time::Instant,
-) -> Option<Result<hyper::Response<Incoming>, hyper::Error>> {
-    let sender = guard.sender()?;
-    tokio::time::timeout_at(deadline, async {
-        sender.ready().await?;
-        sender.send_request(req).await
-    })
-    .await
-    .ok()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(base: &str, loc: &str) -> Option<(Scheme, String, u16, String)> {
+        resolve_location(base, loc)
+    }
+
+    #[test]
+    fn locations_resolve_against_the_request_url_as_go_does() {
+        let base = "http://127.0.0.1:9100/metrics?x=1";
+        let h = |s: &str| s.to_owned();
+        assert_eq!(
+            r(base, "/real"),
+            Some((Scheme::Http, h("127.0.0.1"), 9100, h("/real")))
+        );
+        assert_eq!(
+            r(base, "other"),
+            Some((Scheme::Http, h("127.0.0.1"), 9100, h("/other")))
+        );
+        assert_eq!(
+            r(base, "http://127.0.0.1:9200/m#frag"),
+            Some((Scheme::Http, h("127.0.0.1"), 9200, h("/m")))
+        );
+        assert_eq!(
+            r(base, "https://user:pw@Example.com?q"),
+            Some((Scheme::Https, h("example.com"), 443, h("/?q")))
+        );
+        assert_eq!(
+            r(base, "//[::1]:81/p"),
+            Some((Scheme::Http, h("::1"), 81, h("/p")))
+        );
+        assert_eq!(
+            r("http://h:1/a/b", "c?d"),
+            Some((Scheme::Http, h("h"), 1, h("/a/c?d")))
+        );
+        assert_eq!(r(base, "ftp://h/x"), None);
+        assert_eq!(r(base, "http://h:notaport/x"), None);
+    }
 }

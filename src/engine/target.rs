@@ -2,14 +2,11 @@
 //! scrape itself is in `scrape.rs`, dialling in `dial.rs`, probes and rechecks beside them).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-
-use bytes::Bytes;
-use http::{HeaderValue, Request, header};
-use http_body_util::Empty;
+use std::sync::atomic::AtomicBool;
 
 use crate::event::TargetRef;
 
+use super::http1;
 use super::pool::Pool;
 use super::spec::{Auth, TargetSpec};
 
@@ -30,55 +27,54 @@ pub struct TargetShared {
     /// Labels the target adds to every sample (`job`, `instance`, …), which `label_limit`
     /// counts with the sample's own.
     pub(super) target_labels: u64,
-    /// Precomputed request headers (auth included).
-    headers: http::HeaderMap,
-    authority: HeaderValue,
+    /// The request, built once (auth included); `Err` says why it cannot be built.
+    request: Result<http1::Request, String>,
+    /// Its headers, for the requests of a redirect (Prometheus sends its headers, auth
+    /// included, on every hop).
+    headers: Vec<(&'static str, String)>,
 }
 
 impl TargetShared {
     /// Build the shared state of a target.
     pub fn new(tref: Arc<TargetRef>, spec: TargetSpec, pool: Arc<Pool>) -> Arc<Self> {
-        let mut headers = http::HeaderMap::new();
-        // The Accept of the Prometheus version behaved as (`--compat`).
-        headers.insert(
-            header::ACCEPT,
-            HeaderValue::from_static(crate::expo::accept_header(spec.job.compat)),
-        );
-        headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
-        headers.insert(
-            header::USER_AGENT,
-            HeaderValue::from_static(concat!("scrapetop/", env!("CARGO_PKG_VERSION"))),
-        );
-        let t = spec.job.timeout.as_secs_f64();
-        if let Ok(v) = HeaderValue::from_str(&format!("{t}")) {
-            headers.insert("x-prometheus-scrape-timeout-seconds", v);
-        }
-        match &spec.job.auth {
-            Auth::None => {}
+        let timeout = format!("{}", spec.job.timeout.as_secs_f64());
+        let auth = match &spec.job.auth {
+            Auth::None => None,
             Auth::Basic { username, password } => {
                 let raw = format!("{username}:{}", password.expose());
-                let v = format!("Basic {}", base64(raw.as_bytes()));
-                if let Ok(mut v) = HeaderValue::from_str(&v) {
-                    v.set_sensitive(true);
-                    headers.insert(header::AUTHORIZATION, v);
-                }
+                Some(format!("Basic {}", base64(raw.as_bytes())))
             }
             Auth::Authorization { kind, credentials } => {
-                if let Ok(mut v) =
-                    HeaderValue::from_str(&format!("{kind} {}", credentials.expose()))
-                {
-                    v.set_sensitive(true);
-                    headers.insert(header::AUTHORIZATION, v);
-                }
+                Some(format!("{kind} {}", credentials.expose()))
             }
+        };
+        // The Accept of the Prometheus version behaved as (`--compat`).
+        let mut headers = vec![
+            ("Accept", crate::expo::accept_header(spec.job.compat)),
+            ("Accept-Encoding", "gzip"),
+            (
+                "User-Agent",
+                concat!("scrapetop/", env!("CARGO_PKG_VERSION")),
+            ),
+            ("X-Prometheus-Scrape-Timeout-Seconds", timeout.as_str()),
+        ];
+        // A value a header cannot carry is left out, as before (never echoed: it is a secret).
+        let auth = auth.filter(|a| !a.bytes().any(|b| (b < b' ' && b != b'\t') || b == 0x7f));
+        if let Some(a) = &auth {
+            headers.push(("Authorization", a.as_str()));
         }
+        // The error names the part, never a credential's value.
+        let request = http1::Request::get(&spec.path_and_query, &spec.host_port(), &headers)
+            .map_err(|e| format!("building request: {e}"));
+        let headers = headers
+            .into_iter()
+            .map(|(n, v)| (n, v.to_owned()))
+            .collect();
         let target_labels = spec
             .final_labels()
             .keys()
             .filter(|k| !k.starts_with("__"))
             .count() as u64;
-        let authority = HeaderValue::from_str(&spec.host_port())
-            .unwrap_or_else(|_| HeaderValue::from_static("localhost"));
         Arc::new(TargetShared {
             tref,
             spec,
@@ -87,33 +83,36 @@ impl TargetShared {
             removed: AtomicBool::new(false),
             last_bytes: std::sync::atomic::AtomicU64::new(0),
             target_labels,
+            request,
             headers,
-            authority,
         })
     }
 
-    /// hyper's read buffer for a new connection: room for the last body plus headers, a power
-    /// of two between 2 KiB and 64 KiB (4 KiB before the first scrape). Larger bodies are read
-    /// in several reads; idle connections stay small.
-    pub(super) fn read_buf(&self) -> usize {
-        match self.last_bytes.load(Ordering::Relaxed) {
-            0 => 4096,
-            n => usize::try_from(n + 1024)
-                .unwrap_or(usize::MAX)
-                .checked_next_power_of_two()
-                .unwrap_or(65536)
-                .clamp(2048, 65536),
-        }
+    /// The request sent on every scrape and probe.
+    pub(super) fn request(&self) -> Result<&http1::Request, String> {
+        self.request.as_ref().map_err(Clone::clone)
     }
 
-    pub(super) fn request(&self) -> Result<Request<Empty<Bytes>>, String> {
-        let mut req = Request::get(self.spec.path_and_query.as_str())
-            .body(Empty::new())
-            .map_err(|e| format!("building request: {e}"))?;
-        *req.headers_mut() = self.headers.clone();
-        req.headers_mut()
-            .insert(header::HOST, self.authority.clone());
-        Ok(req)
+    /// The request of a redirect's hop: `path_and_query` on `host_port`, the same headers.
+    pub(super) fn request_to(
+        &self,
+        path_and_query: &str,
+        host_port: &str,
+    ) -> Result<http1::Request, String> {
+        let hs: Vec<(&str, &str)> = self.headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        http1::Request::get(path_and_query, host_port, &hs)
+            .map_err(|e| format!("building request: {e}"))
+    }
+
+    /// Our HTTP/1.1 client over an established stream, as the job's Prometheus version
+    /// behaves (`--compat 2`: Go before 1.24 fails after five 1xx responses).
+    pub(super) fn new_conn(&self, stream: http1::Stream) -> http1::Conn<http1::Stream> {
+        let c = http1::Conn::new(stream);
+        if self.spec.job.compat == crate::expo::Compat::V2 {
+            c.with_max_interim(Some(5))
+        } else {
+            c
+        }
     }
 }
 
