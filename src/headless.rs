@@ -288,7 +288,11 @@ impl Output {
         });
         let report = report.unwrap_or_default();
         let len = report.len() + self.buf.len();
-        let fits = self.pending.load(Ordering::Relaxed) + len <= QUEUE_BYTES;
+        // A chunk larger than the whole queue (a `state` answer at 10,000 targets is tens of
+        // MiB) goes through when nothing else waits: it is in memory already, and dropping it
+        // would lose every answer at that size however fast the reader is.
+        let pending = self.pending.load(Ordering::Relaxed);
+        let fits = pending + len <= QUEUE_BYTES || pending == 0;
         let sent = match &self.tx {
             Some(tx) if fits => {
                 // An exact-size copy: the queue's memory is what it holds, not 64 KiB a chunk.
@@ -575,6 +579,36 @@ fn state_event(model: &Model) -> impl Serialize + '_ {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_state_answer_larger_than_the_queue_goes_out_when_nothing_waits() {
+        let (tx, rx) = std::sync::mpsc::channel::<Chunk>();
+        let pending = Arc::new(AtomicUsize::new(0));
+        let mut out = Output {
+            buf: vec![b'x'; QUEUE_BYTES + 1],
+            events_in_buf: 1,
+            tx: Some(tx),
+            pending: pending.clone(),
+            unreported: 0,
+            dropped: 0,
+            queued: 0,
+        };
+        out.hand_over();
+        assert_eq!(
+            out.dropped, 0,
+            "an oversized answer with an empty queue is sent"
+        );
+        assert_eq!(
+            rx.try_recv().map(|c| c.bytes.len()).ok(),
+            Some(QUEUE_BYTES + 1)
+        );
+        // With the queue still holding it, the next oversized answer is dropped and counted.
+        out.buf = vec![b'y'; QUEUE_BYTES + 1];
+        out.events_in_buf = 1;
+        out.hand_over();
+        assert_eq!(out.dropped, 1);
+        assert!(rx.try_recv().is_err());
+    }
 
     #[test]
     fn commands_parse_as_documented() {
