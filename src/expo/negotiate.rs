@@ -1,0 +1,112 @@
+//! Content negotiation: the `Accept` header sent and the parser chosen for a response's
+//! `Content-Type`, as the emulated Prometheus does.
+
+use super::gofmt::quote;
+use super::{Compat, ErrorKind, ExpoError, Format};
+
+/// Picks the parser for a response, as the emulated Prometheus does.
+///
+/// Prometheus 3: `text/plain`, `application/openmetrics-text` and the protobuf type are
+/// recognised; anything else (blank, unparsable, unknown) uses `fallback` or fails.
+/// Prometheus 2: OpenMetrics and protobuf by media type, everything else the text format.
+pub fn negotiate(
+    content_type: Option<&str>,
+    compat: Compat,
+    fallback: Option<Format>,
+) -> Result<Format, ExpoError> {
+    let ct = content_type.unwrap_or("");
+    let media = media_type(ct);
+    if compat == Compat::V2 {
+        return Ok(match media.as_deref().ok() {
+            Some("application/openmetrics-text") => Format::OpenMetrics,
+            Some("application/vnd.google.protobuf") => Format::Protobuf,
+            _ => Format::Text,
+        });
+    }
+    let fail = |m: String| Err(ExpoError::new(ErrorKind::ContentType, m));
+    if ct.is_empty() {
+        return match fallback {
+            Some(f) => Ok(f),
+            None => fail("non-compliant scrape target sending blank Content-Type and no fallback_scrape_protocol specified for target".to_owned()),
+        };
+    }
+    match media {
+        Err(e) => match fallback {
+            Some(f) => Ok(f),
+            None => fail(format!(
+                "cannot parse Content-Type {} and no fallback_scrape_protocol for target\n{e}",
+                quote(ct.as_bytes())
+            )),
+        },
+        Ok(m) => match m.as_str() {
+            "text/plain" => Ok(Format::Text),
+            "application/openmetrics-text" => Ok(Format::OpenMetrics),
+            "application/vnd.google.protobuf" => Ok(Format::Protobuf),
+            _ => match fallback {
+                Some(f) => Ok(f),
+                None => fail(format!(
+                    "received unsupported Content-Type {} and no fallback_scrape_protocol specified for target",
+                    quote(ct.as_bytes())
+                )),
+            },
+        },
+    }
+}
+
+/// The `Accept` header the emulated Prometheus sends by default (no `scrape_protocols`, no
+/// native histograms): it decides which format an exporter answers with.
+pub fn accept_header(compat: Compat) -> &'static str {
+    match compat {
+        Compat::V2 => {
+            "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+        }
+        Compat::V3 => {
+            "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
+        }
+    }
+}
+
+/// RFC 2045 token characters (Go's `mime` package).
+fn token_char(c: u8) -> bool {
+    c > b' ' && c < 0x7f && !b"()<>@,;:\\\"/[]?=".contains(&c)
+}
+
+/// The lower-cased media type of a Content-Type, with Go's `mime.ParseMediaType` errors for
+/// the malformed ones that matter (a bad type; parameters are only checked for shape).
+fn media_type(ct: &str) -> Result<String, &'static str> {
+    let (head, params) = match ct.find(';') {
+        Some(i) => (&ct[..i], Some(&ct[i + 1..])),
+        None => (ct, None),
+    };
+    let head = head.trim_matches([' ', '\t']);
+    let (ty, sub) = match head.split_once('/') {
+        Some((t, s)) => (t, s),
+        None if head.is_empty() => return Err("mime: no media type"),
+        None => return Err("mime: expected slash after first token"),
+    };
+    if ty.is_empty() || !ty.bytes().all(token_char) {
+        return Err("mime: no media type");
+    }
+    if sub.is_empty() || !sub.bytes().all(token_char) {
+        return Err("mime: expected token after slash");
+    }
+    if let Some(params) = params {
+        for p in params.split(';') {
+            let p = p.trim_matches([' ', '\t']);
+            if p.is_empty() {
+                continue;
+            }
+            let Some((k, v)) = p.split_once('=') else {
+                return Err("mime: invalid media parameter");
+            };
+            let quoted = v.len() >= 2 && v.starts_with('"') && v.ends_with('"');
+            if k.is_empty()
+                || !k.bytes().all(token_char)
+                || !(quoted || (!v.is_empty() && v.bytes().all(token_char)))
+            {
+                return Err("mime: invalid media parameter");
+            }
+        }
+    }
+    Ok(head.to_ascii_lowercase())
+}
