@@ -24,7 +24,6 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::engine::spec::redact_userinfo;
 use crate::event::{Command, Event, EventKind};
 use crate::model::Model;
 use crate::source::{Capabilities, SourceHandle};
@@ -93,7 +92,7 @@ pub fn parse_input(line: &str) -> Result<Input, String> {
         format!(
             "bad command {}: {}",
             echo(line),
-            cut(&redact_userinfo(&why))
+            cut(&crate::redact::text(&why))
         )
     };
     let obj: serde_json::Map<String, Value> =
@@ -136,9 +135,10 @@ pub fn parse_input(line: &str) -> Result<Input, String> {
         .map_err(|e| bad(e.to_string()))
 }
 
-/// Quote user input in an error: userinfo redacted, at most `ECHO_MAX` bytes of it.
+/// Quote user input in an error: redacted as every other echo is (userinfo, and every quoted
+/// value when the line names an auth key), at most `ECHO_MAX` bytes of it.
 pub fn echo(s: &str) -> String {
-    let r = redact_userinfo(s);
+    let r = crate::redact::text(s);
     if r.len() <= ECHO_MAX {
         return format!("{r:?}");
     }
