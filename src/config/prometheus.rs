@@ -337,11 +337,6 @@ fn plan_job(
     // Prometheus does not check `scheme` at load: a job with another scheme loads and every
     // scrape fails ("unsupported protocol scheme"). Its targets are skipped with a notice.
     let scheme = j.scheme.clone().unwrap_or_else(|| "http".into());
-    if j.enable_http2 == Some(true) {
-        notices.push(format!(
-            "ignored: enable_http2 in job {name:?} (scrapetop speaks HTTP/1.1)"
-        ));
-    }
     values::check_job(j, &global.raw, notices)
         .map_err(|e| ConfigError::at(&doc.loc(span, "job_name"), e))?;
     let at = |k: &str| doc.loc(span, k);
@@ -354,6 +349,7 @@ fn plan_job(
         .map_or(0, |b| b.0);
     settings.sample_limit = j.sample_limit.or(global.raw.sample_limit).unwrap_or(0);
     settings.follow_redirects = j.follow_redirects.unwrap_or(true);
+    settings.enable_http2 = j.enable_http2.unwrap_or(true);
     settings.label_limit = j.label_limit.or(global.raw.label_limit).unwrap_or(0);
     settings.label_name_length_limit = j
         .label_name_length_limit

@@ -123,20 +123,28 @@ impl Conn {
 
 impl Drop for Conn {
     fn drop(&mut self) {
-        let s = &self.shared;
-        s.closed.store(true, Ordering::Release);
-        s.in_use.store(false, Ordering::Release);
-        let reason = s.pending_close().unwrap_or(CloseReason::Error);
-        self.pool.remove_live(s.id);
-        self.ctx.fd_poke.notify_one();
-        self.ctx.emit.emit(
-            Some(&s.user()),
+        self.shared.report_closed(&self.ctx, &self.pool);
+    }
+}
+
+impl ConnShared {
+    /// Mark it ended and emit `conn_closed` with the reason set before (`error` if none was).
+    /// Called exactly once per connection: by `Conn`'s drop, or by an HTTP/2 connection's
+    /// driver task when it ends.
+    pub(super) fn report_closed(&self, ctx: &Ctx, pool: &Pool) {
+        self.closed.store(true, Ordering::Release);
+        self.in_use.store(false, Ordering::Release);
+        let reason = self.pending_close().unwrap_or(CloseReason::Error);
+        pool.remove_live(self.id);
+        ctx.fd_poke.notify_one();
+        ctx.emit.emit(
+            Some(&self.user()),
             EventKind::ConnClosed {
-                conn_id: s.id,
-                fd: s.fd,
+                conn_id: self.id,
+                fd: self.fd,
                 reason,
-                lifetime_s: s.opened.elapsed().as_secs_f64(),
-                requests: s.requests.load(Ordering::Acquire),
+                lifetime_s: self.opened.elapsed().as_secs_f64(),
+                requests: self.requests.load(Ordering::Acquire),
             },
         );
     }

@@ -14,6 +14,7 @@ use crate::event::{ConnFailKind, DnsCause, EventKind};
 use super::conn::{DialError, SockInfo};
 use super::ctx::Ctx;
 use super::dns::{Answer, resolve};
+use super::h2::H2Conn;
 use super::http1::Stream;
 use super::pool::{self, InUse, Pool};
 use super::recheck::schedule_recheck;
@@ -154,14 +155,23 @@ async fn addresses_of(
     }
 }
 
+/// A connection ready for a request: HTTP/1.1 checked out for one request, or the pool's
+/// HTTP/2 connection (the server chose `h2` by ALPN).
+pub(super) enum Dialled {
+    /// Our HTTP/1.1 client.
+    H1(InUse),
+    /// hyper's HTTP/2 client, shared by the pool's targets.
+    H2(Arc<H2Conn>),
+}
+
 /// Dial a new pooled connection of `pool` (the target's own, or a redirect's destination)
-/// for `t`: resolve, connect, (TLS).
+/// for `t`: resolve, connect, (TLS, and HTTP/2 when the server chose it).
 pub(super) async fn dial_to(
     ctx: &Arc<Ctx>,
     t: &Arc<TargetShared>,
     pool: &Arc<Pool>,
     deadline: tokio::time::Instant,
-) -> Result<InUse, DialError> {
+) -> Result<Dialled, DialError> {
     ctx.emit.emit(
         Some(&t.tref),
         EventKind::DialStarted {
@@ -177,11 +187,18 @@ pub(super) async fn dial_to(
             Scheme::Http => (Stream::from(stream), None),
             Scheme::Https => {
                 let (tls, tls_info) = tls_handshake_to(t, pool, stream, peer, deadline).await?;
+                if tls.get_ref().1.alpn_protocol() == Some(super::tls::ALPN_H2) {
+                    let h = super::h2::establish(ctx, pool, &t.tref, tls, info, tls_info, deadline)
+                        .await?;
+                    return Ok(Dialled::H2(h));
+                }
                 (Stream::from(tls), Some(tls_info))
             }
         };
         let http = t.new_conn(stream);
-        Ok(pool::establish(ctx, pool, &t.tref, http, info, tls_info))
+        Ok(Dialled::H1(pool::establish(
+            ctx, pool, &t.tref, http, info, tls_info,
+        )))
     }
     .await;
     res.inspect_err(|e: &DialError| {
@@ -231,7 +248,9 @@ async fn tls_handshake_to(
         addr: peer.to_string(),
         message,
     };
-    let cfg = pool.tls_config(&t.spec.job.tls).map_err(fail)?;
+    let cfg = pool
+        .tls_config(&t.spec.job.tls, t.spec.job.enable_http2)
+        .map_err(fail)?;
     let name = super::tls::server_name_for(&t.spec.job.tls, &pool.host).to_owned();
     let deadline = deadline.min(tokio::time::Instant::now() + Duration::from_secs(10));
     match tokio::time::timeout_at(deadline, super::tls::handshake(stream, &name, cfg)).await {

@@ -12,6 +12,7 @@ mod ctx;
 mod dial;
 pub mod dns;
 pub mod fds;
+mod h2;
 pub mod http1;
 pub mod pool;
 mod probe;

@@ -30,6 +30,9 @@ pub struct Pool {
     /// Pools of the same job to where this pool's targets redirect (Prometheus keeps a
     /// connection to a redirect's destination too). Watched, expired and closed with this one.
     redirects: Mutex<Vec<Arc<Pool>>>,
+    /// The HTTP/2 connection, when the server chose `h2`: one carries every target of the
+    /// pool at once, as Go's transport shares one per authority (`h2.rs`).
+    h2: Mutex<Option<Arc<super::h2::H2Conn>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -51,6 +54,38 @@ impl Pool {
             next_recheck_ms: AtomicU64::new(0),
             tls: Mutex::new(None),
             redirects: Mutex::new(Vec::new()),
+            h2: Mutex::new(None),
+        }
+    }
+
+    /// The pool's HTTP/2 connection if it can take a request now; one that cannot is
+    /// forgotten (its driver closes it once its streams are done).
+    pub(super) fn h2_conn(&self) -> Option<Arc<super::h2::H2Conn>> {
+        let mut slot = lock(&self.h2);
+        if slot.as_ref().is_some_and(|c| !c.usable()) {
+            if let Some(c) = slot.take() {
+                c.wake();
+            }
+        }
+        slot.clone()
+    }
+
+    /// Keep `c` as the pool's HTTP/2 connection. `false` when a usable one is already there
+    /// (two scrapes dialled at once; Go closes the second connection, so does the caller).
+    pub(super) fn set_h2(&self, c: &Arc<super::h2::H2Conn>) -> bool {
+        let mut slot = lock(&self.h2);
+        if slot.as_ref().is_some_and(|o| o.usable()) {
+            return false;
+        }
+        *slot = Some(c.clone());
+        true
+    }
+
+    /// Forget the HTTP/2 connection `id` (it ended, or must take no new request).
+    pub(super) fn forget_h2(&self, id: u64) {
+        let mut slot = lock(&self.h2);
+        if slot.as_ref().is_some_and(|c| c.shared.id == id) {
+            *slot = None;
         }
     }
 
@@ -89,9 +124,13 @@ impl Pool {
 
     /// The TLS client configuration for `settings`, built once per pool (a job's pools share
     /// its settings; a changed job gets new pools).
-    pub fn tls_config(&self, settings: &TlsSettings) -> Result<Arc<rustls::ClientConfig>, String> {
+    pub fn tls_config(
+        &self,
+        settings: &TlsSettings,
+        http2: bool,
+    ) -> Result<Arc<rustls::ClientConfig>, String> {
         lock(&self.tls)
-            .get_or_insert_with(|| super::tls::client_config(settings))
+            .get_or_insert_with(|| super::tls::client_config(settings, http2))
             .clone()
     }
 
@@ -139,8 +178,10 @@ impl Pool {
         self.reap_idle();
     }
 
-    /// Close the idle connections asked to close (`request_close`) now.
+    /// Close the idle connections asked to close (`request_close`) now (an HTTP/2 one once
+    /// its streams are done).
     pub fn reap_idle(&self) {
+        let _ = self.h2_conn();
         let ended: Vec<Conn> = {
             let mut idle = lock(&self.idle);
             let (gone, keep) = std::mem::take(&mut *idle)
@@ -351,16 +392,15 @@ impl Drop for InUse {
     }
 }
 
-/// Register an established stream as a pooled connection of `pool` used by `user`: emit
-/// `conn_opened`, return it checked out.
-pub fn establish(
+/// Register a new connection of `pool` used by `user`: its shared state, `conn_opened`, the
+/// pool's live list. HTTP/1.1 ([`establish`]) and HTTP/2 (`h2.rs`) alike.
+pub(super) fn register(
     ctx: &Arc<Ctx>,
     pool: &Arc<Pool>,
     user: &Arc<TargetRef>,
-    http: super::http1::Conn<super::http1::Stream>,
-    info: SockInfo,
+    info: &SockInfo,
     tls: Option<TlsInfo>,
-) -> InUse {
+) -> Arc<ConnShared> {
     let shared = Arc::new(ConnShared {
         id: ctx.conn_ids.fetch_add(1, Ordering::Relaxed) + 1,
         fd: info.fd,
@@ -388,6 +428,20 @@ pub fn establish(
     );
     pool.add_live(shared.clone());
     ctx.fd_poke.notify_one();
+    shared
+}
+
+/// Register an established stream as a pooled connection of `pool` used by `user`: emit
+/// `conn_opened`, return it checked out.
+pub fn establish(
+    ctx: &Arc<Ctx>,
+    pool: &Arc<Pool>,
+    user: &Arc<TargetRef>,
+    http: super::http1::Conn<super::http1::Stream>,
+    info: SockInfo,
+    tls: Option<TlsInfo>,
+) -> InUse {
+    let shared = register(ctx, pool, user, &info, tls);
     let conn = Conn {
         shared,
         http,

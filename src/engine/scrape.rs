@@ -12,8 +12,9 @@ use super::body::{BodyOptions, BodyReader, BodySummary};
 use super::conn;
 use super::conn::DialError;
 use super::ctx::Ctx;
-use super::dial::{dial_to, host_port};
+use super::dial::{Dialled, dial_to, host_port};
 use super::dns::ms;
+use super::h2;
 use super::http1::{self, Head};
 use super::pool::{InUse, Pool};
 use super::spec::Scheme;
@@ -54,6 +55,22 @@ pub(super) enum ScrapeError {
         url: String,
         /// The client's error.
         source: http1::Error,
+    },
+    /// The request failed on an HTTP/2 connection.
+    #[error("Get \"{url}\": {message}")]
+    H2 {
+        /// The scrape URL.
+        url: String,
+        /// hyper's error.
+        message: String,
+    },
+    /// The body of an HTTP/2 response broke off.
+    #[error("Get \"{url}\": reading body: {message}")]
+    H2Body {
+        /// The scrape URL.
+        url: String,
+        /// hyper's error.
+        message: String,
     },
     /// The body broke off.
     #[error("Get \"{url}\": reading body: {source}")]
@@ -115,7 +132,29 @@ pub async fn scrape(ctx: &Arc<Ctx>, t: &Arc<TargetShared>) {
                     (r.conn_id, r.reused) = conn;
                     r.error = Some(e.to_string());
                 }
-                Ok(x) if t.spec.job.follow_redirects && x.head.is_redirect() => {
+                Ok(Reply::H2(x, conn)) => {
+                    (r.conn_id, r.reused) = conn;
+                    r.status = Some(x.status());
+                    match x.location() {
+                        Some(loc) if t.spec.job.follow_redirects && x.is_redirect() => {
+                            h2::slurp_redirect(x, deadline).await;
+                            redirects += 1;
+                            match next_hop(t, &hop, loc, redirects) {
+                                Ok(next) => {
+                                    hop = next;
+                                    continue;
+                                }
+                                Err(e) => r.error = Some(e.to_string()),
+                            }
+                        }
+                        _ => {
+                            let counted = h2::read_response(t, x, &hop.url, deadline).await;
+                            (r.bytes, r.samples) = (counted.bytes, counted.samples);
+                            r.error = counted.error.map(|e| e.to_string());
+                        }
+                    }
+                }
+                Ok(Reply::H1(x)) if t.spec.job.follow_redirects && x.head.is_redirect() => {
                     (r.conn_id, r.reused) = (x.conn_id, x.reused);
                     r.status = Some(x.head.status());
                     redirects += 1;
@@ -127,7 +166,7 @@ pub async fn scrape(ctx: &Arc<Ctx>, t: &Arc<TargetShared>) {
                         Err(e) => r.error = Some(e.to_string()),
                     }
                 }
-                Ok(x) => {
+                Ok(Reply::H1(x)) => {
                     (r.conn_id, r.reused) = (x.conn_id, x.reused);
                     r.status = Some(x.head.status());
                     let counted =
@@ -195,6 +234,11 @@ async fn redirect(
         Ok(Ok(false)) => guard.close(CloseReason::Error),
         Ok(Err(e)) => guard.close(conn::classify(&e)),
     }
+    next_hop(t, hop, loc, n)
+}
+
+/// The hop a redirect to `loc` (the `n`th of this scrape) leads to, or why it is not followed.
+fn next_hop(t: &TargetShared, hop: &Hop, loc: String, n: u32) -> Result<Hop, ScrapeError> {
     if n > MAX_REDIRECTS {
         return Err(ScrapeError::Redirect {
             url: loc,
@@ -295,77 +339,128 @@ struct Exchange {
 /// The connection a failed exchange used (id, reused), for the scrape event.
 type ConnUsed = (Option<u64>, bool);
 
+/// A response head, on an HTTP/1.1 or an HTTP/2 connection.
+enum Reply {
+    H1(Exchange),
+    /// The connection used (id, reused) beside it.
+    H2(h2::Exchange, ConnUsed),
+}
+
 /// Send the GET on the pooled connection (or a new one) and wait for the response head,
-/// retrying once on a fresh connection when the pooled one was dead on arrival.
+/// retrying once on a fresh connection when the pooled one was dead on arrival. An https pool
+/// whose server chose `h2` has one HTTP/2 connection, shared by its targets.
 async fn exchange(
     ctx: &Arc<Ctx>,
     t: &Arc<TargetShared>,
     hop: &Hop,
     deadline: tokio::time::Instant,
-) -> Result<Exchange, (ConnUsed, ScrapeError)> {
+) -> Result<Reply, (ConnUsed, ScrapeError)> {
     let url = || hop.url.clone();
     let dial_err = |e: DialError| ScrapeError::Dial {
         url: url(),
         message: e.message,
     };
-    let (mut guard, mut reused) = match hop.pool.take_idle() {
-        Some(c) => (InUse::new(c, &t.tref), true),
-        None => (
-            dial_to(ctx, t, &hop.pool, deadline)
-                .await
-                .map_err(|m| ((None, false), dial_err(m)))?,
-            false,
-        ),
-    };
-    let mut attempt = 0;
+    // The connection a retry replaces (for the scrape event when the retry's dial fails).
+    let mut retry_of: Option<ConnUsed> = None;
     loop {
-        attempt += 1;
-        let conn_id = guard.shared().map(|s| s.id);
-        let used = (conn_id, reused);
-        if t.removed.load(Ordering::Acquire) {
-            guard.drop_reason = CloseReason::TargetRemoved;
-        }
-        let req = match &hop.req {
-            Some(r) => r,
-            None => t.request().map_err(|e| (used, ScrapeError::Request(e)))?,
+        let pooled = if retry_of.is_some() {
+            None
+        } else if let Some(c) = hop.pool.h2_conn() {
+            Some(Dialled::H2(c))
+        } else {
+            hop.pool
+                .take_idle()
+                .map(|c| Dialled::H1(InUse::new(c, &t.tref)))
         };
-        if let Some(s) = guard.shared() {
-            s.requests.fetch_add(1, Ordering::AcqRel);
-        }
-        let Some(http) = guard.http() else {
-            return Err((used, ScrapeError::Deadline { url: url() }));
+        let reused = pooled.is_some();
+        let via = match pooled {
+            Some(v) => v,
+            None => dial_to(ctx, t, &hop.pool, deadline)
+                .await
+                .map_err(|m| (retry_of.unwrap_or((None, false)), dial_err(m)))?,
         };
-        match tokio::time::timeout_at(deadline, http.send(req)).await {
-            Ok(Ok(head)) => {
-                return Ok(Exchange {
-                    guard,
-                    head,
-                    conn_id,
-                    reused,
-                });
+        let guard = match via {
+            Dialled::H1(g) => g,
+            Dialled::H2(c) => {
+                let used = (Some(c.shared.id), reused);
+                match h2::request(ctx, t, &c, &hop.url, deadline).await {
+                    Ok(x) => return Ok(Reply::H2(x, used)),
+                    Err(h2::Failed::Unsent(_)) if reused && retry_of.is_none() => {
+                        hop.pool.forget_h2(c.shared.id);
+                        retry_of = Some((used.0, false));
+                        continue;
+                    }
+                    Err(h2::Failed::Unsent(e) | h2::Failed::Deadline(e)) => return Err((used, e)),
+                }
             }
-            // Dropping the guard mid-request closes the connection (reason: timeout).
-            Err(_) => return Err((used, ScrapeError::Deadline { url: url() })),
-            Ok(Err(e)) if reused && attempt == 1 && http.retry_allowed(&e) => {
-                // The pooled connection was dead on arrival: once more on a fresh one.
-                let reason = match e {
-                    http1::Error::Reset { .. } => CloseReason::Reset,
-                    _ => CloseReason::PeerClosed,
-                };
-                guard.close(reason);
-                guard = dial_to(ctx, t, &hop.pool, deadline)
-                    .await
-                    .map_err(|m| ((conn_id, false), dial_err(m)))?;
-                reused = false;
-            }
-            Ok(Err(e)) => {
-                guard.close(conn::classify(&e));
-                let err = ScrapeError::Http {
-                    url: url(),
-                    source: e,
-                };
-                return Err((used, err));
-            }
+        };
+        match exchange_h1(t, hop, guard, reused, retry_of.is_none(), deadline).await {
+            H1::Done(r) => return r.map(Reply::H1),
+            H1::Retry(used) => retry_of = Some(used),
+        }
+    }
+}
+
+/// What one HTTP/1.1 attempt gave: the result, or a retry on a fresh connection.
+enum H1 {
+    Done(Result<Exchange, (ConnUsed, ScrapeError)>),
+    /// The pooled connection was dead on arrival: (its id, not reused) for a failed redial.
+    Retry(ConnUsed),
+}
+
+/// Send the GET on an HTTP/1.1 connection and wait for the response head.
+async fn exchange_h1(
+    t: &Arc<TargetShared>,
+    hop: &Hop,
+    mut guard: InUse,
+    reused: bool,
+    may_retry: bool,
+    deadline: tokio::time::Instant,
+) -> H1 {
+    let url = || hop.url.clone();
+    let conn_id = guard.shared().map(|s| s.id);
+    let used = (conn_id, reused);
+    if t.removed.load(Ordering::Acquire) {
+        guard.drop_reason = CloseReason::TargetRemoved;
+    }
+    let req = match &hop.req {
+        Some(r) => r,
+        None => match t.request() {
+            Ok(r) => r,
+            Err(e) => return H1::Done(Err((used, ScrapeError::Request(e)))),
+        },
+    };
+    if let Some(s) = guard.shared() {
+        s.requests.fetch_add(1, Ordering::AcqRel);
+    }
+    let Some(http) = guard.http() else {
+        return H1::Done(Err((used, ScrapeError::Deadline { url: url() })));
+    };
+    match tokio::time::timeout_at(deadline, http.send(req)).await {
+        Ok(Ok(head)) => H1::Done(Ok(Exchange {
+            guard,
+            head,
+            conn_id,
+            reused,
+        })),
+        // Dropping the guard mid-request closes the connection (reason: timeout).
+        Err(_) => H1::Done(Err((used, ScrapeError::Deadline { url: url() }))),
+        Ok(Err(e)) if reused && may_retry && http.retry_allowed(&e) => {
+            // The pooled connection was dead on arrival: once more on a fresh one.
+            let reason = match e {
+                http1::Error::Reset { .. } => CloseReason::Reset,
+                _ => CloseReason::PeerClosed,
+            };
+            guard.close(reason);
+            H1::Retry((conn_id, false))
+        }
+        Ok(Err(e)) => {
+            guard.close(conn::classify(&e));
+            let err = ScrapeError::Http {
+                url: url(),
+                source: e,
+            };
+            H1::Done(Err((used, err)))
         }
     }
 }
@@ -373,10 +468,10 @@ async fn exchange(
 /// What reading a response gave: uncompressed bytes and samples (as Prometheus reports them
 /// also for a failed body) and the error.
 #[derive(Default)]
-struct Counted {
-    bytes: u64,
-    samples: u64,
-    error: Option<ScrapeError>,
+pub(super) struct Counted {
+    pub(super) bytes: u64,
+    pub(super) samples: u64,
+    pub(super) error: Option<ScrapeError>,
 }
 
 /// Read (or, for a non-200, drain) the whole body so the connection stays reusable, then give

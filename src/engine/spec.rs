@@ -96,8 +96,11 @@ pub struct JobSettings {
     pub auth: Auth,
     /// TLS settings for https targets.
     pub tls: TlsSettings,
-    /// Follow HTTP redirects (accepted; scrapetop reports redirects as non-200).
+    /// Follow HTTP redirects (up to 10, as Go's client).
     pub follow_redirects: bool,
+    /// `enable_http2` (default true): offer `h2` by ALPN to https targets, as Prometheus's
+    /// client does; `false` offers only `http/1.1`.
+    pub enable_http2: bool,
     /// When set, every scrape of this job fails with this message instead of being attempted:
     /// a credentials or TLS file named in the configuration could not be read. Prometheus
     /// loads such a configuration and fails the job's scrapes; so does scrapetop.
@@ -127,6 +130,7 @@ impl JobSettings {
             auth: Auth::None,
             tls: TlsSettings::default(),
             follow_redirects: true,
+            enable_http2: true,
             scrape_error: None,
             label_limit: 0,
             label_name_length_limit: 0,

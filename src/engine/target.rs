@@ -93,6 +93,11 @@ impl TargetShared {
         self.request.as_ref().map_err(Clone::clone)
     }
 
+    /// The request's headers (name, value), for an HTTP/2 request.
+    pub(super) fn headers(&self) -> &[(&'static str, String)] {
+        &self.headers
+    }
+
     /// The request of a redirect's hop: `path_and_query` on `host_port`, the same headers.
     pub(super) fn request_to(
         &self,

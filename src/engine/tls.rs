@@ -17,14 +17,19 @@ use tokio_rustls::client::TlsStream;
 use super::spec::TlsSettings;
 use crate::event::TlsInfo;
 
+/// The ALPN name of HTTP/2.
+pub const ALPN_H2: &[u8] = b"h2";
+
 /// The name to verify and send as SNI: `tls_config.server_name`, else the target's host.
 pub fn server_name_for<'a>(tls: &'a TlsSettings, host: &'a str) -> &'a str {
     tls.server_name.as_deref().unwrap_or(host)
 }
 
 /// Build the client configuration of a job. Reads `ca_file`, `cert_file` and `key_file` now;
-/// errors name the file, never its content.
-pub fn client_config(tls: &TlsSettings) -> Result<Arc<ClientConfig>, String> {
+/// errors name the file, never its content. `http2` (the job's `enable_http2`) offers `h2`
+/// before `http/1.1` by ALPN, as Go's transport does once Prometheus configures HTTP/2 on it;
+/// without it only `http/1.1` is offered.
+pub fn client_config(tls: &TlsSettings, http2: bool) -> Result<Arc<ClientConfig>, String> {
     let provider = Arc::new(ring::default_provider());
     let versions: &[&rustls::SupportedProtocolVersion] = match tls.min_version.as_deref() {
         Some("TLS13") => &[&rustls::version::TLS13],
@@ -80,7 +85,11 @@ pub fn client_config(tls: &TlsSettings) -> Result<Arc<ClientConfig>, String> {
         }
         _ => builder.with_no_client_auth(),
     };
-    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    cfg.alpn_protocols = if http2 {
+        vec![ALPN_H2.to_vec(), b"http/1.1".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
+    };
     Ok(Arc::new(cfg))
 }
 
@@ -109,12 +118,16 @@ pub async fn handshake(
         .peer_certificates()
         .and_then(|c| c.first())
         .and_then(|leaf| not_after(leaf.as_ref()));
+    let alpn = conn
+        .alpn_protocol()
+        .map(|p| String::from_utf8_lossy(p).into_owned());
     Ok((
         tls,
         TlsInfo {
             tls_ms,
             tls_version,
             cert_expiry,
+            alpn,
         },
     ))
 }
@@ -353,7 +366,7 @@ mod tests {
             ca_file: Some(p.ca_pem.clone()),
             ..TlsSettings::default()
         };
-        let cfg = client_config(&tls)?;
+        let cfg = client_config(&tls, true)?;
         let s = TcpStream::connect(addr).await?;
         let (mut stream, info) = handshake(s, server_name_for(&tls, "localhost"), cfg).await?;
         let mut buf = String::new();
@@ -365,11 +378,11 @@ mod tests {
 
         // An IP address as the name works too (the certificate has it as a SAN).
         let s = TcpStream::connect(addr).await?;
-        handshake(s, "127.0.0.1", client_config(&tls)?).await?;
+        handshake(s, "127.0.0.1", client_config(&tls, true)?).await?;
 
         // Wrong name.
         let s = TcpStream::connect(addr).await?;
-        let e = handshake(s, "other.example", client_config(&tls)?)
+        let e = handshake(s, "other.example", client_config(&tls, true)?)
             .await
             .err()
             .ok_or("accepted a wrong name")?;
@@ -380,7 +393,7 @@ mod tests {
 
         // Without the CA: system roots do not know it.
         let no_ca = TlsSettings::default();
-        if let Ok(cfg) = client_config(&no_ca) {
+        if let Ok(cfg) = client_config(&no_ca, true) {
             let s = TcpStream::connect(addr).await?;
             let e = handshake(s, "localhost", cfg)
                 .await
@@ -390,10 +403,13 @@ mod tests {
         }
         let empty = p.dir.path().join("empty.pem");
         std::fs::write(&empty, "")?;
-        let e = client_config(&TlsSettings {
-            ca_file: Some(empty),
-            ..TlsSettings::default()
-        })
+        let e = client_config(
+            &TlsSettings {
+                ca_file: Some(empty),
+                ..TlsSettings::default()
+            },
+            true,
+        )
         .err()
         .ok_or("empty CA accepted")?;
         assert!(e.starts_with("no certificate in ca_file"), "{e}");
@@ -404,7 +420,7 @@ mod tests {
             ..TlsSettings::default()
         };
         let s = TcpStream::connect(addr).await?;
-        let (_, info) = handshake(s, "whatever.example", client_config(&insecure)?).await?;
+        let (_, info) = handshake(s, "whatever.example", client_config(&insecure, true)?).await?;
         assert_eq!(info.tls_version, "TLSv1.3");
         Ok(())
     }

@@ -185,6 +185,10 @@ pub struct TlsInfo {
     pub tls_version: String,
     /// The server certificate's notAfter, RFC 3339, if it could be read.
     pub cert_expiry: Option<String>,
+    /// The application protocol the server chose by ALPN: `h2` or `http/1.1`; absent when it
+    /// chose none (then HTTP/1.1 is spoken, as Go does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpn: Option<String>,
 }
 
 /// A census of this process's descriptors and its RLIMIT_NOFILE.

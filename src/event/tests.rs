@@ -70,6 +70,7 @@ fn examples() -> Vec<EventKind> {
                 tls_ms: 3.0,
                 tls_version: "TLSv1.3".into(),
                 cert_expiry: Some("2027-01-01T00:00:00Z".into()),
+                alpn: Some("h2".into()),
             }),
         }),
         EventKind::ConnFailed {
