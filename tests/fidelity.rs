@@ -13,6 +13,12 @@
 //! them (`1c/9r`), `+` the second port of a redirect. Errors of the disagreeing cases follow.
 //! A new case is an `add(...)` in `server.py`'s `cases()` plus a row of `cases.rs`, same name.
 //!
+//! HTTP/2: a case with a `front` in `server.py` is scraped over https through nginx (TLS, and
+//! `http2` where the front says so, with a CA made here), which proxies to the case's plain
+//! port. Its fate is judged from nginx's access log and carries the protocol each scraper
+//! spoke (`kept h2`), and for a job of several targets on one host:port the number of
+//! connections (`kept h2 1c`): Go shares one HTTP/2 connection per job and authority.
+//!
 //! Prometheus's side is measured in the same run, never hard-coded. The case table
 //! (`fidelity/cases.rs`) marks where today's scrapetop disagrees; the test fails on an unmarked
 //! disagreement and on a marked case that agrees (remove the marker with the fix). The targets
@@ -70,6 +76,18 @@ struct Served {
     port: u16,
     path: String,
     aux_ports: Vec<u16>,
+    /// Served over https by nginx in front of `port`.
+    front: Option<Front>,
+}
+
+/// nginx's https server in front of a case.
+struct Front {
+    port: u16,
+    http2: bool,
+    keepalive_requests: Option<u64>,
+    keepalive_timeout: Option<String>,
+    /// Targets of the job on this one host:port.
+    replicas: usize,
 }
 
 fn manifest(path: &std::path::Path) -> BTreeMap<String, Served> {
@@ -89,14 +107,25 @@ fn manifest(path: &std::path::Path) -> BTreeMap<String, Served> {
                     .as_array()
                     .map(|a| a.iter().filter_map(port).collect())
                     .unwrap_or_default(),
+                front: e.get("front").map(|f| Front {
+                    port: port(&f["port"]).expect("manifest: front port"),
+                    http2: f["http2"].as_bool().unwrap_or(false),
+                    keepalive_requests: f["keepalive_requests"].as_u64(),
+                    keepalive_timeout: f["keepalive_timeout"].as_str().map(str::to_owned),
+                    replicas: f["replicas"]
+                        .as_u64()
+                        .and_then(|n| usize::try_from(n).ok())
+                        .unwrap_or(1),
+                }),
             },
         );
     }
     out
 }
 
-/// The prometheus.yml both scrapers load: one job per case.
-fn config(served: &BTreeMap<String, Served>) -> String {
+/// The prometheus.yml both scrapers load: one job per case. `ca` is the CA of nginx's
+/// certificate, for the https cases.
+fn config(served: &BTreeMap<String, Served>, ca: &str) -> String {
     let mut cfg =
         String::from("global:\n  scrape_interval: 1s\n  scrape_timeout: 800ms\nscrape_configs:\n");
     for c in CASES {
@@ -109,14 +138,99 @@ fn config(served: &BTreeMap<String, Served>) -> String {
         for line in c.job.lines() {
             let _ = writeln!(cfg, "    {line}");
         }
+        let Some(f) = &s.front else {
+            let _ = writeln!(
+                cfg,
+                "    static_configs:\n      - targets: ['{}:{}']",
+                Host::T1.ip(),
+                s.port
+            );
+            continue;
+        };
         let _ = writeln!(
             cfg,
-            "    static_configs:\n      - targets: ['{}:{}']",
-            Host::T1.ip(),
+            "    scheme: https\n    tls_config:\n      ca_file: {ca}\n    static_configs:"
+        );
+        for r in 0..f.replicas {
+            let _ = writeln!(
+                cfg,
+                "      - targets: ['{}:{}']\n        labels: {{replica: '{r}'}}",
+                Host::T1.ip(),
+                f.port
+            );
+        }
+    }
+    cfg
+}
+
+/// A CA and a certificate for the target host's address, signed by it, as PEM files in `dir`:
+/// (ca, cert, key).
+fn pki(dir: &std::path::Path) -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).expect("CA");
+    let key = KeyPair::generate().expect("key");
+    let params = CertificateParams::new(vec![Host::T1.ip()]).expect("params");
+    let cert = params
+        .signed_by(&key, &Issuer::new(ca_params, ca_key))
+        .expect("certificate");
+    let path = |name: &str, pem: String| {
+        let p = dir.join(name);
+        std::fs::write(&p, pem).expect("pem");
+        p.display().to_string()
+    };
+    (
+        path("ca.pem", ca.pem()),
+        path("cert.pem", cert.pem()),
+        path("key.pem", key.serialize_pem()),
+    )
+}
+
+/// nginx's configuration: one https server per front, proxying to the case's plain port, with
+/// a JSON access log (`log`) that names each request's connection and protocol.
+fn nginx_conf(
+    served: &BTreeMap<String, Served>,
+    d: &str,
+    cert: &str,
+    key: &str,
+    log: &str,
+) -> String {
+    let ip = Host::T1.ip();
+    let mut conf = format!(
+        "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\n\
+         error_log {d}/nginx-error.log info;\nevents {{ worker_connections 512; }}\n\
+         http {{\n  access_log off;\n  client_body_temp_path {d}/nginx-body;\n  \
+         proxy_temp_path {d}/nginx-proxy;\n  fastcgi_temp_path {d}/nginx-fastcgi;\n  \
+         uwsgi_temp_path {d}/nginx-uwsgi;\n  scgi_temp_path {d}/nginx-scgi;\n  \
+         log_format fid escape=json '{{\"ev\":\"request\",\"port\":$server_port,\
+         \"conn\":$connection,\"ua\":\"$http_user_agent\",\"proto\":\"$server_protocol\",\
+         \"status\":$status}}';\n  \
+         ssl_certificate {cert};\n  ssl_certificate_key {key};\n  proxy_buffering off;\n"
+    );
+    for s in served.values() {
+        let Some(f) = &s.front else { continue };
+        let _ = write!(
+            conf,
+            "  server {{\n    listen {ip}:{} ssl{};\n    access_log {log} fid;\n",
+            f.port,
+            if f.http2 { " http2" } else { "" }
+        );
+        if let Some(n) = f.keepalive_requests {
+            let _ = writeln!(conf, "    keepalive_requests {n};");
+        }
+        if let Some(t) = &f.keepalive_timeout {
+            let _ = writeln!(conf, "    keepalive_timeout {t};");
+        }
+        let _ = writeln!(
+            conf,
+            "    location / {{ proxy_pass http://{ip}:{}; }}\n  }}",
             s.port
         );
     }
-    cfg
+    conf.push_str("}\n");
+    conf
 }
 
 /// A GET to Prometheus's API inside the scraper namespace.
@@ -210,14 +324,16 @@ fn class(err: &str) -> &'static str {
 
 /// What one scraper did to one target's server: connections (with at least one request) and
 /// requests, per port.
-#[derive(Default, Clone, Copy)]
+#[derive(Default, Clone)]
 struct Fate {
     conns: usize,
     requests: usize,
+    /// The protocols nginx logged (fronted cases only): `h2`, `http/1.1`.
+    protos: std::collections::BTreeSet<&'static str>,
 }
 
 impl Fate {
-    fn class(self) -> &'static str {
+    fn class(&self) -> &'static str {
         // Every case is, by design, kept always or re-dialled always; the slack (a quarter of
         // the requests either way) absorbs the scrapes a starved scraper times out itself on a
         // loaded machine (measured: Prometheus re-dialled 2 of 10 on a valid page while the
@@ -269,6 +385,15 @@ fn fates(log: &str) -> HashMap<(u16, Client), Fate> {
                 };
                 let f = out.entry((port, client)).or_default();
                 f.requests += 1;
+                match v["proto"].as_str() {
+                    Some("HTTP/2.0") => {
+                        f.protos.insert("h2");
+                    }
+                    Some(p) if p.starts_with("HTTP/1") => {
+                        f.protos.insert("http/1.1");
+                    }
+                    _ => {}
+                }
                 if conn_client.insert(conn, client).is_none() {
                     f.conns += 1;
                 }
@@ -380,12 +505,33 @@ fn mode<T, K: Eq + std::hash::Hash>(items: &[T], key: impl Fn(&T) -> K) -> Optio
         .map(|(n, last)| (last, n))
 }
 
-fn fate_of(fates: &HashMap<(u16, Client), Fate>, ports: &[u16], c: Client) -> (String, String) {
+/// The fate on `ports` (class, detail). A fronted case's class carries the protocol, and with
+/// `replicas` targets on one host:port the number of connections (Go shares one over h2).
+fn fate_of(
+    fates: &HashMap<(u16, Client), Fate>,
+    ports: &[u16],
+    c: Client,
+    replicas: usize,
+) -> (String, String) {
     let fs: Vec<Fate> = ports
         .iter()
-        .map(|p| fates.get(&(*p, c)).copied().unwrap_or_default())
+        .map(|p| fates.get(&(*p, c)).cloned().unwrap_or_default())
         .collect();
-    let class = fs.iter().map(|f| f.class()).collect::<Vec<_>>().join("+");
+    let class = fs
+        .iter()
+        .map(|f| {
+            let mut s = f.class().to_owned();
+            for p in &f.protos {
+                s.push(' ');
+                s.push_str(p);
+            }
+            if replicas > 1 {
+                let _ = write!(s, " {}c", f.conns);
+            }
+            s
+        })
+        .collect::<Vec<_>>()
+        .join("+");
     let detail = fs
         .iter()
         .map(|f| format!("{}c/{}r", f.conns, f.requests))
@@ -437,11 +583,31 @@ fn fidelity_side_by_side_with_prometheus() {
         "cases.rs and server.py disagree: not served {missing:?}, not in the table {extra:?}"
     );
     lab.step(&format!("{} targets served", served.len()));
+    let d = lab.dir.path().display().to_string();
+    let (ca, cert, key) = pki(lab.dir.path());
+    let nginx_log = lab.dir.path().join("nginx-access.jsonl");
+    let conf_path = lab.dir.path().join("nginx.conf");
+    let conf = nginx_conf(&served, &d, &cert, &key, &nginx_log.display().to_string());
+    std::fs::write(&conf_path, conf).expect("nginx.conf");
+    let (conf_arg, errlog) = (
+        conf_path.display().to_string(),
+        format!("{d}/nginx-error.log"),
+    );
+    lab.spawn(
+        Host::T1,
+        "nginx",
+        &["nginx", "-p", &d, "-e", &errlog, "-c", &conf_arg],
+        None,
+    );
+    for f in served.values().filter_map(|s| s.front.as_ref()) {
+        lab.wait_listening(Host::T1, f.port, Duration::from_secs(10));
+    }
+    lab.step("nginx in front of the https cases");
 
     let dir = lab.dir.path().join("prometheus");
     std::fs::create_dir_all(dir.join("data")).expect("prometheus dir");
     let cfg_path = dir.join("prometheus.yml");
-    std::fs::write(&cfg_path, config(&served)).expect("prometheus.yml");
+    std::fs::write(&cfg_path, config(&served, &ca)).expect("prometheus.yml");
     let cfg = cfg_path.display().to_string();
     let config_flag = format!("--config.file={cfg}");
     let data_flag = format!("--storage.tsdb.path={}", dir.join("data").display());
@@ -521,7 +687,12 @@ fn fidelity_side_by_side_with_prometheus() {
     if std::fs::write(&kept, &log).is_ok() {
         lab.step(&format!("the server's log: {}", kept.display()));
     }
-    let fates = fates(&log);
+    let mut fates = fates(&log);
+    // nginx's connection numbers are its own: read apart, merged per port (ports differ).
+    let nginx = std::fs::read_to_string(&nginx_log).unwrap_or_default();
+    let kept = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("fidelity-nginx.jsonl");
+    let _ = std::fs::write(&kept, &nginx);
+    fates.extend(self::fates(&nginx));
 
     // Outcomes per case.
     let mut rows = Vec::new();
@@ -529,6 +700,10 @@ fn fidelity_side_by_side_with_prometheus() {
         let s = &served[c.name];
         let mut ports = vec![s.port];
         ports.extend(&s.aux_ports);
+        let replicas = s.front.as_ref().map_or(1, |f| f.replicas);
+        if let Some(f) = &s.front {
+            ports = vec![f.port];
+        }
         let mut p = Outcome {
             unanimous: true,
             ..Outcome::default()
@@ -546,7 +721,7 @@ fn fidelity_side_by_side_with_prometheus() {
         }
         p.samples = prom_samples.get(c.name).map(|x| *x as u64);
         p.scrapes = prom_scrapes.get(c.name).map_or(0, |x| *x as usize);
-        (p.fate, p.fate_detail) = fate_of(&fates, &ports, Client::Prometheus);
+        (p.fate, p.fate_detail) = fate_of(&fates, &ports, Client::Prometheus, replicas);
         let mut t = Outcome {
             unanimous: true,
             ..Outcome::default()
@@ -579,7 +754,7 @@ fn fidelity_side_by_side_with_prometheus() {
             t.samples = e["samples"].as_u64();
             t.unanimous = n == scrapes.len();
         }
-        (t.fate, t.fate_detail) = fate_of(&fates, &ports, Client::Scrapetop);
+        (t.fate, t.fate_detail) = fate_of(&fates, &ports, Client::Scrapetop, replicas);
         rows.push((c, p, t));
     }
 

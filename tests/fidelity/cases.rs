@@ -339,6 +339,66 @@ pub const CASES: &[Case] = &[
         job: "",
         known_difference: None,
     },
+    Case {
+        name: "h2_valid",
+        what: "https via nginx, HTTP/2, valid page",
+        job: "",
+        known_difference: None,
+    },
+    Case {
+        name: "h2_shared",
+        what: "3 targets, one host:port, h2, 0.4 s each",
+        job: "",
+        known_difference: None,
+    },
+    Case {
+        name: "h2_disabled",
+        what: "h2 offered by nginx, enable_http2: false",
+        job: "enable_http2: false",
+        known_difference: None,
+    },
+    Case {
+        name: "https_h1_only",
+        what: "https via nginx without http2",
+        job: "",
+        known_difference: None,
+    },
+    Case {
+        name: "h2_timeout",
+        what: "h2, half the body, 2 s pause",
+        job: "",
+        known_difference: None,
+    },
+    Case {
+        name: "h2_body_limit",
+        what: "h2, 200 B body over body_size_limit",
+        job: "body_size_limit: 100B",
+        known_difference: None,
+    },
+    Case {
+        name: "h2_status_503",
+        what: "h2, 503 with a body",
+        job: "",
+        known_difference: None,
+    },
+    Case {
+        name: "h2_gzip",
+        what: "h2, gzip body",
+        job: "",
+        known_difference: None,
+    },
+    Case {
+        name: "h2_goaway",
+        what: "h2, GOAWAY after 2 streams",
+        job: "",
+        known_difference: None,
+    },
+    Case {
+        name: "h2_idle_close",
+        what: "h2, server closes idle after 300 ms",
+        job: "",
+        known_difference: None,
+    },
 ];
 
 /// Request headers compared between the two scrapers, as the target's server received them on

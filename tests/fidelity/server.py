@@ -9,7 +9,11 @@ the bytes and the scraper normalises them. Every accept, request and close is lo
 line (with the client's User-Agent on requests), so the server side judges connection fate:
 one connection over N scrapes is kept, N connections is re-dialled.
 
-Writes MANIFEST_JSON (name, port, path, aux ports of every case), then prints `ready`.
+A case with a `front` is served over https by nginx (started by tests/fidelity.rs, which reads
+the front's settings from the manifest) on BASE_PORT + 200 + i, proxying to this server's plain
+port: nginx speaks TLS and HTTP/2, and its access log judges the connection fate there.
+
+Writes MANIFEST_JSON (name, port, path, aux ports, front of every case), then prints `ready`.
 Standard library only: python3 is on every machine of this kind.
 """
 
@@ -89,11 +93,15 @@ def bomb():
 
 def cases(ip, base):
     """(name, path, {path: Resp} on the main port, {path: Resp} on the aux port or None,
-    idle_close_seconds or None). Order fixes the ports: do not reorder, append."""
+    idle_close_seconds or None, front or None). Order fixes the ports: do not reorder, append.
+
+    A front is a dict for nginx's https server before the case: `http2` (bool), optional
+    `keepalive_requests`, `keepalive_timeout`, and `replicas` (targets of the job on that one
+    host:port, told apart by a label)."""
     out = []
 
-    def add(name, routes, path="/metrics", aux=None, idle=None):
-        out.append((name, path, routes, aux, idle))
+    def add(name, routes, path="/metrics", aux=None, idle=None, front=None):
+        out.append((name, path, routes, aux, idle, front))
 
     ok = {"/metrics": Resp(http(VALID))}
     add("text_valid", ok)
@@ -230,6 +238,22 @@ def cases(ip, base):
         },
     )
 
+    # HTTP/2 for https targets (enable_http2), behind nginx: what a stream's failure, a GOAWAY
+    # and an idle close do to the one connection, and that a job's targets share it.
+    h2 = {"http2": True}
+    add("h2_valid", ok, front=h2)
+    # 0.4 s per answer, 3 targets a second: their scrapes overlap, HTTP/1.1 would need 2+.
+    slowish = {"/metrics": Resp([http(VALID)[:-half], http(VALID)[-half:]], pause=0.4)}
+    add("h2_shared", slowish, front=dict(h2, replicas=3))
+    add("h2_disabled", ok, front=h2)
+    add("https_h1_only", ok, front={"http2": False})
+    add("h2_timeout", {"/metrics": Resp([http(VALID)[:-half], http(VALID)[-half:]], pause=2.0)}, front=h2)
+    add("h2_body_limit", {"/metrics": Resp(http(sized(200)))}, front=h2)
+    add("h2_status_503", {"/metrics": Resp(http(b"overloaded\n", status=b"503 Service Unavailable"))}, front=h2)
+    add("h2_gzip", {"/metrics": Resp(http(gz(VALID), headers=enc))}, front=h2)
+    add("h2_goaway", ok, front=dict(h2, keepalive_requests=2))
+    add("h2_idle_close", ok, front=dict(h2, keepalive_timeout="300ms"))
+
     # The redirect to another port: main port redirects to the aux port of the same case.
     i = [c[0] for c in out].index("redirect_port")
     aux_port = base + 100 + i
@@ -339,14 +363,17 @@ def main():
     log = Log(logpath)
     ids = [0, threading.Lock()]
     entries = []
-    for i, (name, path, routes, aux, idle) in enumerate(cases(ip, base)):
+    for i, (name, path, routes, aux, idle, front) in enumerate(cases(ip, base)):
         port = base + i
         listen(ip, port, routes, idle, log, ids)
         aux_ports = []
         if aux is not None:
             listen(ip, base + 100 + i, aux, idle, log, ids)
             aux_ports.append(base + 100 + i)
-        entries.append({"name": name, "port": port, "path": path, "aux_ports": aux_ports})
+        entry = {"name": name, "port": port, "path": path, "aux_ports": aux_ports}
+        if front is not None:
+            entry["front"] = dict(front, port=base + 200 + i)
+        entries.append(entry)
     with open(manifest, "w") as f:
         json.dump(entries, f)
     print("ready", flush=True)
