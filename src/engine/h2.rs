@@ -69,9 +69,9 @@ impl H2Conn {
         !self.shared.is_closed()
             && self.shared.pending_close().is_none()
             && !self.send.is_closed()
-            && !self
+            && self
                 .max_age
-                .is_some_and(|m| self.shared.opened.elapsed() >= m)
+                .is_none_or(|m| self.shared.opened.elapsed() < m)
     }
 
     /// Wake the driver to look at the connection's state.
@@ -236,7 +236,9 @@ async fn drive(
     pool: Weak<Pool>,
     idle_timeout: Duration,
 ) {
-    let mut conn = std::pin::pin!(conn);
+    // Boxed, not pinned on the stack: it must be dropped (the socket closed) before
+    // `conn_closed` is reported.
+    let mut conn = Box::pin(conn);
     let s = &h.shared;
     let res = loop {
         let idle = h.streams.load(Ordering::Acquire) == 0;

@@ -62,10 +62,10 @@ impl Pool {
     /// forgotten (its driver closes it once its streams are done).
     pub(super) fn h2_conn(&self) -> Option<Arc<super::h2::H2Conn>> {
         let mut slot = lock(&self.h2);
-        if slot.as_ref().is_some_and(|c| !c.usable()) {
-            if let Some(c) = slot.take() {
-                c.wake();
-            }
+        if slot.as_ref().is_some_and(|c| !c.usable())
+            && let Some(c) = slot.take()
+        {
+            c.wake();
         }
         slot.clone()
     }

@@ -402,6 +402,8 @@ async fn exchange(
 }
 
 /// What one HTTP/1.1 attempt gave: the result, or a retry on a fresh connection.
+// Returned once per attempt and matched at once: boxing would allocate per scrape for nothing.
+#[allow(clippy::large_enum_variant)]
 enum H1 {
     Done(Result<Exchange, (ConnUsed, ScrapeError)>),
     /// The pooled connection was dead on arrival: (its id, not reused) for a failed redial.
