@@ -184,6 +184,25 @@ async fn a_jobs_targets_on_one_host_share_one_h2_connection() {
     .await;
     run.wait_n("3 scrapes", 3, 2 * S, scrape_up).await;
     assert_eq!(srv.accepts.load(Ordering::Acquire), 2);
+
+    // A probe speaks h2 on its own fresh connection (HTTP/1.1 bytes there would fail it):
+    // one per target, as each of the 3 is selected.
+    run.send(Command::Probe(scrapetop::event::Selector::all()));
+    let probes = run
+        .wait_n("3 probes", 3, 2 * S, |e| {
+            matches!(e.kind, EventKind::Probe(_))
+        })
+        .await;
+    for p in &probes {
+        let EventKind::Probe(p) = &p.kind else {
+            unreachable!()
+        };
+        assert!(
+            p.ok && p.status == Some(200) && p.first_byte_ms.is_some(),
+            "{p:?}"
+        );
+    }
+    assert_eq!(srv.accepts.load(Ordering::Acquire), 5);
     run.quit().await;
 }
 

@@ -467,3 +467,65 @@ pub(super) async fn read_response(
         },
     }
 }
+
+/// Why [`get_once`] failed.
+pub(super) enum OnceError {
+    /// The deadline passed.
+    Deadline,
+    /// The handshake, the request or the body failed (hyper's words).
+    Failed(String),
+}
+
+/// One GET of the target's URL on a fresh HTTP/2 connection (a probe), then the connection
+/// closed: the status, after `on_head` was called when the head arrived and the body was read.
+pub(super) async fn get_once(
+    tls: TlsStream<TcpStream>,
+    t: &TargetShared,
+    deadline: tokio::time::Instant,
+    on_head: impl FnOnce(),
+) -> Result<u16, OnceError> {
+    let url = t.spec.url();
+    let run = async {
+        let (mut send, conn) = Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .max_header_list_size(MAX_HEADER_LIST)
+            .handshake::<_, Empty<Bytes>>(TokioIo::new(tls))
+            .await
+            .map_err(|e| OnceError::Failed(format!("http2: {}", describe(&e))))?;
+        // Driven beside the request; dropped (the socket closed) with this future.
+        let mut conn = std::pin::pin!(conn);
+        let mut req = hyper::Request::get(&url);
+        for (name, value) in t.headers() {
+            req = req.header(*name, value.as_str());
+        }
+        let req = req
+            .body(Empty::new())
+            .map_err(|e| OnceError::Failed(e.to_string()))?;
+        let exchange = async {
+            let resp = send.send_request(req).await?;
+            on_head();
+            let status = resp.status().as_u16();
+            let mut body = resp.into_body();
+            while let Some(f) = body.frame().await {
+                f?;
+            }
+            Ok::<u16, hyper::Error>(status)
+        };
+        let mut exchange = std::pin::pin!(exchange);
+        loop {
+            tokio::select! {
+                r = &mut exchange => {
+                    return r.map_err(|e| OnceError::Failed(format!("Get \"{url}\": {}", describe(&e))));
+                }
+                r = &mut conn => {
+                    if let Err(e) = r {
+                        return Err(OnceError::Failed(format!("Get \"{url}\": {}", describe(&e))));
+                    }
+                }
+            }
+        }
+    };
+    tokio::time::timeout_at(deadline, run)
+        .await
+        .unwrap_or(Err(OnceError::Deadline))
+}

@@ -11,6 +11,7 @@ use crate::event::{DnsCause, EventKind, ProbeFailKind, ProbeResult};
 use super::ctx::Ctx;
 use super::dial::{addresses, connect_any, tls_handshake};
 use super::dns::ms;
+use super::h2;
 use super::http1::Stream;
 use super::recheck::flag_stale;
 use super::scrape::ScrapeError;
@@ -48,6 +49,24 @@ pub async fn probe(ctx: &Arc<Ctx>, t: &Arc<TargetShared>) {
                 let (tls, _) = tls_handshake(t, stream, p, deadline)
                     .await
                     .map_err(|e| (e.kind.into(), e.message))?;
+                if tls.get_ref().1.alpn_protocol() == Some(super::tls::ALPN_H2) {
+                    let on_head = || first_byte_ms = Some(ms(start.elapsed()));
+                    let s = match super::h2::get_once(tls, t, deadline, on_head).await {
+                        Ok(s) => s,
+                        Err(h2::OnceError::Deadline) => {
+                            return Err((ProbeFailKind::Timeout, deadline_msg(t)));
+                        }
+                        Err(h2::OnceError::Failed(e)) => return Err((ProbeFailKind::Other, e)),
+                    };
+                    status = Some(s);
+                    if s != 200 {
+                        return Err((
+                            ProbeFailKind::Http,
+                            format!("server returned HTTP status {s}"),
+                        ));
+                    }
+                    return Ok(());
+                }
                 Stream::from(tls)
             }
         };
