@@ -276,3 +276,40 @@ async fn enable_http2_false_or_a_server_without_h2_speaks_http1() {
     assert_eq!(srv.accepts.load(Ordering::Acquire), 1);
     run.quit().await;
 }
+
+#[tokio::test]
+async fn an_idle_h2_connection_closes_after_the_idle_timeout() {
+    let srv = server(&[b"h2", b"http/1.1"]).await;
+    let j = https_job("idle", &srv, 600, 300, true);
+    let o = EngineOptions {
+        idle_timeout: Duration::from_millis(200),
+        ..opts()
+    };
+    let mut run = start(
+        o,
+        vec![target(
+            &format!("https://127.0.0.1:{}/metrics", srv.port),
+            &j,
+        )],
+    );
+    let c = run
+        .wait_for("an idle close", 3 * S, |e| {
+            matches!(e.kind, EventKind::ConnClosed { .. })
+        })
+        .await;
+    assert!(
+        matches!(
+            c.kind,
+            EventKind::ConnClosed {
+                reason: CloseReason::IdleTimeout,
+                requests: 1,
+                ..
+            }
+        ),
+        "{c:?}"
+    );
+    // The next scrape dials a new one.
+    run.wait_n("2 scrapes", 2, 2 * S, scrape_up).await;
+    assert!(srv.accepts.load(Ordering::Acquire) >= 2);
+    run.quit().await;
+}

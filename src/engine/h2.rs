@@ -317,6 +317,8 @@ pub(super) enum Failed {
     /// Before any response: the connection may have been dead on arrival (GOAWAY, reset);
     /// worth one more try on a fresh one when it was reused.
     Unsent(ScrapeError),
+    /// The server reset the stream; the connection stays.
+    Stream(ScrapeError),
     /// The deadline passed.
     Deadline(ScrapeError),
 }
@@ -345,14 +347,20 @@ pub(super) async fn request(
     match tokio::time::timeout_at(deadline, sent).await {
         Ok(Ok(resp)) => Ok(Exchange { stream, resp }),
         Ok(Err(e)) => {
-            // A connection that fails a request takes no new one (Go marks it unusable).
-            if conn.send.is_closed() || e.is_closed() || e.is_canceled() {
-                conn.wake();
-            }
-            Err(Failed::Unsent(ScrapeError::H2 {
+            let err = ScrapeError::H2 {
                 url: url.to_owned(),
                 message: describe(&e),
-            }))
+            };
+            if conn.send.is_closed() || e.is_closed() || e.is_canceled() {
+                // The connection went away under the request (a GOAWAY, a close): it takes
+                // no new stream, and the request, never processed, may go on a fresh one.
+                conn.wake();
+                Err(Failed::Unsent(err))
+            } else {
+                // The server reset this stream: the connection stays, no retry (Go retries
+                // only a refused stream).
+                Err(Failed::Stream(err))
+            }
         }
         // Dropping the request resets its stream; the connection stays.
         Err(_) => Err(Failed::Deadline(ScrapeError::Deadline {

@@ -390,7 +390,9 @@ async fn exchange(
                         retry_of = Some((used.0, false));
                         continue;
                     }
-                    Err(h2::Failed::Unsent(e) | h2::Failed::Deadline(e)) => return Err((used, e)),
+                    Err(
+                        h2::Failed::Unsent(e) | h2::Failed::Stream(e) | h2::Failed::Deadline(e),
+                    ) => return Err((used, e)),
                 }
             }
         };
