@@ -59,9 +59,16 @@ pub fn summary(kind: &EventKind) -> String {
             local,
             peer,
             connect_ms,
+            tls,
             ..
         }) => {
-            format!("#{conn_id} fd {fd} {local} → {peer} in {}", ms(*connect_ms))
+            // The protocol the server chose (https), e.g. ` h2`: a shared HTTP/2 connection.
+            let alpn = tls.as_ref().and_then(|t| t.alpn.as_deref());
+            let alpn = alpn.map(|a| format!(" {a}")).unwrap_or_default();
+            format!(
+                "#{conn_id} fd {fd} {local} → {peer} in {}{alpn}",
+                ms(*connect_ms)
+            )
         }
         EventKind::ConnFailed { addr, kind, error } => format!("{addr} {kind}: {error}"),
         EventKind::ConnClosed {
