@@ -520,15 +520,15 @@ pub(super) async fn get_once(
             Ok::<u16, hyper::Error>(status)
         };
         let mut exchange = std::pin::pin!(exchange);
+        let fail = |e: hyper::Error| OnceError::Failed(format!("Get \"{url}\": {}", describe(&e)));
+        // A finished connection future is not polled again; the exchange then ends by itself.
+        let mut conn_done = false;
         loop {
             tokio::select! {
-                r = &mut exchange => {
-                    return r.map_err(|e| OnceError::Failed(format!("Get \"{url}\": {}", describe(&e))));
-                }
-                r = &mut conn => {
-                    if let Err(e) = r {
-                        return Err(OnceError::Failed(format!("Get \"{url}\": {}", describe(&e))));
-                    }
+                r = &mut exchange => return r.map_err(fail),
+                r = &mut conn, if !conn_done => {
+                    conn_done = true;
+                    r.map_err(fail)?;
                 }
             }
         }
