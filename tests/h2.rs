@@ -39,6 +39,12 @@ struct Server {
 }
 
 async fn server(alpn: &[&[u8]]) -> Server {
+    server_with(alpn, None).await
+}
+
+/// [`server`] that sends GOAWAY on an h2 connection after `goaway_after` requests (as nginx
+/// does at `keepalive_requests`).
+async fn server_with(alpn: &[&[u8]], goaway_after: Option<u64>) -> Server {
     let ca_key = KeyPair::generate().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -75,6 +81,9 @@ async fn server(alpn: &[&[u8]]) -> Server {
             a.fetch_add(1, Ordering::AcqRel);
             let (acceptor, u, p) = (acceptor.clone(), u.clone(), p.clone());
             let first = Arc::new(std::sync::atomic::AtomicBool::new(true));
+            let served = Arc::new(AtomicU64::new(0));
+            let goaway = Arc::new(tokio::sync::Notify::new());
+            let (served2, goaway2) = (served.clone(), goaway.clone());
             tokio::spawn(async move {
                 let Ok(tls) = acceptor.accept(s).await else {
                     return;
@@ -83,7 +92,11 @@ async fn server(alpn: &[&[u8]]) -> Server {
                 let proto = if h2 { "h2" } else { "http/1.1" };
                 let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                     let (u, p, first) = (u.clone(), p.clone(), first.clone());
+                    let (served, goaway) = (served2.clone(), goaway2.clone());
                     async move {
+                        if Some(served.fetch_add(1, Ordering::AcqRel) + 1) == goaway_after {
+                            goaway.notify_one();
+                        }
                         if first.swap(false, Ordering::AcqRel) {
                             u.fetch_add(1, Ordering::AcqRel);
                         }
@@ -98,9 +111,14 @@ async fn server(alpn: &[&[u8]]) -> Server {
                 });
                 let io = TokioIo::new(tls);
                 if h2 {
-                    let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                        .serve_connection(io, svc)
-                        .await;
+                    let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                        .serve_connection(io, svc);
+                    let mut conn = std::pin::pin!(conn);
+                    tokio::select! {
+                        _ = conn.as_mut() => return,
+                        () = goaway.notified() => conn.as_mut().graceful_shutdown(),
+                    }
+                    let _ = conn.await;
                 } else {
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(io, svc)
@@ -324,5 +342,38 @@ async fn an_idle_h2_connection_closes_after_the_idle_timeout() {
     // The next scrape dials a new one.
     run.wait_n("2 scrapes", 2, 2 * S, scrape_up).await;
     assert!(srv.accepts.load(Ordering::Acquire) >= 2);
+    run.quit().await;
+}
+
+#[tokio::test]
+async fn a_goaway_ends_the_connection_after_its_streams_and_no_scrape_fails() {
+    let srv = server_with(&[b"h2", b"http/1.1"], Some(2)).await;
+    let j = https_job("goaway", &srv, 100, 80, true);
+    let mut run = start(
+        opts(),
+        vec![target(
+            &format!("https://127.0.0.1:{}/metrics", srv.port),
+            &j,
+        )],
+    );
+    let scrapes = run.wait_n("8 scrapes", 8, 5 * S, is_scrape).await;
+    for s in &scrapes {
+        assert!(scrape_up(s), "{s:?}\n{}", run.recent(20));
+    }
+    let closed: Vec<_> = run
+        .seen
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::ConnClosed {
+                reason, requests, ..
+            } => Some((reason, requests)),
+            _ => None,
+        })
+        .collect();
+    assert!(closed.len() >= 3, "{closed:?}");
+    for c in &closed {
+        assert_eq!(*c, (CloseReason::PeerClosed, 2), "{closed:?}");
+    }
+    assert!(srv.used.load(Ordering::Acquire) >= 4);
     run.quit().await;
 }
