@@ -6,8 +6,9 @@
 //! docs/prometheus-connections.md):
 //! - one connection per pool (job and `scheme://host:port`) carries every target's scrapes at
 //!   once, one stream each;
-//! - a timeout, a refused body (size limit, parse error) or a non-200 ends only the stream
-//!   (RST_STREAM): the connection is kept;
+//! - a timeout resets only its stream (RST_STREAM); a refused body (size limit, parse error:
+//!   [`BodyReader`] drains the rest) or a non-200 (drained) is read to its end within the
+//!   deadline, as Prometheus drains it: the connection is kept either way;
 //! - a GOAWAY lets the streams in flight finish; the next scrape dials a new connection;
 //! - a PING when nothing was read for a minute, the connection dropped when its answer takes
 //!   15 s (Prometheus sets `ReadIdleTimeout`; Go's `PingTimeout` default);
@@ -409,6 +410,7 @@ pub(super) async fn read_response(
     enum End {
         Done,
         Broken(String),
+        /// The deadline passed while the reader inflated (its only refusal mid-body).
         Refused(String),
     }
     let read = tokio::time::timeout_at(deadline, async {
