@@ -242,6 +242,24 @@ async fn tls_and_auth_settings_are_read_relative_to_the_config() {
     assert_eq!(tls.server_name.as_deref(), Some("metrics.internal"));
     assert_eq!(tls.min_version.as_deref(), Some("TLS12"));
     assert!(l.targets[2].job.tls.insecure_skip_verify);
+    // enable_http2 defaults to true, as in Prometheus; `false` is read.
+    assert!(l.targets.iter().all(|t| t.job.enable_http2));
+    let d = tempfile::tempdir().expect("tempdir");
+    let f = d.path().join("p.yml");
+    std::fs::write(
+        &f,
+        "scrape_configs:\n  - job_name: h1\n    scheme: https\n    enable_http2: false\n    \
+         static_configs: [{targets: ['m:443']}]\n",
+    )
+    .expect("write");
+    let args = SourceArgs {
+        config: Some(f),
+        ..SourceArgs::default()
+    };
+    let l = config::load(&args, &FakeDns::new())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!l.targets[0].job.enable_http2);
 
     let l = load_config("valid/auth.yml")
         .await
