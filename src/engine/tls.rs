@@ -426,6 +426,19 @@ mod tests {
     }
 
     #[test]
+    fn alpn_offers_h2_first_only_with_enable_http2() -> Result<(), BoxErr> {
+        let tls = TlsSettings {
+            insecure_skip_verify: true,
+            ..TlsSettings::default()
+        };
+        let h2: Vec<&[u8]> = vec![b"h2", b"http/1.1"];
+        assert_eq!(client_config(&tls, true)?.alpn_protocols, h2);
+        let h1: Vec<&[u8]> = vec![b"http/1.1"];
+        assert_eq!(client_config(&tls, false)?.alpn_protocols, h1);
+        Ok(())
+    }
+
+    #[test]
     fn not_after_of_generalized_time() -> Result<(), BoxErr> {
         let key = KeyPair::generate()?;
         let mut params = CertificateParams::new(vec!["x".to_owned()])?;
