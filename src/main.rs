@@ -224,7 +224,9 @@ async fn read_first(
             });
     }
     let dns = Dns::new(dns_server).map_err(|e| format!("DNS: {e}"))?;
-    sources::read(args, &[], &dns).await
+    sources::read(args, &[], &dns)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// `scrapetop attach`: the observer of a running Prometheus as the source, shown the same way.

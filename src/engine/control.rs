@@ -18,10 +18,10 @@ use super::pool::Pool;
 use super::reload::{self, ReloadPolicy};
 use super::spec::TargetSpec;
 use super::target::TargetShared;
-use super::target_set::{Discovery, Sources, TargetSet, TargetsFuture};
+use super::target_set::{Discovery, Sources, SourcesError, TargetSet, TargetsFuture};
 
-/// What reading the sources gives: the new target set, or the user-facing error.
-type SourcesRead = Result<TargetSet, String>;
+/// What reading the sources gives: the new target set, or why not.
+type SourcesRead = Result<TargetSet, SourcesError>;
 
 /// Read the sources on a thread of their own, driven by the runtime's handle, so that a file
 /// that blocks (a FIFO given to `load`, a stalled network mount) blocks only that thread: the
@@ -108,7 +108,7 @@ impl Engine {
                     }
                 } => {
                     let what = reading.take().map_or("reload", |(_, w)| w);
-                    let res = res.unwrap_or_else(|_| Err("reading the sources stopped".to_owned()));
+                    let res = res.unwrap_or(Err(SourcesError::Stopped));
                     self.reloaded(what, res);
                 }
             }

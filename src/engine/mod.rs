@@ -38,7 +38,9 @@ use self::control::Engine;
 pub use self::ctx::{Ctx, Emitter, EngineOptions, FD_RESERVE};
 use self::dns::Dns;
 pub use self::reload::ReloadPolicy;
-pub use self::target_set::{Discovery, FixedSources, Sources, TargetSet, TargetsFuture};
+pub use self::target_set::{
+    Discovery, FixedSources, Sources, SourcesError, TargetSet, TargetsFuture,
+};
 
 /// What the caller holds: commands in, events out (the engine is one [`Source`]).
 pub type EngineHandle = SourceHandle;
