@@ -74,7 +74,7 @@ impl Engine {
         }
     }
 
-    pub(super) async fn run(&mut self, mut cmds: mpsc::UnboundedReceiver<Command>) {
+    pub(super) async fn run(&mut self, mut cmds: mpsc::Receiver<Command>) {
         let census = tokio::spawn(fds::census_loop(self.ctx.clone()));
         // The read of the sources under way (a newer request replaces it).
         let mut reading: Option<(oneshot::Receiver<SourcesRead>, &'static str)> = None;
