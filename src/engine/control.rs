@@ -53,7 +53,8 @@ struct Running {
 pub(super) struct Engine {
     ctx: Arc<Ctx>,
     paused_tx: watch::Sender<bool>,
-    /// Keyed by identity (labels + URL): identical targets are one, as in Prometheus.
+    /// Keyed by identity (labels + URL inside a job): identical targets of one job are one,
+    /// as in Prometheus.
     targets: HashMap<TargetId, Running>,
     pools: HashMap<PoolKey, Arc<Pool>>,
     sources: Arc<dyn Sources>,
@@ -260,7 +261,9 @@ impl Engine {
     /// Make the running target set equal to `list` under `policy` (see [`reload::plan`]).
     pub(super) fn apply(&mut self, list: Vec<TargetSpec>, policy: ReloadPolicy, report: bool) {
         let before = self.live_conns();
-        // Identical label set + URL is one target, as Prometheus deduplicates; the first wins.
+        // Identical label set + URL in one job is one target, as Prometheus deduplicates
+        // inside a pool; the first wins. Ids of different jobs never collide (see
+        // `TargetId::in_pool`), so every job keeps its own.
         let mut new: HashMap<TargetId, TargetSpec> = HashMap::with_capacity(list.len());
         for s in list {
             new.entry(s.id()).or_insert(s);

@@ -197,12 +197,14 @@ impl TargetSpec {
         l
     }
 
-    /// The target's identity (labels + URL, as Prometheus): see [`TargetId`].
+    /// The target's identity (labels + URL inside its job, as Prometheus): see [`TargetId`]
+    /// and [`TargetId::in_pool`].
     pub fn id(&self) -> TargetId {
         let labels = self.final_labels();
-        TargetId::of(
+        TargetId::in_pool(
             labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
             &self.url(),
+            &self.job.name,
         )
     }
 
@@ -588,6 +590,31 @@ mod tests {
         let e = TargetSpec::parse("http://user:hunter2@h:1", job()).expect_err("userinfo");
         assert!(!format!("{e:?}").contains("hunter2"), "{e:?}");
         assert!(matches!(e, TargetError::Credentials { .. }));
+    }
+
+    /// Prometheus keeps targets per pool: identical labels + URL in two jobs are two targets
+    /// (two ids), in one job one; and an ordinary target's id is the documented hash of its
+    /// labels and URL alone, the id an observer computes from Prometheus's API.
+    #[test]
+    fn ids_are_per_job_and_unchanged_when_the_job_label_names_the_job() {
+        let in_job = |name: &str, job_label: Option<&str>| {
+            let mut t = TargetSpec::parse("h:1", Arc::new(JobSettings::new(name))).expect("valid");
+            if let Some(j) = job_label {
+                t.labels.insert("job".into(), j.into());
+            }
+            t
+        };
+        let plain = in_job("node", None);
+        assert_eq!(
+            plain.id(),
+            TargetId::of([("instance", "h:1"), ("job", "node")], "http://h:1/metrics")
+        );
+        assert_eq!(plain.id(), in_job("node", Some("node")).id());
+        assert_ne!(in_job("a", None).id(), in_job("b", None).id());
+        let (c1, c2) = (in_job("c1", Some("shared")), in_job("c2", Some("shared")));
+        assert_eq!(c1.final_labels(), c2.final_labels());
+        assert_ne!(c1.id(), c2.id(), "same labels and URL in two jobs");
+        assert_eq!(c1.id(), in_job("c1", Some("shared")).id(), "stable");
     }
 
     #[test]
