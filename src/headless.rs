@@ -12,7 +12,7 @@
 //!   ordered path, and a command is handed to the engine only after the lines before it have
 //!   been answered, so an `error` never arrives after a later command's `command_ack`;
 //! - the engine's command queue is bounded ([`crate::engine::COMMAND_QUEUE`]): when it is full,
-//!   the command waits in a small [`Outbox`] and stdin is not read until it is taken, so a flood
+//!   the command waits in a small outbox and stdin is not read until it is taken, so a flood
 //!   of commands slows its writer (a full pipe) instead of growing memory or being dropped;
 //!   events keep being written meanwhile, and SIGINT/SIGTERM still quit.
 
