@@ -1,5 +1,7 @@
 #!/bin/sh
 # Rough CPU of scrapetop attach against a 1,000-target Prometheus (all in one namespace).
+# Build both binaries first (the helper is behind a feature so `cargo install` leaves it out):
+#   cargo build --release --features testexporter
 # Run as root under the suite lock: flock /tmp/scrapetop-suite.lock bench/attach-cpu.sh target/release/scrapetop
 set -e
 BIN=$(realpath "${1:?usage: bench/attach-cpu.sh path/to/release/scrapetop}")

@@ -14,7 +14,7 @@ out=${1:?usage: bench/soak.sh OUT_DIR [soak.py options]}
 shift
 mkdir -p "$out/bin"
 if [ -z "${SCRAPETOP_BIN:-}" ]; then
-  (cd "$root" && cargo build --release --bins)
+  (cd "$root" && cargo build --release --bins --features testexporter)
   SCRAPETOP_BIN=$root/target/release/scrapetop
   SCRAPETOP_EXPORTER_BIN=$root/target/release/scrapetop-testexporter
 fi

@@ -13,7 +13,8 @@ use scrapetop::tui::{TuiOptions, run};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let (ev_tx, ev_rx) = tokio::sync::mpsc::channel::<Event>(4096);
-    let (cmd_tx, mut cmd_rx) = tokio::sync::mpsc::unbounded_channel::<Command>();
+    let (cmd_tx, mut cmd_rx) =
+        tokio::sync::mpsc::channel::<Command>(scrapetop::engine::COMMAND_QUEUE);
     let targets: Vec<Arc<TargetRef>> = (0..30)
         .map(|i| {
             Arc::new(TargetRef {

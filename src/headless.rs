@@ -10,8 +10,13 @@
 //!   blocks the engine or the exit path;
 //! - everything written (events, `error`s for bad lines, `state` answers) goes through one
 //!   ordered path, and a command is handed to the engine only after the lines before it have
-//!   been answered, so an `error` never arrives after a later command's `command_ack`.
+//!   been answered, so an `error` never arrives after a later command's `command_ack`;
+//! - the engine's command queue is bounded ([`crate::engine::COMMAND_QUEUE`]): when it is full,
+//!   the command waits in a small outbox and stdin is not read until it is taken, so a flood
+//!   of commands slows its writer (a full pipe) instead of growing memory or being dropped;
+//!   events keep being written meanwhile, and SIGINT/SIGTERM still quit.
 
+use std::collections::VecDeque;
 use std::io::Write;
 use std::os::fd::AsFd;
 use std::sync::Arc;
@@ -58,6 +63,10 @@ const CHUNK_BYTES: usize = 1 << 16;
 /// that only hiccups (the soak's Python reader during 1,000 reconnects) loses nothing, while a
 /// reader that stopped costs at most this much memory.
 const QUEUE_BYTES: usize = 16 << 20;
+
+/// At most this many stdin lines are taken per turn of the loop, so events still get their
+/// turn during a burst of commands.
+const STEPS_PER_TURN: usize = 256;
 
 /// Every command the headless reader accepts, for error messages.
 const COMMANDS: &str = "reconnect, re_resolve, probe, pause, resume, reload, load, quit, state";
@@ -227,8 +236,54 @@ enum Step {
     Line(Result<String, String>),
     /// stdin ended.
     Eof,
-    /// A signal, as the command it means.
-    Signal(Command),
+}
+
+/// Commands the engine's queue had no room for, in order. While one from stdin waits, stdin is
+/// not read, so it holds at most that one plus a quit and a reload from signals (a quit or
+/// reload already waiting is not kept twice): never more than three, whatever the input.
+#[derive(Debug, Default)]
+struct Outbox {
+    waiting: VecDeque<Command>,
+}
+
+impl Outbox {
+    /// Hand `c` to the engine now if nothing waits before it and the queue has room; else keep
+    /// it. A closed queue (the engine is gone) takes nothing: there is nobody to tell.
+    fn send(&mut self, tx: &mpsc::Sender<Command>, c: Command) {
+        let c = if self.waiting.is_empty() {
+            match tx.try_send(c) {
+                Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => return,
+                Err(mpsc::error::TrySendError::Full(c)) => c,
+            }
+        } else {
+            c
+        };
+        let repeat = matches!(c, Command::Quit | Command::Reload) && self.waiting.contains(&c);
+        if !repeat {
+            self.waiting.push_back(c);
+        }
+    }
+
+    /// Whether stdin may be read: nothing waits.
+    fn is_empty(&self) -> bool {
+        self.waiting.is_empty()
+    }
+
+    /// With room for one (`permit`), hand over the first waiting command, then as many more as
+    /// fit.
+    fn flush(&mut self, permit: mpsc::Permit<'_, Command>, tx: &mpsc::Sender<Command>) {
+        if let Some(c) = self.waiting.pop_front() {
+            permit.send(c);
+        }
+        while let Some(c) = self.waiting.pop_front() {
+            if let Err(e) = tx.try_send(c) {
+                if let mpsc::error::TrySendError::Full(c) = e {
+                    self.waiting.push_front(c);
+                }
+                return;
+            }
+        }
+    }
 }
 
 /// Serialized events on their way to the stdout thread.
@@ -372,10 +427,12 @@ pub async fn run(
         capabilities,
     } = source;
     let (step_tx, mut steps) = mpsc::channel::<Step>(64);
+    // Signals have their own channel: it is read even while stdin waits for the engine.
+    let (signal_tx, mut signals) = mpsc::channel::<Command>(4);
 
-    spawn_stdin_reader(step_tx.clone());
+    spawn_stdin_reader(step_tx);
     // Registered before any event is written, so a signal is never missed.
-    spawn_signal_forwarder(step_tx)?;
+    spawn_signal_forwarder(signal_tx)?;
 
     let written = Arc::new(AtomicU64::new(0));
     let pending = Arc::new(AtomicUsize::new(0));
@@ -392,11 +449,13 @@ pub async fn run(
     let mut writer_finished = false;
     let mut write_error: Option<std::io::Error> = None;
     let mut quit_by: Option<tokio::time::Instant> = None;
-    let forward = |c: Command, quit_by: &mut Option<tokio::time::Instant>| {
+    let mut outbox = Outbox::default();
+    // The quit deadline runs from when quit is asked, not from when the engine takes it.
+    let forward = |c: Command, outbox: &mut Outbox, quit_by: &mut Option<tokio::time::Instant>| {
         if c == Command::Quit {
             quit_by.get_or_insert_with(|| tokio::time::Instant::now() + QUIT_GRACE);
         }
-        let _ = commands.send(c);
+        outbox.send(&commands, c);
     };
 
     let mut batch = Vec::with_capacity(256);
@@ -423,31 +482,53 @@ pub async fn run(
                     tokio::time::sleep(BATCH_PAUSE).await;
                 }
             }
-            Some(step) = steps.recv() => match step {
-                Step::Line(Ok(text)) => {
-                    let text = text.trim();
-                    if !text.is_empty() {
-                        // A command the source cannot carry out is answered, not sent.
-                        match checked_input(text, &capabilities) {
-                            Ok(Input::Engine(c)) => {
-                                // What is answered so far goes out before the command's
-                                // effects can.
-                                out.hand_over();
-                                forward(c, &mut quit_by);
+            permit = commands.reserve(), if !outbox.is_empty() => match permit {
+                Ok(p) => outbox.flush(p, &commands),
+                // The engine is gone: nothing waiting can be carried out.
+                Err(_) => outbox = Outbox::default(),
+            },
+            Some(c) = signals.recv() => forward(c, &mut outbox, &mut quit_by),
+            Some(first) = steps.recv(), if outbox.is_empty() => {
+                // Up to STEPS_PER_TURN lines a turn (one a turn would cap a burst of
+                // commands at a few thousand a second), stopping when the engine's queue
+                // is full.
+                let (mut next, mut taken) = (Some(first), 0);
+                while let Some(step) = next.take() {
+                    match step {
+                        Step::Line(Ok(text)) => {
+                            let text = text.trim();
+                            if !text.is_empty() {
+                                // A command the source cannot carry out is answered, not
+                                // sent.
+                                match checked_input(text, &capabilities) {
+                                    Ok(Input::Engine(c)) => {
+                                        // What is answered so far goes out before the
+                                        // command's effects can.
+                                        out.hand_over();
+                                        forward(c, &mut outbox, &mut quit_by);
+                                    }
+                                    Ok(Input::State) => out.push(&state_event(&model)),
+                                    Err(error) => {
+                                        out.push(&Event::now(None, EventKind::Error { error }))
+                                    }
+                                }
                             }
-                            Ok(Input::State) => out.push(&state_event(&model)),
-                            Err(e) => out.push(&Event::now(None, EventKind::Error { error: e })),
+                        }
+                        Step::Line(Err(error)) => {
+                            out.push(&Event::now(None, EventKind::Error { error }))
+                        }
+                        Step::Eof => {
+                            if exit_on_eof {
+                                forward(Command::Quit, &mut outbox, &mut quit_by);
+                            }
                         }
                     }
-                }
-                Step::Line(Err(e)) => out.push(&Event::now(None, EventKind::Error { error: e })),
-                Step::Eof => {
-                    if exit_on_eof {
-                        forward(Command::Quit, &mut quit_by);
+                    taken += 1;
+                    if taken < STEPS_PER_TURN && outbox.is_empty() {
+                        next = steps.try_recv().ok();
                     }
                 }
-                Step::Signal(c) => forward(c, &mut quit_by),
-            },
+            }
             res = &mut writer_done, if !writer_finished => {
                 writer_finished = true;
                 out.tx = None;
@@ -457,7 +538,7 @@ pub async fn run(
                 };
                 tracing::warn!("writing stdout: {e}; quitting");
                 write_error = Some(e);
-                forward(Command::Quit, &mut quit_by);
+                forward(Command::Quit, &mut outbox, &mut quit_by);
             }
             _ = tokio::time::sleep_until(quit_deadline), if quit_by.is_some() => {
                 tracing::warn!(
@@ -520,7 +601,7 @@ fn spawn_stdin_reader(tx: mpsc::Sender<Step>) {
 
 /// Turn SIGINT/SIGTERM into quit and SIGHUP into reload. Registers the handlers before it
 /// returns.
-fn spawn_signal_forwarder(step_tx: mpsc::Sender<Step>) -> std::io::Result<()> {
+fn spawn_signal_forwarder(tx: mpsc::Sender<Command>) -> std::io::Result<()> {
     let mut int = signal(SignalKind::interrupt())?;
     let mut term = signal(SignalKind::terminate())?;
     let mut hup = signal(SignalKind::hangup())?;
@@ -531,7 +612,7 @@ fn spawn_signal_forwarder(step_tx: mpsc::Sender<Step>) -> std::io::Result<()> {
                 _ = term.recv() => Command::Quit,
                 _ = hup.recv() => Command::Reload,
             };
-            if step_tx.send(Step::Signal(cmd)).await.is_err() {
+            if tx.send(cmd).await.is_err() {
                 break;
             }
         }
@@ -579,6 +660,55 @@ fn state_event(model: &Model) -> impl Serialize + '_ {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A full engine queue keeps the command (and closes stdin by `is_empty` turning false),
+    /// keeps one quit and one reload from signals however many arrive, and hands everything
+    /// over in order once there is room.
+    #[tokio::test]
+    async fn a_full_command_queue_holds_commands_in_order_and_never_loses_quit() {
+        let (tx, mut rx) = mpsc::channel::<Command>(2);
+        let mut out = Outbox::default();
+        out.send(&tx, Command::Pause);
+        out.send(&tx, Command::Resume);
+        assert!(out.is_empty(), "room for two");
+        out.send(&tx, Command::Pause);
+        assert!(
+            !out.is_empty(),
+            "the third waits, and stdin is no longer read"
+        );
+        for _ in 0..1000 {
+            out.send(&tx, Command::Reload);
+            out.send(&tx, Command::Quit);
+        }
+        assert_eq!(
+            out.waiting,
+            [Command::Pause, Command::Reload, Command::Quit],
+            "bounded whatever the signals"
+        );
+        let mut got = Vec::new();
+        while !out.is_empty() {
+            got.push(rx.recv().await.expect("queued"));
+            let permit = tx.reserve().await.expect("open");
+            out.flush(permit, &tx);
+        }
+        while let Ok(c) = rx.try_recv() {
+            got.push(c);
+        }
+        assert_eq!(
+            got,
+            [
+                Command::Pause,
+                Command::Resume,
+                Command::Pause,
+                Command::Reload,
+                Command::Quit
+            ]
+        );
+        // The engine gone: nothing is kept for it.
+        drop(rx);
+        out.send(&tx, Command::Pause);
+        assert!(out.is_empty());
+    }
 
     #[test]
     fn a_state_answer_larger_than_the_queue_goes_out_when_nothing_waits() {

@@ -224,7 +224,9 @@ async fn read_first(
             });
     }
     let dns = Dns::new(dns_server).map_err(|e| format!("DNS: {e}"))?;
-    sources::read(args, &[], &dns).await
+    sources::read(args, &[], &dns)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// `scrapetop attach`: the observer of a running Prometheus as the source, shown the same way.
@@ -298,7 +300,7 @@ fn run_attach(cli: &Cli, pid: Option<i32>) -> anyhow::Result<ExitCode> {
 /// Reload when file_sd files change on disk (polled, debounced) and at the dns_sd refresh
 /// interval, as Prometheus's discovery does.
 fn spawn_reload_triggers(
-    commands: mpsc::UnboundedSender<Command>,
+    commands: mpsc::Sender<Command>,
     watch: config::watch::Watched,
     dns_sd_refresh: Option<Duration>,
 ) {
@@ -308,7 +310,7 @@ fn spawn_reload_triggers(
         let tx = commands.clone();
         tokio::spawn(async move {
             while changed.recv().await.is_some() {
-                if tx.send(Command::Reload).is_err() {
+                if tx.send(Command::Reload).await.is_err() {
                     break;
                 }
             }
@@ -320,7 +322,7 @@ fn spawn_reload_triggers(
             tick.tick().await;
             loop {
                 tick.tick().await;
-                if commands.send(Command::Reload).is_err() {
+                if commands.send(Command::Reload).await.is_err() {
                     break;
                 }
             }

@@ -139,8 +139,10 @@ pub struct Unsupported {
 
 /// A running source: events out, commands in, and what it can do.
 pub struct SourceHandle {
-    /// Send commands here (check them against `capabilities` first).
-    pub commands: mpsc::UnboundedSender<Command>,
+    /// Send commands here (check them against `capabilities` first). Bounded at
+    /// [`crate::engine::COMMAND_QUEUE`]: a sender that must not wait uses `try_send` and
+    /// decides what a full queue means for it.
+    pub commands: mpsc::Sender<Command>,
     /// Events arrive here.
     pub events: mpsc::Receiver<Event>,
     /// Resolves when the source has shut down.

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use crate::config::{self, SourceArgs};
+use crate::config::{self, ConfigError, SourceArgs};
 use crate::engine::spec::TargetSpec;
 use crate::engine::{Discovery, Sources, TargetSet, TargetsFuture};
 
@@ -52,18 +52,18 @@ pub struct Read {
     pub dns_sd_refresh: Option<std::time::Duration>,
 }
 
-/// Read `args` and turn the result, after `base`, into a target set; errors are the
-/// user-facing text. No sources at all read as no targets.
+/// Read `args` and turn the result, after `base`, into a target set. No sources at all read as
+/// no targets.
 pub async fn read(
     args: &SourceArgs,
     base: &[TargetSpec],
     sd: &impl config::SdResolver,
-) -> Result<Read, String> {
+) -> Result<Read, ConfigError> {
     let empty = args.config.is_none() && args.targets_files.is_empty() && args.targets.is_empty();
     let mut r = Read::default();
     r.set.targets = base.to_vec();
     if !empty {
-        let l = config::load(args, sd).await.map_err(|e| e.to_string())?;
+        let l = config::load(args, sd).await?;
         r.set.targets.extend(l.targets);
         r.set.notices = l.notices;
         r.watch = l.watch;
@@ -76,7 +76,7 @@ impl Sources for ConfigSources {
     fn reload(&self, sd: Discovery) -> TargetsFuture {
         let args = self.current();
         let base = self.base.clone();
-        Box::pin(async move { read(&args, &base, &sd).await.map(|r| r.set) })
+        Box::pin(async move { Ok(read(&args, &base, &sd).await?.set) })
     }
 
     fn load(&self, path: String, replace: bool, sd: Discovery) -> TargetsFuture {
@@ -100,5 +100,42 @@ impl Sources for ConfigSources {
             }
             Ok(set)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::SourcesError;
+
+    /// A bad source is a [`ConfigError`] whose message is the one the CLI prints at start, and
+    /// a reload's error (a [`SourcesError`]) shows exactly that message, secrets redacted.
+    #[tokio::test]
+    async fn errors_are_config_errors_with_the_same_text() {
+        let args = SourceArgs {
+            targets: vec!["http://user:hunter2@h:1".into()],
+            ..SourceArgs::default()
+        };
+        let e = read(&args, &[], &config::NoLookups)
+            .await
+            .expect_err("userinfo in --target");
+        assert!(matches!(e, ConfigError::Args(_)), "{e:?}");
+        let text = e.to_string();
+        assert!(
+            text.starts_with("--target: credentials in the target address are not supported"),
+            "{text}"
+        );
+        assert!(!text.contains("hunter2") && !format!("{e:?}").contains("hunter2"));
+        let reload: SourcesError = e.into();
+        assert_eq!(reload.to_string(), text);
+        assert!(!format!("{reload:?}").contains("hunter2"));
+    }
+
+    #[tokio::test]
+    async fn no_sources_read_as_the_base_targets() {
+        let r = read(&SourceArgs::default(), &[], &config::NoLookups)
+            .await
+            .expect("no sources is no targets");
+        assert!(r.set.targets.is_empty() && r.set.notices.is_empty());
     }
 }

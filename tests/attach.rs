@@ -588,17 +588,21 @@ fn attach_sees_what_the_kernel_sees_and_acts_on_it() {
     let mut own = lab.scrapetop(&[], &["--prometheus", "http://127.0.0.1:9090"]);
     let mut ids = std::collections::HashSet::new();
     let mut up = std::collections::HashSet::new();
+    let added_kind = |e: &scrapetop::event::Event| {
+        matches!(e.kind, scrapetop::event::EventKind::TargetAdded { .. })
+    };
     let deadline = Instant::now() + secs(20);
     while ids.len() < 7 || up.len() < 5 {
         let left = deadline.saturating_duration_since(Instant::now());
         let e = own.wait_for("7 targets added and 5 up", left, |e| {
-            is(e, "target_added") || lab::scrape_up(e)
+            added_kind(e) || lab::is_up(e)
         });
-        let id = e["target"].as_str().expect("id").to_owned();
-        if is(&e, "target_added") {
+        let id = e.target.as_ref().expect("about a target").id.to_string();
+        if added_kind(&e) {
             assert!(
                 added.contains_key(&id),
-                "not one of Prometheus's targets: {e}"
+                "not one of Prometheus's targets: {}",
+                lab::show(&e)
             );
             ids.insert(id);
         } else {
@@ -607,8 +611,9 @@ fn attach_sees_what_the_kernel_sees_and_acts_on_it() {
     }
     let extra = own.collect(Duration::from_millis(1500));
     assert!(
-        !extra.iter().any(|e| is(e, "target_added")),
-        "more targets than the API's: {extra:?}"
+        !extra.iter().any(added_kind),
+        "more targets than the API's: {}",
+        lab::show_all(&extra)
     );
     drop(own);
 

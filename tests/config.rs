@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use scrapetop::config::{self, ConfigError, Loaded, SdResolver, SourceArgs};
+use scrapetop::config::{self, ConfigError, Loaded, LookupError, SdResolver, SourceArgs};
 use scrapetop::engine::spec::Auth;
+use scrapetop::event::DnsFailKind;
 
 const DIR: &str = "tests/fixtures/configs";
 
@@ -45,18 +46,19 @@ impl FakeDns {
     }
 }
 
-impl SdResolver for FakeDns {
-    async fn lookup_ip(&self, name: &str) -> Result<Vec<IpAddr>, String> {
-        self.ips
-            .get(name)
-            .cloned()
-            .ok_or_else(|| "NXDOMAIN".to_owned())
+fn nxdomain() -> LookupError {
+    LookupError::Failed {
+        kind: DnsFailKind::Nxdomain,
+        message: "NXDOMAIN".to_owned(),
     }
-    async fn lookup_srv(&self, name: &str) -> Result<Vec<(String, u16)>, String> {
-        self.srv
-            .get(name)
-            .cloned()
-            .ok_or_else(|| "NXDOMAIN".to_owned())
+}
+
+impl SdResolver for FakeDns {
+    async fn lookup_ip(&self, name: &str) -> Result<Vec<IpAddr>, LookupError> {
+        self.ips.get(name).cloned().ok_or_else(nxdomain)
+    }
+    async fn lookup_srv(&self, name: &str) -> Result<Vec<(String, u16)>, LookupError> {
+        self.srv.get(name).cloned().ok_or_else(nxdomain)
     }
 }
 
@@ -679,7 +681,7 @@ async fn malformed_input_never_echoes_a_secret() -> Result<(), Box<dyn std::erro
             // What the binary prints at start and what a reload's error event carries.
             let out = match scrapetop::sources::read(&args, &[], &FakeDns::new()).await {
                 Ok(r) => r.set.notices.join("\n"),
-                Err(e) => e,
+                Err(e) => e.to_string(),
             };
             outputs.push((format!("load {}", c.display()), out));
         }

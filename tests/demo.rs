@@ -379,6 +379,7 @@ async fn the_demo_shows_every_scripted_behaviour_and_leaves_nothing_listening() 
 
     commands
         .send(Command::Quit)
+        .await
         .expect("the engine takes commands");
     tokio::time::timeout(Duration::from_secs(5), done)
         .await

@@ -44,7 +44,7 @@ use std::io::Write as _;
 use std::time::{Duration, Instant};
 
 use cases::{CASES, HEADERS};
-use lab::{HELPER, Host, Lab, is};
+use lab::{HELPER, Host, Lab};
 use serde_json::Value;
 
 const SERVER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fidelity/server.py");
@@ -631,7 +631,7 @@ fn fidelity_side_by_side_with_prometheus() {
     lab.step("Prometheus and scrapetop started");
 
     // Until Prometheus has scraped every target once (bounded), then the window.
-    let mut events: Vec<Value> = Vec::new();
+    let mut events: Vec<scrapetop::event::Event> = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         events.extend(st.collect(Duration::from_millis(500)));
@@ -726,32 +726,28 @@ fn fidelity_side_by_side_with_prometheus() {
             unanimous: true,
             ..Outcome::default()
         };
-        let scrapes: Vec<&Value> = events
+        let scrapes: Vec<&scrapetop::event::ScrapeResult> = events
             .iter()
-            .filter(|e| is(e, "scrape") && e["job"] == c.name)
+            .filter(|e| lab::job(e) == c.name)
+            .filter_map(lab::scrape)
             .collect();
         t.scrapes = scrapes.len();
-        t.max_ms = scrapes
-            .iter()
-            .filter_map(|e| e["duration_ms"].as_f64())
-            .fold(0.0, f64::max);
+        t.max_ms = scrapes.iter().map(|s| s.duration_ms).fold(0.0, f64::max);
         // Twice the timeout: on a loaded machine a scrape that timed out is reported a little late.
         t.overran = t.max_ms > 1600.0 || t.scrapes < 2;
-        t.up_over_timeout = scrapes
-            .iter()
-            .any(|e| e["up"] == true && e["duration_ms"].as_f64().is_some_and(|d| d > 800.0));
-        let key = |e: &&Value| {
+        t.up_over_timeout = scrapes.iter().any(|s| s.up && s.duration_ms > 800.0);
+        let key = |s: &&scrapetop::event::ScrapeResult| {
             (
-                e["up"].as_bool(),
-                class(e["error"].as_str().unwrap_or("")),
-                e["samples"].as_u64(),
+                Some(s.up),
+                class(s.error.as_deref().unwrap_or("")),
+                Some(s.samples),
             )
         };
         if let Some((i, n)) = mode(&scrapes, key) {
-            let e = scrapes[i];
-            t.up = e["up"].as_bool();
-            t.error = e["error"].as_str().unwrap_or("").to_owned();
-            t.samples = e["samples"].as_u64();
+            let s = scrapes[i];
+            t.up = Some(s.up);
+            t.error = s.error.clone().unwrap_or_default();
+            t.samples = Some(s.samples);
             t.unanimous = n == scrapes.len();
         }
         (t.fate, t.fate_detail) = fate_of(&fates, &ports, Client::Scrapetop, replicas);

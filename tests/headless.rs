@@ -419,3 +419,105 @@ async fn a_reload_at_the_descriptor_limit_still_opens_its_file() {
     p.send(r#"{"cmd":"quit"}"#).await;
     assert_eq!(p.exit_code(Duration::from_secs(10)).await, 0);
 }
+
+fn status_kib(pid: u32, field: &str) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    s.lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+/// A burst of 100,000 commands: the engine's queue is bounded, so the reader stops taking
+/// stdin while it is full (the writer waits on the pipe) instead of queueing without bound.
+/// Every command is answered in order (each `pause` its `command_ack`, or counted in a
+/// `dropped` report if stdout fell behind), the process's peak memory stays small, and the
+/// `quit` after the burst ends the process at once. Lines are told apart by their event name
+/// (a typed parse of 200,000 lines in a debug build would take most of a minute); the ones
+/// that count are parsed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_commands_is_answered_in_bounded_memory_and_quit_still_works() {
+    const N: usize = 100_000;
+    let e = Exporter::start("127.0.0.1:0".parse().unwrap(), ExporterConfig::default())
+        .await
+        .unwrap();
+    let mut child = Command::new(BIN)
+        .args(["--headless", "--interval", "10s", "--target"])
+        .arg(e.addr().to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("binary runs");
+    let pid = child.id().expect("running");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut stdin = child.stdin.take().expect("stdin");
+    // About 20 s in a debug build on a quiet machine; the bound is for a loaded one.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let mut next = async || -> String {
+        match tokio::time::timeout_at(deadline, out.next_line()).await {
+            Ok(Ok(Some(l))) => l,
+            other => panic!("no answer in time: {other:?}"),
+        }
+    };
+    while !next().await.contains(r#""event":"target_added""#) {}
+    let before = status_kib(pid, "VmRSS:");
+    let writer = tokio::spawn(async move {
+        // One write of the whole burst: the pipe, not this test, sets the pace.
+        let mut burst = b"{\"cmd\":\"pause\"}\n".repeat(N);
+        burst.extend_from_slice(b"{\"cmd\":\"probe\",\"job\":\"flood-end\"}\n");
+        stdin.write_all(&burst).await.expect("write the burst");
+        stdin.flush().await.expect("flush");
+        stdin
+    });
+    let (mut acks, mut dropped) = (0u64, 0u64);
+    loop {
+        let line = next().await;
+        if line.contains(r#""event":"command_ack""#) {
+            match common::lines::parse(&line) {
+                common::lines::Line::Event(ev) => match ev.kind {
+                    EventKind::CommandAck { cmd, .. } => {
+                        assert_eq!(cmd, "pause", "{line}");
+                        acks += 1;
+                    }
+                    other => panic!("not an ack: {other:?}"),
+                },
+                other => panic!("not an event: {other:?}"),
+            }
+        } else if line.contains(r#""event":"dropped""#) {
+            let ev = common::lines::parse(&line);
+            if let common::lines::Line::Event(ev) = ev
+                && let EventKind::Dropped { count } = ev.kind
+            {
+                dropped += count;
+            }
+        } else if line.contains(r#""event":"error""#) {
+            // In order: the last command's answer comes after every pause's.
+            assert!(line.contains(r#"job \"flood-end\""#), "{line}");
+            break;
+        }
+    }
+    let peak = status_kib(pid, "VmHWM:");
+    let mut stdin = writer.await.expect("writer");
+    assert!(acks as usize <= N, "{acks} acks");
+    assert!(
+        acks + dropped >= N as u64,
+        "{acks} acks + {dropped} dropped of {N} commands"
+    );
+    eprintln!("flood: {acks} acks, {dropped} events dropped, RSS {before} kB, peak {peak} kB");
+    assert!(
+        peak < before + 64 * 1024,
+        "peak RSS {peak} kB from {before} kB: the command path grew"
+    );
+    stdin
+        .write_all(b"{\"cmd\":\"quit\"}\n")
+        .await
+        .expect("quit");
+    let st = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("quit ends the process in time")
+        .expect("wait");
+    assert_eq!(st.code(), Some(0));
+    drop(stdin);
+}

@@ -237,3 +237,109 @@ async fn a_reload_keeps_a_target_whose_identity_is_unchanged() {
     assert_eq!(before[kept[0]].1.get("env").map(String::as_str), Some("a"));
     run.quit().await;
 }
+
+/// Jobs sharing a target, through the real binary, as Prometheus has them: every scrape config
+/// is a pool of its own, so a target listed by two jobs is scraped twice (two targets, two
+/// connections), also when relabelling gives both the same labels and URL; inside one job,
+/// identical labels and URL are one target (one connection).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_sharing_a_target_each_keep_theirs_and_one_job_lists_it_once() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let (plain, relabelled) = (exporter().await, exporter().await);
+    let (p, r) = (plain.addr(), relabelled.addr());
+    let yaml = format!(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 500ms\nscrape_configs:\n\
+         - job_name: a\n  static_configs:\n  - targets: ['{p}']\n  - targets: ['{p}']\n\
+         - job_name: b\n  static_configs:\n  - targets: ['{p}']\n\
+         - job_name: c1\n  static_configs:\n  - targets: ['{r}']\n    labels: {{job: shared}}\n\
+         - job_name: c2\n  static_configs:\n  - targets: ['{r}']\n    labels: {{job: shared}}\n"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("prometheus.yml");
+    std::fs::write(&cfg, yaml).expect("write config");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_scrapetop"))
+        .arg("--headless")
+        .arg("--config")
+        .arg(&cfg)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("binary runs");
+    let out = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut out = common::lines::Events::new(out);
+
+    // Four targets: a (once), b, c1 and c2, each under its own job with its own id.
+    let added = out
+        .wait_n("four targets", 4, 5 * S, |e| {
+            matches!(e.kind, EventKind::TargetAdded { .. })
+        })
+        .await;
+    let mut jobs: BTreeMap<String, (TargetId, String)> = BTreeMap::new();
+    for ev in &added {
+        let t = ev.target.as_ref().expect("about a target");
+        let EventKind::TargetAdded { pool, labels, .. } = &ev.kind else {
+            unreachable!()
+        };
+        assert_eq!(pool.job.as_ref(), &*t.job, "each job its own pool");
+        let prev = jobs.insert(t.job.to_string(), (t.id, labels["job"].clone()));
+        assert!(prev.is_none(), "job {} added twice", t.job);
+    }
+    assert_eq!(
+        jobs.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["a", "b", "c1", "c2"]
+    );
+    assert_eq!(jobs["c1"].1, "shared");
+    assert_eq!(jobs["c2"].1, "shared");
+    let ids: HashSet<TargetId> = jobs.values().map(|(id, _)| *id).collect();
+    assert_eq!(ids.len(), 4, "four identities: {jobs:?}");
+
+    // Each scrapes, on a connection of its own: two per exporter, not one and not three.
+    let mut up = HashSet::new();
+    while up.len() < 4 {
+        let ev = expect_event!(out, 5 * S, EventKind::Scrape(s) if s.up);
+        up.insert(ev.target.expect("about a target").id);
+    }
+    assert_eq!(up, ids);
+    assert_accepts(&plain, 2).await;
+    assert_accepts(&relabelled, 2).await;
+    // A few more rounds: no fifth target, no extra connection (a's second listing is not a
+    // target that dials late).
+    let deadline = tokio::time::Instant::now() + 3 * S;
+    let mut scrapes_by_id: HashMap<TargetId, usize> = HashMap::new();
+    while tokio::time::Instant::now() < deadline {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let Ok(ev) = tokio::time::timeout(left, out.wait_for("events", 5 * S, |_| true)).await
+        else {
+            break;
+        };
+        assert!(
+            !matches!(ev.kind, EventKind::TargetAdded { .. }),
+            "a fifth target: {ev:?}"
+        );
+        if let EventKind::Scrape(s) = &ev.kind {
+            assert!(s.reused, "a new connection: {ev:?}");
+            *scrapes_by_id
+                .entry(ev.target.expect("about a target").id)
+                .or_default() += 1;
+        }
+    }
+    assert_eq!(
+        scrapes_by_id.keys().copied().collect::<HashSet<_>>(),
+        ids,
+        "every target scrapes on"
+    );
+    assert_eq!(plain.accepts(), 2);
+    assert_eq!(relabelled.accepts(), 2);
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin
+        .write_all(b"{\"cmd\":\"quit\"}\n")
+        .await
+        .expect("quit");
+    let st = tokio::time::timeout(10 * S, child.wait())
+        .await
+        .expect("exits")
+        .expect("wait");
+    assert_eq!(st.code(), Some(0));
+}

@@ -15,46 +15,63 @@ mod lab;
 mod lines;
 
 use std::collections::HashSet;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use lab::{Host, Lab, is, scrape_down, scrape_up};
-use serde_json::Value;
+use lab::{Host, Lab, closed, conn_failed, is_down, is_up, lookup, opened, probe, scrape, show};
+use scrapetop::event::{
+    CloseReason, ConnFailKind, DnsCause, DnsFailKind, Event, EventKind, ProbeFailKind,
+};
 
 fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
 }
 
 /// Events until `n` scrapes have finished.
-fn scrapes(st: &mut lab::Scrapetop, n: usize, within: Duration) -> Vec<Value> {
+fn scrapes(st: &mut lab::Scrapetop, n: usize, within: Duration) -> Vec<Event> {
     let deadline = Instant::now() + within;
     let mut got = Vec::new();
     let mut count = 0;
     while count < n {
         let left = deadline.saturating_duration_since(Instant::now());
-        let evs = st.collect_until(&format!("{n} scrapes"), left, |e| is(e, "scrape"));
+        let evs = st.collect_until(&format!("{n} scrapes"), left, |e| scrape(e).is_some());
         count += 1;
         got.extend(evs);
     }
     got
 }
 
-fn of<'a>(evs: &'a [Value], name: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
-    evs.iter().filter(move |e| is(e, name))
+/// The `T`s that `get` finds in `evs` (`of(&evs, scrape)`: every scrape result).
+fn of<'a, T: 'a>(
+    evs: &'a [Event],
+    get: impl Fn(&'a Event) -> Option<T> + 'a,
+) -> impl Iterator<Item = T> + 'a {
+    evs.iter().filter_map(get)
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().expect("lab address")
+}
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().expect("lab address")
 }
 
 /// All scrapes in `evs` are up, on connection `conn`, reused, and no connection opened or
 /// closed meanwhile.
-fn assert_kept_on(evs: &[Value], conn: &Value, why: &str) {
-    for s in of(evs, "scrape") {
-        assert!(
-            s["up"] == true && s["conn_id"] == *conn && s["reused"] == true,
-            "{why}: scrape not up on the kept connection {conn}: {s}"
-        );
-    }
+fn assert_kept_on(evs: &[Event], conn: u64, why: &str) {
     for e in evs {
+        if let Some(s) = scrape(e) {
+            assert!(
+                s.up && s.conn_id == Some(conn) && s.reused,
+                "{why}: scrape not up on the kept connection {conn}: {}",
+                show(e)
+            );
+        }
         assert!(
-            !is(e, "conn_opened") && !is(e, "conn_closed"),
-            "{why}: the connection changed: {e}"
+            opened(e).is_none() && closed(e).is_none(),
+            "{why}: the connection changed: {}",
+            show(e)
         );
     }
 }
@@ -115,16 +132,15 @@ fn s1_firewall_drops_new_connections_established_scraping_goes_on() {
         ],
     );
 
-    let opened = st.wait_for("conn_opened", secs(10), |e| is(e, "conn_opened"));
-    let conn = opened["conn_id"].clone();
-    st.wait_for("a scrape up", secs(5), scrape_up);
+    let conn = st.wait_kind("conn_opened", secs(10), |e| opened(e).map(|c| c.conn_id));
+    st.wait_for("a scrape up", secs(5), is_up);
     prom.wait_health("up", secs(20));
     lab.step("step 1: both up");
 
     lab.iptables(Host::T1, &rule("-A", DROP_NEW));
     lab.step("DROP of NEW to :9100 loaded");
     let evs = scrapes(&mut st, 3, secs(6));
-    assert_kept_on(&evs, &conn, "after DROP NEW");
+    assert_kept_on(&evs, conn, "after DROP NEW");
     assert!(prom.stays("up", secs(3)) >= 2, "Prometheus scraped");
     let server = lab.established_on_port(Host::T1, 9100);
     assert_eq!(
@@ -135,28 +151,29 @@ fn s1_firewall_drops_new_connections_established_scraping_goes_on() {
     lab.step("step 2: both still up through their established connections");
 
     st.send(r#"{"cmd":"probe"}"#);
-    let p = st.wait_for("probe", secs(3), |e| is(e, "probe"));
+    let p = st.wait_kind("probe", secs(3), |e| probe(e).cloned());
     assert!(
-        p["ok"] == false && p["kind"] == "timeout" && p["hidden_failure"] == true,
-        "a fresh connection times out while the pooled one works: {p}"
+        !p.ok && p.kind == Some(ProbeFailKind::Timeout) && p.hidden_failure,
+        "a fresh connection times out while the pooled one works: {p:?}"
     );
     lab.step("probe: fresh connection times out, hidden_failure");
 
     st.send(r#"{"cmd":"reconnect"}"#);
-    let evs = st.collect_until("a failed scrape", secs(5), scrape_down);
-    let closed = of(&evs, "conn_closed")
+    let evs = st.collect_until("a failed scrape", secs(5), is_down);
+    let c = of(&evs, closed)
         .next()
         .expect("conn_closed after reconnect");
     assert!(
-        closed["conn_id"] == conn && closed["reason"] == "forced",
-        "{closed}"
+        c.conn_id == conn && c.reason == CloseReason::Forced,
+        "{c:?}"
     );
-    let failed = of(&evs, "conn_failed")
+    let (kind, error) = of(&evs, conn_failed)
         .next()
         .expect("conn_failed after reconnect");
     assert_eq!(
-        failed["kind"], "timeout",
-        "connect times out behind DROP: {failed}"
+        kind,
+        ConnFailKind::Timeout,
+        "connect times out behind DROP: {error}"
     );
     prometheus_reconnect(&lab, &ip);
     let pt = prom.wait_health("down", secs(10));
@@ -166,17 +183,19 @@ fn s1_firewall_drops_new_connections_established_scraping_goes_on() {
     );
     let evs = scrapes(&mut st, 2, secs(4));
     assert!(
-        of(&evs, "scrape").all(|s| s["up"] == false),
-        "stays down: {evs:?}"
+        of(&evs, scrape).all(|s| !s.up),
+        "stays down: {}",
+        lab::show_all(&evs)
     );
-    assert!(of(&evs, "conn_opened").next().is_none());
+    assert!(of(&evs, opened).next().is_none());
     lab.step("step 3: reconnect → both down (connect timeout)");
 
     lab.iptables(Host::T1, &rule("-D", DROP_NEW));
-    let evs = st.collect_until("up again", secs(4), scrape_up);
+    let evs = st.collect_until("up again", secs(4), is_up);
     assert!(
-        of(&evs, "conn_opened").next().is_some(),
-        "a new connection: {evs:?}"
+        of(&evs, opened).next().is_some(),
+        "a new connection: {}",
+        lab::show_all(&evs)
     );
     prom.wait_health("up", secs(10));
     lab.step("step 4: rule removed → both up");
@@ -203,8 +222,8 @@ fn s2_firewall_rejects_new_connections_refused_fast() {
             &target,
         ],
     );
-    let conn = st.wait_for("conn_opened", secs(10), |e| is(e, "conn_opened"))["conn_id"].clone();
-    st.wait_for("up", secs(5), scrape_up);
+    let conn = st.wait_kind("conn_opened", secs(10), |e| opened(e).map(|c| c.conn_id));
+    st.wait_for("up", secs(5), is_up);
     lab.step("up");
 
     let reject = [
@@ -224,51 +243,35 @@ fn s2_firewall_rejects_new_connections_refused_fast() {
     ];
     lab.iptables(Host::T1, &rule("-A", &reject));
     let evs = scrapes(&mut st, 3, secs(6));
-    assert_kept_on(&evs, &conn, "after REJECT NEW");
+    assert_kept_on(&evs, conn, "after REJECT NEW");
     assert_eq!(lab.established_on_port(Host::T1, 9100).len(), 1);
 
     st.send(r#"{"cmd":"probe"}"#);
-    let p = st.wait_for("probe", secs(3), |e| is(e, "probe"));
+    let p = st.wait_kind("probe", secs(3), |e| probe(e).cloned());
     assert!(
-        p["ok"] == false && p["kind"] == "refused" && p["hidden_failure"] == true,
-        "{p}"
+        !p.ok && p.kind == Some(ProbeFailKind::Refused) && p.hidden_failure,
+        "{p:?}"
     );
-    assert!(
-        p["total_ms"].as_f64().unwrap_or(1e9) < 200.0,
-        "refused is fast: {p}"
-    );
+    assert!(p.total_ms < 200.0, "refused is fast: {p:?}");
     lab.step("probe refused");
 
     st.send(r#"{"cmd":"reconnect"}"#);
-    let evs = st.collect_until("a failed scrape", secs(5), scrape_down);
-    assert!(of(&evs, "conn_closed").any(|c| c["conn_id"] == conn && c["reason"] == "forced"));
-    let failed = of(&evs, "conn_failed").next().expect("conn_failed");
-    assert_eq!(failed["kind"], "refused", "{failed}");
-    let down = evs.last().expect("scrape");
-    assert!(
-        down["duration_ms"].as_f64().unwrap_or(1e9) < 200.0,
-        "refused fast: {down}"
-    );
+    let evs = st.collect_until("a failed scrape", secs(5), is_down);
+    assert!(of(&evs, closed).any(|c| c.conn_id == conn && c.reason == CloseReason::Forced));
+    let (kind, error) = of(&evs, conn_failed).next().expect("conn_failed");
+    assert_eq!(kind, ConnFailKind::Refused, "{error}");
+    let down = evs.last().and_then(scrape).expect("scrape");
+    assert!(down.duration_ms < 200.0, "refused fast: {down:?}");
     lab.step("reconnect → refused, fast");
 
     lab.iptables(Host::T1, &rule("-D", &reject));
-    let evs = st.collect_until("up again", secs(4), scrape_up);
-    assert!(of(&evs, "conn_opened").next().is_some());
+    let evs = st.collect_until("up again", secs(4), is_up);
+    assert!(of(&evs, opened).next().is_some());
     lab.step("rule removed → up");
     assert_eq!(st.quit(), Some(0));
 }
 
 const NAME: &str = "target.scrapetop.test";
-
-fn ips(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 /// Scenarios 3 and 9: the DNS record moves to the other host; the connection does not.
 #[test]
@@ -297,23 +300,20 @@ fn s3_dns_record_moves_connection_stays_on_old_peer() {
             &target,
         ],
     );
-    let evs = st.collect_until("conn_opened", secs(10), |e| is(e, "conn_opened"));
-    let res = of(&evs, "dns_resolved").next().expect("resolved at dial");
-    assert!(
-        res["cause"] == "dial" && ips(&res["addrs"]) == [ip1.clone()],
-        "{res}"
-    );
-    let opened = evs.last().expect("conn_opened");
-    assert_eq!(opened["peer"], format!("{ip1}:9100"));
-    let conn = opened["conn_id"].clone();
-    st.wait_for("up", secs(5), scrape_up);
+    let evs = st.collect_until("conn_opened", secs(10), |e| opened(e).is_some());
+    let res = of(&evs, lookup).next().expect("resolved at dial");
+    assert_eq!(res, (DnsCause::Dial, Ok(&[ip(&ip1)][..])));
+    let first = evs.last().and_then(opened).expect("conn_opened");
+    assert_eq!(first.peer, addr(&format!("{ip1}:9100")));
+    let conn = first.conn_id;
+    st.wait_for("up", secs(5), is_up);
     prom.wait_health("up", secs(20));
     lab.step("both up on t1");
 
     lab.dns_record(NAME, &ip2);
     lab.step("record moved to t2");
     let evs = scrapes(&mut st, 3, secs(6));
-    assert_kept_on(&evs, &conn, "after the move");
+    assert_kept_on(&evs, conn, "after the move");
     assert!(prom.stays("up", secs(2)) >= 1);
     assert_eq!(
         lab.established_on_port(Host::T1, 9100).len(),
@@ -333,42 +333,46 @@ fn s3_dns_record_moves_connection_stays_on_old_peer() {
     loop {
         st.send(r#"{"cmd":"re_resolve"}"#);
         let evs = st.collect_until("re_resolve answer", secs(3), |e| {
-            (is(e, "dns_resolved") || is(e, "dns_failed")) && e["cause"] == "re_resolve"
+            lookup(e).is_some_and(|(cause, _)| cause == DnsCause::ReResolve)
         });
-        stale = stale.or_else(|| of(&evs, "stale_peer").next().cloned());
+        stale = stale.or_else(|| of(&evs, lab::stale_peer).next());
         let ans = evs.last().expect("answer");
-        if ips(&ans["addrs"]) == [ip2.clone()] {
+        if lookup(ans).is_some_and(|(_, a)| a == Ok(&[ip(&ip2)][..])) {
             break;
         }
-        assert!(Instant::now() < deadline, "the record never moved: {ans}");
+        assert!(
+            Instant::now() < deadline,
+            "the record never moved: {}",
+            show(ans)
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     let stale = match stale {
         Some(s) => s,
-        None => st.wait_for("stale_peer", secs(2), |e| is(e, "stale_peer")),
+        None => st.wait_kind("stale_peer", secs(2), lab::stale_peer),
     };
-    assert!(
-        stale["conn_id"] == conn
-            && stale["peer"] == format!("{ip1}:9100")
-            && ips(&stale["addrs"]) == [ip2.clone()],
-        "{stale}"
+    assert_eq!(
+        stale,
+        (conn, addr(&format!("{ip1}:9100")), vec![ip(&ip2)]),
+        "stale_peer: the connection, its peer, the new answer"
     );
     lab.step("re_resolve → stale_peer");
 
     st.send(r#"{"cmd":"reconnect"}"#);
-    let evs = st.collect_until("new connection", secs(5), |e| is(e, "conn_opened"));
-    assert!(of(&evs, "conn_closed").any(|c| c["conn_id"] == conn && c["reason"] == "forced"));
+    let evs = st.collect_until("new connection", secs(5), |e| opened(e).is_some());
+    assert!(of(&evs, closed).any(|c| c.conn_id == conn && c.reason == CloseReason::Forced));
     assert!(
-        of(&evs, "dns_resolved").any(|r| r["cause"] == "dial" && ips(&r["addrs"]) == [ip2.clone()]),
-        "{evs:?}"
+        of(&evs, lookup).any(|r| r == (DnsCause::Dial, Ok(&[ip(&ip2)][..]))),
+        "{}",
+        lab::show_all(&evs)
     );
-    let opened = evs.last().expect("conn_opened");
+    let new = evs.last().and_then(opened).expect("conn_opened");
     assert_eq!(
-        opened["peer"],
-        format!("{ip2}:9100"),
+        new.peer,
+        addr(&format!("{ip2}:9100")),
         "follows the new address"
     );
-    st.wait_for("up on t2", secs(3), scrape_up);
+    st.wait_for("up on t2", secs(3), is_up);
     assert_eq!(
         lab.established_on_port(Host::T2, 9100).len(),
         1,
@@ -391,7 +395,7 @@ fn s3_dns_record_moves_connection_stays_on_old_peer() {
     assert!(lab.established_on_port(Host::T1, 9100).is_empty());
     prom.wait_health("up", secs(5));
     let evs = scrapes(&mut st, 2, secs(4));
-    assert!(of(&evs, "scrape").all(|s| s["up"] == true));
+    assert!(of(&evs, scrape).all(|s| s.up));
     lab.step("Prometheus's connection killed → it follows too; both up on t2");
     assert_eq!(st.quit(), Some(0));
 }
@@ -422,37 +426,41 @@ fn s4_dns_server_down_scraping_continues_until_reconnect() {
             &target,
         ],
     );
-    let conn = st.wait_for("conn_opened", secs(10), |e| is(e, "conn_opened"))["conn_id"].clone();
-    st.wait_for("up", secs(5), scrape_up);
+    let conn = st.wait_kind("conn_opened", secs(10), |e| opened(e).map(|c| c.conn_id));
+    st.wait_for("up", secs(5), is_up);
     prom.wait_health("up", secs(20));
     lab.step("both up");
 
     lab.stop_dns();
     let evs = scrapes(&mut st, 3, secs(6));
-    assert_kept_on(&evs, &conn, "DNS down");
+    assert_kept_on(&evs, conn, "DNS down");
     assert!(prom.stays("up", secs(2)) >= 1);
     lab.step("DNS stopped: both still up");
 
     st.send(r#"{"cmd":"re_resolve"}"#);
     let f = st.wait_for("re_resolve failure", secs(5), |e| {
-        (is(e, "dns_failed") || is(e, "dns_resolved")) && e["cause"] == "re_resolve"
+        lookup(e).is_some_and(|(cause, _)| cause == DnsCause::ReResolve)
     });
-    assert!(is(&f, "dns_failed"), "{f}");
     assert!(
-        f["kind"] == "no_server" || f["kind"] == "timeout",
-        "a dead server is no_server (ICMP unreachable) or timeout: {f}"
+        matches!(
+            lookup(&f),
+            Some((_, Err(DnsFailKind::NoServer | DnsFailKind::Timeout)))
+        ),
+        "a dead server is no_server (ICMP unreachable) or timeout: {}",
+        show(&f)
     );
-    lab.step(&format!("re_resolve → {f}"));
+    lab.step(&format!("re_resolve → {}", show(&f)));
 
     st.send(r#"{"cmd":"reconnect"}"#);
-    let evs = st.collect_until("a failed scrape", secs(5), scrape_down);
-    assert!(of(&evs, "conn_closed").any(|c| c["conn_id"] == conn && c["reason"] == "forced"));
+    let evs = st.collect_until("a failed scrape", secs(5), is_down);
+    assert!(of(&evs, closed).any(|c| c.conn_id == conn && c.reason == CloseReason::Forced));
     assert!(
-        of(&evs, "dns_failed").any(|d| d["cause"] == "dial"),
-        "{evs:?}"
+        of(&evs, lookup).any(|(cause, r)| cause == DnsCause::Dial && r.is_err()),
+        "{}",
+        lab::show_all(&evs)
     );
-    let failed = of(&evs, "conn_failed").next().expect("conn_failed");
-    assert_eq!(failed["kind"], "resolution", "{failed}");
+    let (kind, error) = of(&evs, conn_failed).next().expect("conn_failed");
+    assert_eq!(kind, ConnFailKind::Resolution, "{error}");
     prometheus_reconnect(&lab, &ip1);
     let pt = prom.wait_health("down", secs(10));
     // Go's resolver waits `timeout:1` for the dead server, longer than the 800ms scrape
@@ -465,8 +473,8 @@ fn s4_dns_server_down_scraping_continues_until_reconnect() {
     lab.step("reconnect → both down with a resolution error");
 
     lab.start_dns();
-    let evs = st.collect_until("up again", secs(4), scrape_up);
-    assert!(of(&evs, "conn_opened").next().is_some());
+    let evs = st.collect_until("up again", secs(4), is_up);
+    assert!(of(&evs, opened).next().is_some());
     prom.wait_health("up", secs(10));
     lab.step("DNS back → both up");
     assert_eq!(st.quit(), Some(0));
@@ -509,38 +517,39 @@ fn s5_nginx_keepalive_shorter_than_interval_reconnects_every_scrape() {
         &[],
         &["--interval", "2s", "--timeout", "1s", "--target", &target],
     );
-    let mut evs = st.collect_until("first scrape", secs(10), |e| is(e, "scrape"));
+    let mut evs = st.collect_until("first scrape", secs(10), |e| scrape(e).is_some());
     lab.step("first scrape");
     evs.extend(scrapes(&mut st, 4, secs(12)));
     st.send(r#"{"cmd":"pause"}"#);
-    evs.extend(st.collect_until("paused", secs(3), |e| is(e, "paused")));
+    evs.extend(st.collect_until("paused", secs(3), |e| {
+        matches!(e.kind, EventKind::Paused { paused: true })
+    }));
     // Let the last connection reach nginx's keepalive_timeout.
     evs.extend(st.collect(Duration::from_millis(1800)));
     lab.step("5 scrapes, paused");
 
-    let scr: Vec<&Value> = of(&evs, "scrape").collect();
+    let scr: Vec<_> = of(&evs, scrape).collect();
     assert!(scr.len() >= 5, "{scr:?}");
     for s in &scr {
-        assert!(
-            s["up"] == true && s["reused"] == false,
-            "every scrape on a new connection: {s}"
-        );
+        assert!(s.up && !s.reused, "every scrape on a new connection: {s:?}");
     }
-    let conns: HashSet<String> = scr.iter().map(|s| s["conn_id"].to_string()).collect();
+    let conns: HashSet<Option<u64>> = scr.iter().map(|s| s.conn_id).collect();
     assert_eq!(conns.len(), scr.len(), "one connection per scrape");
-    let closed: Vec<&Value> = of(&evs, "conn_closed").collect();
+    assert!(!conns.contains(&None), "every scrape had a connection");
+    let closes: Vec<_> = of(&evs, closed).collect();
     assert!(
-        closed.len() >= scr.len(),
-        "each connection closed: {closed:?}"
+        closes.len() >= scr.len(),
+        "each connection closed: {closes:?}"
     );
-    for c in &closed {
-        let life = c["lifetime_s"].as_f64().unwrap_or(0.0);
+    for c in &closes {
         assert!(
-            c["reason"] == "peer_closed" && c["requests"] == 1 && (0.9..1.9).contains(&life),
-            "nginx closed it after keepalive_timeout 1s, noticed at once: {c}"
+            c.reason == CloseReason::PeerClosed
+                && c.requests == 1
+                && (0.9..1.9).contains(&c.lifetime_s),
+            "nginx closed it after keepalive_timeout 1s, noticed at once: {c:?}"
         );
     }
-    let opened = of(&evs, "conn_opened").count();
+    let dialled = of(&evs, opened).count();
     let status = lab.exec(
         Host::T1,
         &[lab::HELPER, "get", "http://127.0.0.1:8081/status"],
@@ -554,11 +563,11 @@ fn s5_nginx_keepalive_shorter_than_interval_reconnects_every_scrape() {
         .unwrap_or_else(|| panic!("stub_status: {status}"));
     assert_eq!(
         accepts,
-        opened as u64 + 1,
+        dialled as u64 + 1,
         "nginx accepted one connection per scrape plus this status request: {status}"
     );
     lab.step(&format!(
-        "nginx accepts {accepts} = {opened} connections + 1"
+        "nginx accepts {accepts} = {dialled} connections + 1"
     ));
     assert_eq!(st.quit(), Some(0));
 }
@@ -589,9 +598,9 @@ fn s6_connection_killed_by_the_network_is_redialled_and_reresolved() {
             &target,
         ],
     );
-    let opened = st.wait_for("conn_opened", secs(10), |e| is(e, "conn_opened"));
-    let conn = opened["conn_id"].clone();
-    st.wait_for("up", secs(5), scrape_up);
+    let first = st.wait_kind("conn_opened", secs(10), |e| opened(e).cloned());
+    let conn = first.conn_id;
+    st.wait_for("up", secs(5), is_up);
     scrapes(&mut st, 1, secs(3));
     let before = lab.established_on_port(Host::T1, 9100);
     assert_eq!(before.len(), 1, "{before:?}");
@@ -609,24 +618,24 @@ fn s6_connection_killed_by_the_network_is_redialled_and_reresolved() {
         ],
     );
     lab.step("server side socket killed (RST on the wire)");
-    let evs = st.collect_until("a new connection", secs(5), |e| is(e, "conn_opened"));
-    let closed = of(&evs, "conn_closed").next().expect("conn_closed");
-    assert_eq!(closed["conn_id"], conn);
+    let evs = st.collect_until("a new connection", secs(5), |e| opened(e).is_some());
+    let c = of(&evs, closed).next().expect("conn_closed");
+    assert_eq!(c.conn_id, conn);
     assert_eq!(
-        closed["reason"], "reset",
-        "a RST closes it as reset: {closed}"
+        c.reason,
+        CloseReason::Reset,
+        "a RST closes it as reset: {c:?}"
     );
-    let i_closed = evs.iter().position(|e| is(e, "conn_closed")).unwrap_or(0);
+    let i_closed = evs.iter().position(|e| closed(e).is_some()).unwrap_or(0);
     assert!(
-        evs[i_closed..]
-            .iter()
-            .any(|e| is(e, "dns_resolved") && e["cause"] == "dial"),
-        "re-resolved before re-dialling: {evs:?}"
+        of(&evs[i_closed..], lookup).any(|(cause, r)| cause == DnsCause::Dial && r.is_ok()),
+        "re-resolved before re-dialling: {}",
+        lab::show_all(&evs)
     );
-    let new = evs.last().expect("conn_opened");
-    assert_ne!(new["conn_id"], conn);
-    assert_ne!(new["local"], opened["local"]);
-    st.wait_for("up again", secs(3), scrape_up);
+    let new = evs.last().and_then(opened).expect("conn_opened");
+    assert_ne!(new.conn_id, conn);
+    assert_ne!(new.local, first.local);
+    st.wait_for("up again", secs(3), is_up);
     let after = lab.established_on_port(Host::T1, 9100);
     assert_eq!(after.len(), 1, "{after:?}");
     assert_ne!(before, after, "a different connection");
@@ -687,27 +696,28 @@ fn s7_five_hundred_targets_five_hundred_sockets() {
     let deadline = Instant::now() + secs(30);
     while opened.len() < 500 {
         let left = deadline.saturating_duration_since(Instant::now());
-        let v = st.wait_for("500 connections", left, |e| is(e, "conn_opened"));
+        let v = st.wait_for("500 connections", left, |e| lab::opened(e).is_some());
         assert!(
-            opened.insert(v["instance"].to_string()),
-            "two connections for one target: {v}"
+            opened.insert(lab::instance(&v).to_owned()),
+            "two connections for one target: {}",
+            show(&v)
         );
     }
     lab.step("500 connections");
-    let census = st.wait_for("census", secs(3), |e| is(e, "fds"));
-    let sockets = census["sockets"].as_u64().expect("sockets");
+    let census = st.wait_kind("census", secs(3), |e| lab::census(e).copied());
+    let sockets = census.sockets;
     assert!(
         (500..510).contains(&sockets),
-        "500 sockets + a small constant: {census}"
+        "500 sockets + a small constant: {census:?}"
     );
     assert_eq!(proc_sockets(pid), sockets, "census equals /proc/{pid}/fd");
-    let total = census["total"].as_u64().expect("total");
-    assert!((500..530).contains(&total), "{census}");
+    let total = census.total;
+    assert!((500..530).contains(&total), "{census:?}");
     assert_eq!(established_many(&lab), 500, "the exporter side sees 500");
     // A full round more: still 500, no connection churn.
     let evs = st.collect(Duration::from_millis(2500));
-    assert!(of(&evs, "conn_opened").next().is_none() && of(&evs, "conn_closed").next().is_none());
-    assert!(of(&evs, "scrape").filter(|s| s["up"] == true).count() >= 500);
+    assert!(of(&evs, lab::opened).next().is_none() && of(&evs, closed).next().is_none());
+    assert!(of(&evs, scrape).filter(|s| s.up).count() >= 500);
     lab.step(&format!(
         "census sockets {sockets} total {total} = /proc; server 500"
     ));
@@ -729,26 +739,23 @@ fn s7_descriptor_limit_below_target_count_fails_only_the_excess() {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut st = lab.scrapetop(&["prlimit", "--nofile=300:300"], &args);
     let pid = st.pid();
-    let failed = st.wait_for("emfile", secs(15), |e| {
-        is(e, "conn_failed") && e["kind"] == "emfile"
-    });
+    let emfile_failure = |e: &Event| conn_failed(e).is_some_and(|(k, _)| k == ConnFailKind::Emfile);
+    let failed = st.wait_for("emfile", secs(15), emfile_failure);
     assert!(
-        failed["error"]
-            .as_str()
-            .unwrap_or("")
-            .contains("too many open files"),
-        "{failed}"
+        conn_failed(&failed).is_some_and(|(_, error)| error.contains("too many open files")),
+        "{}",
+        show(&failed)
     );
     lab.step("first emfile");
     let mut up = HashSet::new();
     let mut emfile = HashSet::new();
     let evs = st.collect(secs(6));
     for e in &evs {
-        if scrape_up(e) {
-            up.insert(e["instance"].to_string());
+        if is_up(e) {
+            up.insert(lab::instance(e).to_owned());
         }
-        if is(e, "conn_failed") && e["kind"] == "emfile" {
-            emfile.insert(e["instance"].to_string());
+        if emfile_failure(e) {
+            emfile.insert(lab::instance(e).to_owned());
         }
     }
     assert!(
@@ -767,9 +774,9 @@ fn s7_descriptor_limit_below_target_count_fails_only_the_excess() {
         up.len(),
         emfile.len()
     );
-    let census = evs.iter().rev().find(|e| is(e, "fds")).expect("a census");
-    assert_eq!(census["soft_limit"], 300, "{census}");
-    assert!(census["total"].as_u64().unwrap_or(999) <= 300, "{census}");
+    let census = evs.iter().rev().find_map(lab::census).expect("a census");
+    assert_eq!(census.soft_limit, 300, "{census:?}");
+    assert!(census.total <= 300, "{census:?}");
     let server = established_many(&lab);
     assert!((250..=300).contains(&server), "exporter side: {server}");
     assert!(
@@ -900,33 +907,34 @@ fn s8_reload_under_each_policy_connections_survive_or_not_on_the_target_side() {
     }
 
     // Up: one connection per target, on the target side too.
-    let mut before: Vec<Vec<(Value, String)>> = Vec::new();
+    let mut before: Vec<Vec<(u64, String)>> = Vec::new();
     for run in &mut runs {
-        let mut conns: Vec<Option<Value>> = vec![None; 4];
+        let mut conns: Vec<Option<u64>> = vec![None; 4];
         let deadline = Instant::now() + secs(10);
         while conns.iter().any(Option::is_none) {
             let left = deadline.saturating_duration_since(Instant::now());
             let v = run
                 .st
-                .wait_for("a connection per target", left, |e| is(e, "conn_opened"));
+                .wait_for("a connection per target", left, |e| opened(e).is_some());
             let i = S8_ALL[..4]
                 .iter()
-                .position(|t| v["instance"] == run.instance(*t))
-                .unwrap_or_else(|| panic!("{}: unexpected connection {v}", run.policy));
+                .position(|t| lab::instance(&v) == run.instance(*t))
+                .unwrap_or_else(|| panic!("{}: unexpected connection {}", run.policy, show(&v)));
             assert!(
                 conns[i].is_none(),
-                "{}: two connections for {:?}: {v}",
+                "{}: two connections for {:?}: {}",
                 run.policy,
-                S8_ALL[i]
+                S8_ALL[i],
+                show(&v)
             );
-            conns[i] = Some(v["conn_id"].clone());
+            conns[i] = opened(&v).map(|c| c.conn_id);
         }
         scrapes(&mut run.st, 8, secs(4));
         let mut b = Vec::new();
         for (i, t) in S8_ALL[..4].iter().enumerate() {
             let server = run.server(&lab, *t);
             assert_eq!(server.len(), 1, "{} {t:?}: {server:?}", run.policy);
-            b.push((conns[i].clone().unwrap_or_default(), server[0].clone()));
+            b.push((conns[i].unwrap_or_default(), server[0].clone()));
         }
         assert!(run.server(&lab, S8::D).is_empty(), "{}: D", run.policy);
         before.push(b);
@@ -938,9 +946,10 @@ fn s8_reload_under_each_policy_connections_survive_or_not_on_the_target_side() {
         let evs = run.st.collect(Duration::ZERO);
         assert!(
             evs.iter()
-                .all(|e| !is(e, "conn_closed") && !is(e, "conn_opened")),
-            "{}: connections changed before the reload: {evs:?}",
-            run.policy
+                .all(|e| closed(e).is_none() && opened(e).is_none()),
+            "{}: connections changed before the reload: {}",
+            run.policy,
+            lab::show_all(&evs)
         );
         std::fs::write(&run.cfg, s8_config(run.base, true)).expect("rewrite config");
     }
@@ -949,10 +958,12 @@ fn s8_reload_under_each_policy_connections_survive_or_not_on_the_target_side() {
     }
     let reloaded = Instant::now();
     // Right after each reload event: the target side, and the events so far.
-    let mut evs: Vec<Vec<Value>> = Vec::new();
+    let mut evs: Vec<Vec<Event>> = Vec::new();
     let mut just_after: Vec<Vec<Vec<String>>> = Vec::new();
     for run in &mut runs {
-        let e = run.st.collect_until("reload", secs(5), |e| is(e, "reload"));
+        let e = run
+            .st
+            .collect_until("reload", secs(5), |e| lab::reload(e).is_some());
         just_after.push(S8_ALL.iter().map(|t| run.server(&lab, *t)).collect());
         evs.push(e);
     }
@@ -970,37 +981,36 @@ fn s8_reload_under_each_policy_connections_survive_or_not_on_the_target_side() {
         let policy = run.policy;
         let check = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let evs = &evs[i];
-            let reload = of(evs, "reload").next().cloned().unwrap_or_default();
-            let at = evs.iter().position(|e| is(e, "reload")).unwrap_or(0);
+            let reload = of(evs, lab::reload).next().expect("a reload event");
+            let at = evs
+                .iter()
+                .position(|e| lab::reload(e).is_some())
+                .unwrap_or(0);
             // Closes and target events come before the reload event; scrapes after it are
             // under the new configuration.
             let post = &evs[at..];
-            let conn = |t: S8| before[i][t as usize].0.clone();
+            let conn = |t: S8| before[i][t as usize].0;
             let port = |t: S8| client(&before[i][t as usize].1).to_owned();
-            let closed = |t: S8| -> Vec<&Value> {
-                of(evs, "conn_closed")
-                    .filter(|c| c["conn_id"] == conn(t))
-                    .collect()
+            let closed = |t: S8| -> Vec<lab::Closed> {
+                of(evs, closed).filter(|c| c.conn_id == conn(t)).collect()
             };
-            let opened = |t: S8| -> Vec<&Value> {
-                of(evs, "conn_opened")
-                    .filter(|c| c["instance"] == run.instance(t))
+            let opened = |t: S8| -> Vec<&Event> {
+                evs.iter()
+                    .filter(|e| opened(e).is_some() && lab::instance(e) == run.instance(t))
                     .collect()
             };
             let after: Vec<Vec<String>> = S8_ALL.iter().map(|t| run.server(&lab, *t)).collect();
             let mut timeline = String::new();
             for e in evs {
-                if [
-                    "reload",
-                    "conn_closed",
-                    "conn_opened",
-                    "target_added",
-                    "target_removed",
-                ]
-                .iter()
-                .any(|n| is(e, n))
-                {
-                    timeline.push_str(&format!("\n  {e}"));
+                if matches!(
+                    e.kind,
+                    EventKind::Reload { .. }
+                        | EventKind::ConnClosed { .. }
+                        | EventKind::ConnOpened(_)
+                        | EventKind::TargetAdded { .. }
+                        | EventKind::TargetRemoved {}
+                ) {
+                    timeline.push_str(&format!("\n  {}", show(e)));
                 }
             }
             let ctx = format!(
@@ -1010,15 +1020,15 @@ fn s8_reload_under_each_policy_connections_survive_or_not_on_the_target_side() {
                 just_after[i]
             );
 
-            assert!(reload["error"].is_null(), "{ctx}");
+            assert_eq!(reload.error, None, "{ctx}");
             assert!(
-                reload["added"] == 1 && reload["removed"] == 1 && reload["changed"] == 1,
-                "{ctx}\nreload: D added, A2 removed, B changed: {reload}"
+                reload.added == 1 && reload.removed == 1 && reload.changed == 1,
+                "{ctx}\nreload: D added, A2 removed, B changed: {reload:?}"
             );
             // B is re-added with its new interval (target events come before the reload event).
             assert!(
-                of(evs, "target_added")
-                    .any(|e| e["instance"] == run.instance(S8::B) && e["interval_s"] == 2.0),
+                evs.iter().any(|e| lab::instance(e) == run.instance(S8::B)
+                    && matches!(e.kind, EventKind::TargetAdded { interval_s, .. } if interval_s == 2.0)),
                 "{ctx}\nB with interval 2s"
             );
             // D is new everywhere: dialled, one connection on the target side.
@@ -1056,20 +1066,22 @@ fn s8_reload_under_each_policy_connections_survive_or_not_on_the_target_side() {
                         after[t as usize][0], before[i][t as usize].1,
                         "{ctx}\n{t:?} kept: the same connection on the target side"
                     );
-                    let on = of(post, "scrape")
-                        .filter(|s| s["instance"] == run.instance(t))
+                    let on = post
+                        .iter()
+                        .filter(|e| lab::instance(e) == run.instance(t))
+                        .filter_map(scrape)
                         .collect::<Vec<_>>();
                     assert!(
                         !on.is_empty()
-                            && on.iter().all(|s| s["up"] == true
-                                && s["conn_id"] == conn(t)
-                                && s["reused"] == true),
+                            && on
+                                .iter()
+                                .all(|s| s.up && s.conn_id == Some(conn(t)) && s.reused),
                         "{ctx}\n{t:?} kept: scrapes on the kept connection: {on:?}"
                     );
                 } else {
                     let c = closed(t);
                     assert!(
-                        c.len() == 1 && c[0]["reason"] == "reload",
+                        c.len() == 1 && c[0].reason == CloseReason::Reload,
                         "{ctx}\n{t:?} closed with reason reload: {c:?}"
                     );
                     assert_eq!(opened(t).len(), 1, "{ctx}\n{t:?} re-dialled once");
@@ -1089,36 +1101,36 @@ fn s8_reload_under_each_policy_connections_survive_or_not_on_the_target_side() {
                         "{ctx}\nA2's idle connection stays open on the target side after the reload"
                     );
                     assert!(
-                        a2.len() == 1 && a2[0]["reason"] == "idle_timeout",
+                        a2.len() == 1 && a2[0].reason == CloseReason::IdleTimeout,
                         "{ctx}\nA2 closed by the idle timeout: {a2:?}"
                     );
                     assert!(
-                        reload["conns_closed"] == 1 && reload["conns_kept"] == 3,
-                        "{ctx}\nreload closes B's only: {reload}"
+                        reload.conns_closed == 1 && reload.conns_kept == 3,
+                        "{ctx}\nreload closes B's only: {reload:?}"
                     );
                 }
                 "keep" => {
                     assert!(
-                        a2.len() == 1 && a2[0]["reason"] == "target_removed",
+                        a2.len() == 1 && a2[0].reason == CloseReason::TargetRemoved,
                         "{ctx}\nA2 closed as target_removed: {a2:?}"
                     );
                     assert!(
-                        reload["conns_closed"] == 1 && reload["conns_kept"] == 3,
-                        "{ctx}\nreload closes A2's only: {reload}"
+                        reload.conns_closed == 1 && reload.conns_kept == 3,
+                        "{ctx}\nreload closes A2's only: {reload:?}"
                     );
                 }
                 _ => {
                     assert!(
-                        a2.len() == 1 && a2[0]["reason"] == "target_removed",
+                        a2.len() == 1 && a2[0].reason == CloseReason::TargetRemoved,
                         "{ctx}\nA2 closed as target_removed: {a2:?}"
                     );
                     assert!(
-                        reload["conns_closed"] == 4 && reload["conns_kept"] == 0,
-                        "{ctx}\nreload closes all four: {reload}"
+                        reload.conns_closed == 4 && reload.conns_kept == 0,
+                        "{ctx}\nreload closes all four: {reload:?}"
                     );
                 }
             }
-            lab.step(&format!("{policy}: as README says; {reload}"));
+            lab.step(&format!("{policy}: as README says; {reload:?}"));
         }));
         if let Err(e) = check {
             let msg = e

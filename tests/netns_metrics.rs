@@ -17,7 +17,7 @@ mod lab;
 
 use std::time::{Duration, Instant};
 
-use lab::{HELPER, Host, Lab, is, scrape_up};
+use lab::{HELPER, Host, Lab, is_up};
 use serde_json::Value;
 
 const NAME: &str = "node.scrapetop.test";
@@ -152,7 +152,7 @@ fn prometheus_scrapes_scrapetop_and_alerts_on_a_stale_peer() {
             &target,
         ],
     );
-    st.wait_for("up", secs(10), scrape_up);
+    st.wait_for("up", secs(10), is_up);
 
     // The real Prometheus, scraping scrapetop every second with the rules loaded.
     let pdir = lab.dir.path().join("prometheus");
@@ -212,8 +212,8 @@ fn prometheus_scrapes_scrapetop_and_alerts_on_a_stale_peer() {
     loop {
         st.send(r#"{"cmd":"re_resolve"}"#);
         let evs = st.collect(Duration::from_millis(500));
-        if let Some(s) = evs.iter().find(|e| is(e, "stale_peer")) {
-            assert_eq!(s["peer"], format!("{ip1}:9100"), "{s}");
+        if let Some((_, peer, _)) = evs.iter().find_map(lab::stale_peer) {
+            assert_eq!(peer.to_string(), format!("{ip1}:9100"));
             break;
         }
         assert!(Instant::now() < deadline, "no stale_peer within 10s");

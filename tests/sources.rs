@@ -581,7 +581,7 @@ async fn load_of_a_fifo_never_blocks_the_engine() {
     expect_event!(run, S, EventKind::Paused { paused: false });
     run.wait_for("scraping goes on", 2 * S, scrape_up).await;
     let done = {
-        let _ = run.handle.commands.send(Command::Quit);
+        let _ = run.handle.commands.send(Command::Quit).await;
         tokio::time::timeout(2 * S, run.handle.done).await
     };
     assert!(done.is_ok(), "quit waited for the FIFO");

@@ -170,7 +170,7 @@ impl Source for AttachSource {
 
     fn start(self) -> Result<SourceHandle, AttachError> {
         let capabilities = self.capabilities();
-        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+        let (cmd_tx, cmd_rx) = mpsc::channel(crate::engine::COMMAND_QUEUE);
         let (ev_tx, ev_rx) = mpsc::channel(4096);
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
         let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();

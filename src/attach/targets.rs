@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::api::{self, ApiTarget};
 use crate::engine::spec::{JobSettings, TargetSpec};
-use crate::engine::{Discovery, Sources, TargetSet, TargetsFuture};
+use crate::engine::{Discovery, Sources, SourcesError, TargetSet, TargetsFuture};
 
 /// Where the API is: address to connect to, `Host` header, path prefix.
 #[derive(Debug, Clone)]
@@ -149,12 +149,14 @@ impl Sources for PrometheusSources {
 
     fn reload(&self, _sd: Discovery) -> TargetsFuture {
         let url = self.url.clone();
-        Box::pin(async move { read(&url).await })
+        Box::pin(async move { read(&url).await.map_err(SourcesError::Prometheus) })
     }
 
     fn load(&self, _path: String, _replace: bool, _sd: Discovery) -> TargetsFuture {
         Box::pin(async {
-            Err("load: the targets come from Prometheus's API (--prometheus)".to_owned())
+            Err(SourcesError::Prometheus(
+                "load: the targets come from Prometheus's API (--prometheus)".to_owned(),
+            ))
         })
     }
 }

@@ -219,7 +219,7 @@ fn build_targets(
     };
     for (addr, loc) in &plan.plain {
         let mut t = TargetSpec::parse(addr, plan.settings.clone()).map_err(|m| match loc {
-            Some(l) => ConfigError::at(l, m),
+            Some(l) => ConfigError::at(l, m.to_string()),
             None => ConfigError::Args(format!("--target: {m}")),
         })?;
         t.labels.insert("job".into(), job.to_string());

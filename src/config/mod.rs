@@ -28,7 +28,7 @@ use std::time::Duration;
 pub use check::check_main;
 pub use files::MAX_FILE_BYTES;
 pub use outline::Pos;
-pub use sd::{NoLookups, SdResolver};
+pub use sd::{LookupError, NoLookups, SdResolver};
 
 use crate::engine::spec::{JobSettings, TargetSpec};
 use discovery::discover;

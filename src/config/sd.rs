@@ -15,23 +15,47 @@ use super::{ConfigError, Loc};
 /// lookups show in DNS history; tests use an in-memory table.
 pub trait SdResolver {
     /// Addresses of `name` (A and AAAA; the caller keeps the family it asked for).
-    fn lookup_ip(&self, name: &str) -> impl Future<Output = Result<Vec<IpAddr>, String>> + Send;
+    fn lookup_ip(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Vec<IpAddr>, LookupError>> + Send;
     /// SRV records of `name`: (target, port).
     fn lookup_srv(
         &self,
         name: &str,
-    ) -> impl Future<Output = Result<Vec<(String, u16)>, String>> + Send;
+    ) -> impl Future<Output = Result<Vec<(String, u16)>, LookupError>> + Send;
+}
+
+/// Why a discovery lookup gave nothing. A failed lookup is not a configuration error: it
+/// becomes the notice `dns_sd in job "J": SRV lookup of NAME failed: <Display>` and the job
+/// keeps its other targets, as Prometheus logs and retries.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LookupError {
+    /// The resolver answered with a failure (or none in time); `message` is its own words.
+    #[error("{message}")]
+    Failed {
+        /// Classified as the DNS events classify it.
+        kind: crate::event::DnsFailKind,
+        /// The resolver's message (names a host, never a secret).
+        message: String,
+    },
+    /// `scrapetop check` makes no lookups.
+    #[error("no lookup of {name} in check mode")]
+    CheckMode {
+        /// The name that would have been looked up.
+        name: String,
+    },
 }
 
 /// A resolver that answers nothing, for `scrapetop check` (no lookups are made there).
 pub struct NoLookups;
 
 impl SdResolver for NoLookups {
-    async fn lookup_ip(&self, name: &str) -> Result<Vec<IpAddr>, String> {
-        Err(format!("no lookup of {name} in check mode"))
+    async fn lookup_ip(&self, name: &str) -> Result<Vec<IpAddr>, LookupError> {
+        Err(LookupError::CheckMode { name: name.into() })
     }
-    async fn lookup_srv(&self, name: &str) -> Result<Vec<(String, u16)>, String> {
-        Err(format!("no lookup of {name} in check mode"))
+    async fn lookup_srv(&self, name: &str) -> Result<Vec<(String, u16)>, LookupError> {
+        Err(LookupError::CheckMode { name: name.into() })
     }
 }
 
@@ -356,7 +380,7 @@ pub async fn dns_groups(
     name: &str,
     kind: DnsKind,
     port: u16,
-) -> Result<Vec<Group>, String> {
+) -> Result<Vec<Group>, LookupError> {
     let mut groups = Vec::new();
     let mut push = |addr: String, extra: &[(&str, String)]| {
         let mut labels = Labels::new();
@@ -405,6 +429,24 @@ pub fn join_host_port(host: &str, port: u16) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `check` resolves nothing: the lookup fails as its own variant, with the message the
+    /// discovery notice quotes.
+    #[tokio::test]
+    async fn check_mode_lookups_fail_typed() {
+        for kind in [DnsKind::Srv, DnsKind::A] {
+            let e = dns_groups(&NoLookups, "_x._tcp.example", kind, 80)
+                .await
+                .expect_err("no lookups in check mode");
+            assert_eq!(
+                e,
+                LookupError::CheckMode {
+                    name: "_x._tcp.example".into()
+                }
+            );
+            assert_eq!(e.to_string(), "no lookup of _x._tcp.example in check mode");
+        }
+    }
 
     #[test]
     fn globs_match_as_go_does() {

@@ -18,10 +18,10 @@ use super::pool::Pool;
 use super::reload::{self, ReloadPolicy};
 use super::spec::TargetSpec;
 use super::target::TargetShared;
-use super::target_set::{Discovery, Sources, TargetSet, TargetsFuture};
+use super::target_set::{Discovery, Sources, SourcesError, TargetSet, TargetsFuture};
 
-/// What reading the sources gives: the new target set, or the user-facing error.
-type SourcesRead = Result<TargetSet, String>;
+/// What reading the sources gives: the new target set, or why not.
+type SourcesRead = Result<TargetSet, SourcesError>;
 
 /// Read the sources on a thread of their own, driven by the runtime's handle, so that a file
 /// that blocks (a FIFO given to `load`, a stalled network mount) blocks only that thread: the
@@ -53,7 +53,8 @@ struct Running {
 pub(super) struct Engine {
     ctx: Arc<Ctx>,
     paused_tx: watch::Sender<bool>,
-    /// Keyed by identity (labels + URL): identical targets are one, as in Prometheus.
+    /// Keyed by identity (labels + URL inside a job): identical targets of one job are one,
+    /// as in Prometheus.
     targets: HashMap<TargetId, Running>,
     pools: HashMap<PoolKey, Arc<Pool>>,
     sources: Arc<dyn Sources>,
@@ -74,7 +75,7 @@ impl Engine {
         }
     }
 
-    pub(super) async fn run(&mut self, mut cmds: mpsc::UnboundedReceiver<Command>) {
+    pub(super) async fn run(&mut self, mut cmds: mpsc::Receiver<Command>) {
         let census = tokio::spawn(fds::census_loop(self.ctx.clone()));
         // The read of the sources under way (a newer request replaces it).
         let mut reading: Option<(oneshot::Receiver<SourcesRead>, &'static str)> = None;
@@ -108,7 +109,7 @@ impl Engine {
                     }
                 } => {
                     let what = reading.take().map_or("reload", |(_, w)| w);
-                    let res = res.unwrap_or_else(|_| Err("reading the sources stopped".to_owned()));
+                    let res = res.unwrap_or(Err(SourcesError::Stopped));
                     self.reloaded(what, res);
                 }
             }
@@ -260,7 +261,9 @@ impl Engine {
     /// Make the running target set equal to `list` under `policy` (see [`reload::plan`]).
     pub(super) fn apply(&mut self, list: Vec<TargetSpec>, policy: ReloadPolicy, report: bool) {
         let before = self.live_conns();
-        // Identical label set + URL is one target, as Prometheus deduplicates; the first wins.
+        // Identical label set + URL in one job is one target, as Prometheus deduplicates
+        // inside a pool; the first wins. Ids of different jobs never collide (see
+        // `TargetId::in_pool`), so every job keeps its own.
         let mut new: HashMap<TargetId, TargetSpec> = HashMap::with_capacity(list.len());
         for s in list {
             new.entry(s.id()).or_insert(s);

@@ -9,6 +9,7 @@ use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfi
 use hickory_resolver::net::NetError;
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 
+use crate::config::LookupError;
 use crate::event::{DnsCause, DnsFailKind, EventKind, TargetRef};
 
 use super::ctx::Ctx;
@@ -213,14 +214,23 @@ pub(crate) fn ms(d: Duration) -> f64 {
 
 /// Discovery lookups without events (the first load, before the engine runs).
 impl crate::config::SdResolver for Dns {
-    async fn lookup_ip(&self, name: &str) -> Result<Vec<IpAddr>, String> {
+    async fn lookup_ip(&self, name: &str) -> Result<Vec<IpAddr>, LookupError> {
         self.lookup(name)
             .await
             .map(|a| a.addrs)
-            .map_err(|e| e.message)
+            .map_err(LookupError::from)
     }
 
-    async fn lookup_srv(&self, name: &str) -> Result<Vec<(String, u16)>, String> {
-        Dns::lookup_srv(self, name).await.map_err(|e| e.message)
+    async fn lookup_srv(&self, name: &str) -> Result<Vec<(String, u16)>, LookupError> {
+        Dns::lookup_srv(self, name).await.map_err(LookupError::from)
+    }
+}
+
+impl From<DnsError> for LookupError {
+    fn from(e: DnsError) -> Self {
+        LookupError::Failed {
+            kind: e.kind,
+            message: e.message,
+        }
     }
 }

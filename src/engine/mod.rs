@@ -39,7 +39,9 @@ use self::control::Engine;
 pub use self::ctx::{Ctx, Emitter, EngineOptions, FD_RESERVE};
 use self::dns::Dns;
 pub use self::reload::ReloadPolicy;
-pub use self::target_set::{Discovery, FixedSources, Sources, TargetSet, TargetsFuture};
+pub use self::target_set::{
+    Discovery, FixedSources, Sources, SourcesError, TargetSet, TargetsFuture,
+};
 
 /// What the caller holds: commands in, events out (the engine is one [`Source`]).
 pub type EngineHandle = SourceHandle;
@@ -100,11 +102,15 @@ pub fn start(
     .start()
 }
 
-type Spawned = (
-    mpsc::UnboundedSender<Command>,
-    mpsc::Receiver<Event>,
-    JoinHandle<()>,
-);
+/// Commands the engine's command loop holds before senders must wait (or, with `try_send`,
+/// hear "full"). The loop takes each command in microseconds (reading sources happens off the
+/// loop), so the queue fills only when a sender floods it; bounding it bounds memory then.
+/// Front ends apply their own policy when it is full: headless stops reading stdin until there
+/// is room (the writer of commands is slowed, nothing is dropped, and events keep flowing),
+/// the TUI refuses the key with a message.
+pub const COMMAND_QUEUE: usize = 1024;
+
+type Spawned = (mpsc::Sender<Command>, mpsc::Receiver<Event>, JoinHandle<()>);
 
 fn spawn(
     opts: EngineOptions,
@@ -116,7 +122,7 @@ fn spawn(
     }
     let dns = Dns::new(opts.dns_server)?;
     let (tx, events) = mpsc::channel(opts.channel_capacity.max(16));
-    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+    let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
     let (paused_tx, paused) = watch::channel(false);
     let ctx = Arc::new(Ctx {
         emit: Emitter {

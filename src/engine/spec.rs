@@ -201,12 +201,14 @@ impl TargetSpec {
         l
     }
 
-    /// The target's identity (labels + URL, as Prometheus): see [`TargetId`].
+    /// The target's identity (labels + URL inside its job, as Prometheus): see [`TargetId`]
+    /// and [`TargetId::in_pool`].
     pub fn id(&self) -> TargetId {
         let labels = self.final_labels();
-        TargetId::of(
+        TargetId::in_pool(
             labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
             &self.url(),
+            &self.job.name,
         )
     }
 
@@ -214,17 +216,17 @@ impl TargetSpec {
     /// `instance` becomes `host:port` as Prometheus does. Validated as Go's URL parser and DNS
     /// would (control characters, escapes, port, host name lengths); every error quotes the
     /// input through [`crate::redact::quote`], so userinfo never shows.
-    pub fn parse(s: &str, job: Arc<JobSettings>) -> Result<TargetSpec, String> {
+    pub fn parse(s: &str, job: Arc<JobSettings>) -> Result<TargetSpec, TargetError> {
         let s = s.trim();
-        let q = crate::redact::quote(s);
+        let target = crate::redact::quote(s);
         if s.len() > MAX_TARGET_LEN {
-            return Err(format!(
-                "target {q} is {} bytes long: scrapetop accepts at most {MAX_TARGET_LEN}",
-                s.len()
-            ));
+            return Err(TargetError::TooLong {
+                target,
+                len: s.len(),
+            });
         }
         if s.bytes().any(|b| b < 0x20 || b == 0x7f) {
-            return Err(format!("invalid control character in URL {q}"));
+            return Err(TargetError::ControlCharacter { target });
         }
         let (scheme, rest) = match s.find("://") {
             Some(i) => {
@@ -238,13 +240,12 @@ impl TargetSpec {
                         .chars()
                         .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
                 {
-                    return Err(format!(
-                        "unsupported scheme {name:?} in {q} (http and https only)"
-                    ));
+                    return Err(TargetError::UnsupportedScheme {
+                        scheme: name.to_owned(),
+                        target,
+                    });
                 } else {
-                    return Err(format!(
-                        "invalid target address {q}: expected host:port or URL"
-                    ));
+                    return Err(TargetError::NotAnAddress { target });
                 }
             }
             None => (Scheme::Http, s),
@@ -256,21 +257,22 @@ impl TargetSpec {
         };
         let hostport = split_host_port(authority);
         if authority.contains('@') || (hostport.is_none() && rest.contains('@')) {
-            return Err(format!(
-                "credentials in the target address are not supported (use basic_auth in a configuration file): {q}"
-            ));
+            return Err(TargetError::Credentials { target });
         }
         let Some((host, port)) = hostport else {
             let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
             return Err(match invalid_host(host) {
-                Some(why) if !host.is_empty() => format!("invalid target address {q}: {why}"),
-                _ => format!("invalid target address {q}: expected host:port or URL"),
+                Some(why) if !host.is_empty() => TargetError::BadHost { target, why },
+                _ => TargetError::NotAnAddress { target },
             });
         };
         // The fragment is never sent.
         let path = path.split('#').next().unwrap_or_default();
         if let Some(bad) = bad_escape(path) {
-            return Err(format!("invalid URL escape {bad:?} in {q}"));
+            return Err(TargetError::BadEscape {
+                escape: bad.to_owned(),
+                target,
+            });
         }
         let port = port.unwrap_or_else(|| scheme.default_port());
         let path_and_query = if path.is_empty() {
@@ -292,6 +294,65 @@ impl TargetSpec {
         t.instance = t.host_port();
         Ok(t)
     }
+}
+
+/// Why a target address or URL cannot be scraped. `Display` is the user-facing message; every
+/// variant holds the input only as [`crate::redact::quote`] made it (userinfo replaced, cut to
+/// a readable length), so no variant can carry a secret into a log or an error line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    /// Longer than [`MAX_TARGET_LEN`].
+    #[error("target {target} is {len} bytes long: scrapetop accepts at most {MAX_TARGET_LEN}")]
+    TooLong {
+        /// The input, quoted and redacted.
+        target: String,
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// A control character, which Go's URL parser refuses.
+    #[error("invalid control character in URL {target}")]
+    ControlCharacter {
+        /// The input, quoted and redacted.
+        target: String,
+    },
+    /// A scheme other than http and https.
+    #[error("unsupported scheme {scheme:?} in {target} (http and https only)")]
+    UnsupportedScheme {
+        /// The scheme as written.
+        scheme: String,
+        /// The input, quoted and redacted.
+        target: String,
+    },
+    /// Neither `host:port` nor a URL.
+    #[error("invalid target address {target}: expected host:port or URL")]
+    NotAnAddress {
+        /// The input, quoted and redacted.
+        target: String,
+    },
+    /// A host that is neither an IP address nor a name DNS could resolve.
+    #[error("invalid target address {target}: {why}")]
+    BadHost {
+        /// The input, quoted and redacted.
+        target: String,
+        /// What is wrong with the host (see [`invalid_host`]).
+        why: String,
+    },
+    /// Userinfo in the address: credentials belong in `basic_auth`, where they stay secret.
+    #[error(
+        "credentials in the target address are not supported (use basic_auth in a configuration file): {target}"
+    )]
+    Credentials {
+        /// The input, quoted with its userinfo replaced.
+        target: String,
+    },
+    /// A `%` not followed by two hex digits in the path.
+    #[error("invalid URL escape {escape:?} in {target}")]
+    BadEscape {
+        /// The bad escape (at most three characters, never userinfo: it is after the host).
+        escape: String,
+        /// The input, quoted and redacted.
+        target: String,
+    },
 }
 
 /// Longest target (address or URL) accepted, in bytes: far above any real URL, far below a
@@ -437,7 +498,9 @@ mod tests {
             "user:pw@h:1",
             "user:p/w@h:1/m",
         ] {
-            let e = TargetSpec::parse(input, job()).expect_err(input);
+            let e = TargetSpec::parse(input, job())
+                .expect_err(input)
+                .to_string();
             assert!(
                 !e.contains("pw") && !e.contains("p/w"),
                 "secret leaked: {e}"
@@ -474,10 +537,88 @@ mod tests {
             ("http://h:1/a\nb".to_owned(), "invalid control character"),
         ];
         for (input, want) in cases {
-            let e = TargetSpec::parse(&input, job()).expect_err(want);
+            let e = TargetSpec::parse(&input, job())
+                .expect_err(want)
+                .to_string();
             assert!(e.contains(want), "{e}");
             assert!(e.len() < 400, "long error: {} bytes", e.len());
         }
+    }
+
+    /// Each refusal is its own variant, and its message is the one users have always read
+    /// (the CLI, `check` and reload errors print it as is).
+    #[test]
+    fn errors_are_typed_and_keep_their_messages() {
+        let cases = [
+            (
+                "ftp://x:1",
+                "unsupported scheme \"ftp\" in \"ftp://x:1\" (http and https only)",
+            ),
+            (
+                "://x:1",
+                "invalid target address \"://x:1\": expected host:port or URL",
+            ),
+            (
+                "a..b:1",
+                "invalid target address \"a..b:1\": empty label in host name",
+            ),
+            (
+                "http://u:pw@h:1",
+                "credentials in the target address are not supported (use basic_auth in a \
+                 configuration file): \"http://<secret>@h:1\"",
+            ),
+            ("h:1/%zz", "invalid URL escape \"%zz\" in \"h:1/%zz\""),
+            (
+                "h:1/\x7f",
+                "invalid control character in URL \"h:1/\\u{7f}\"",
+            ),
+        ];
+        for (input, want) in cases {
+            let e = TargetSpec::parse(input, job()).expect_err(input);
+            assert_eq!(e.to_string(), want, "{input}");
+        }
+        assert!(matches!(
+            TargetSpec::parse("ftp://x:1", job()),
+            Err(TargetError::UnsupportedScheme { scheme, .. }) if scheme == "ftp"
+        ));
+        assert!(matches!(
+            TargetSpec::parse("a..b:1", job()),
+            Err(TargetError::BadHost { .. })
+        ));
+        let long = "h".repeat(MAX_TARGET_LEN + 1);
+        assert!(matches!(
+            TargetSpec::parse(&long, job()),
+            Err(TargetError::TooLong { len, .. }) if len == MAX_TARGET_LEN + 1
+        ));
+        // Debug (what a `{:?}` in a log prints) holds the redacted quote only.
+        let e = TargetSpec::parse("http://user:hunter2@h:1", job()).expect_err("userinfo");
+        assert!(!format!("{e:?}").contains("hunter2"), "{e:?}");
+        assert!(matches!(e, TargetError::Credentials { .. }));
+    }
+
+    /// Prometheus keeps targets per pool: identical labels + URL in two jobs are two targets
+    /// (two ids), in one job one; and an ordinary target's id is the documented hash of its
+    /// labels and URL alone, the id an observer computes from Prometheus's API.
+    #[test]
+    fn ids_are_per_job_and_unchanged_when_the_job_label_names_the_job() {
+        let in_job = |name: &str, job_label: Option<&str>| {
+            let mut t = TargetSpec::parse("h:1", Arc::new(JobSettings::new(name))).expect("valid");
+            if let Some(j) = job_label {
+                t.labels.insert("job".into(), j.into());
+            }
+            t
+        };
+        let plain = in_job("node", None);
+        assert_eq!(
+            plain.id(),
+            TargetId::of([("instance", "h:1"), ("job", "node")], "http://h:1/metrics")
+        );
+        assert_eq!(plain.id(), in_job("node", Some("node")).id());
+        assert_ne!(in_job("a", None).id(), in_job("b", None).id());
+        let (c1, c2) = (in_job("c1", Some("shared")), in_job("c2", Some("shared")));
+        assert_eq!(c1.final_labels(), c2.final_labels());
+        assert_ne!(c1.id(), c2.id(), "same labels and URL in two jobs");
+        assert_eq!(c1.id(), in_job("c1", Some("shared")).id(), "stable");
     }
 
     #[test]

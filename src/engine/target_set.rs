@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::config::{ConfigError, LookupError};
 use crate::event::{DnsCause, EventKind};
 
 use super::ctx::Ctx;
@@ -22,8 +23,31 @@ pub struct TargetSet {
 }
 
 /// A future that yields a fresh target set (the reload of the current sources, or a file to
-/// load). Errors are user-facing messages naming the file and line.
-pub type TargetsFuture = Pin<Box<dyn Future<Output = Result<TargetSet, String>> + Send>>;
+/// load).
+pub type TargetsFuture = Pin<Box<dyn Future<Output = Result<TargetSet, SourcesError>> + Send>>;
+
+/// Why a read of the sources gave no target set; the running targets then stay as they were.
+/// `Display` is the user-facing message of the `reload` event's `error` (after
+/// `"reload failed, running configuration kept: "`), naming file, line and value with secrets
+/// redacted (a [`ConfigError`] redacts its own).
+#[derive(Debug, thiserror::Error)]
+pub enum SourcesError {
+    /// A file or flag that cannot be used.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// `load` when targets were given as fixed arguments (nothing to add a file to).
+    #[error("{path}: loading target lists needs a target source")]
+    CannotLoad {
+        /// The file asked for.
+        path: String,
+    },
+    /// Targets read from a running Prometheus's API: its failure, in the attach reader's words.
+    #[error("{0}")]
+    Prometheus(String),
+    /// The thread reading the sources ended without an answer.
+    #[error("reading the sources stopped")]
+    Stopped,
+}
 
 /// Where targets come from, so the engine can reload them.
 pub trait Sources: Send + Sync + 'static {
@@ -59,11 +83,7 @@ impl Sources for FixedSources {
     }
 
     fn load(&self, path: String, _replace: bool, _sd: Discovery) -> TargetsFuture {
-        Box::pin(async move {
-            Err(format!(
-                "{path}: loading target lists needs a target source"
-            ))
-        })
+        Box::pin(async move { Err(SourcesError::CannotLoad { path }) })
     }
 }
 
@@ -73,7 +93,7 @@ impl Sources for FixedSources {
 pub struct Discovery(pub(super) Arc<Ctx>);
 
 impl crate::config::SdResolver for Discovery {
-    async fn lookup_ip(&self, name: &str) -> Result<Vec<std::net::IpAddr>, String> {
+    async fn lookup_ip(&self, name: &str) -> Result<Vec<std::net::IpAddr>, LookupError> {
         let start = Instant::now();
         let res = self.0.dns.lookup(name).await;
         let duration_ms = dns::ms(start.elapsed());
@@ -102,12 +122,12 @@ impl crate::config::SdResolver for Discovery {
                         cause: DnsCause::Discovery,
                     },
                 );
-                Err(e.message)
+                Err(e.into())
             }
         }
     }
 
-    async fn lookup_srv(&self, name: &str) -> Result<Vec<(String, u16)>, String> {
+    async fn lookup_srv(&self, name: &str) -> Result<Vec<(String, u16)>, LookupError> {
         let start = Instant::now();
         let res = self.0.dns.lookup_srv(name).await;
         if let Err(e) = &res {
@@ -122,6 +142,6 @@ impl crate::config::SdResolver for Discovery {
                 },
             );
         }
-        res.map_err(|e| e.message)
+        res.map_err(LookupError::from)
     }
 }

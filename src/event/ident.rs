@@ -20,7 +20,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// Canonical form hashed (bytes, in this order):
 /// - for each label, sorted by name: the name, `0xff`, the value, `0xff`;
 /// - one `0xfe` byte (it cannot occur in UTF-8, so the label part ends unambiguously);
-/// - the scrape URL, without credentials (`http://host:port/path?query`).
+/// - the scrape URL, without credentials (`http://host:port/path?query`);
+/// - only when the `job` label is not the scrape pool's (job's) name: `0xfd` and that name
+///   (see [`TargetId::in_pool`]).
 ///
 /// An observer of a real Prometheus computes the same id from `/api/v1/targets`: the
 /// `labels` object of an active target (its final labels, `job` and `instance` included) and
@@ -53,6 +55,29 @@ impl TargetId {
         }
         h = fnv1a(h, &[0xfe]);
         TargetId(fnv1a(h, url.as_bytes()))
+    }
+}
+
+impl TargetId {
+    /// The id of a target of the scrape pool (job) `pool`: [`TargetId::of`] when its `job`
+    /// label is the pool's name (the usual case), else that hash continued with one `0xfd`
+    /// byte and the pool's name. Prometheus keeps targets per pool, so two jobs whose labels
+    /// (a `job` set by a target group or by relabelling) and URL come out identical are still
+    /// two targets, each scraped on its own connection; folding the pool in keeps them two
+    /// here, without changing any other target's id.
+    pub fn in_pool<'a>(
+        labels: impl IntoIterator<Item = (&'a str, &'a str)>,
+        url: &str,
+        pool: &str,
+    ) -> TargetId {
+        let labels: Vec<(&str, &str)> = labels.into_iter().collect();
+        let named = labels.iter().any(|&(k, v)| k == "job" && v == pool);
+        let TargetId(h) = TargetId::of(labels, url);
+        if named {
+            TargetId(h)
+        } else {
+            TargetId(fnv1a(fnv1a(h, &[0xfd]), pool.as_bytes()))
+        }
     }
 }
 

@@ -117,13 +117,16 @@ pub fn new_app(opts: &TuiOptions) -> anyhow::Result<App> {
     Ok(App::new(Model::new(), bindings, Theme::from_env(), facts))
 }
 
+/// How long quitting waits for room in the engine's command queue.
+const QUIT_SEND: Duration = Duration::from_secs(1);
+
 /// Runs the full-screen UI until quit. Events arrive on `events`; commands go out on `commands`.
 /// Restores the terminal on quit, error, panic (ratatui::init's hook; the panic is logged via
 /// tracing first), SIGTERM, SIGINT and SIGQUIT, and around a stop (SIGTSTP, then SIGCONT).
 pub async fn run(
     opts: TuiOptions,
     events: mpsc::Receiver<Event>,
-    commands: mpsc::UnboundedSender<Command>,
+    commands: mpsc::Sender<Command>,
 ) -> anyhow::Result<()> {
     // A bad keys file is reported before the terminal is taken over.
     let app = new_app(&opts)?;
@@ -158,7 +161,7 @@ pub async fn run(
     tty::give_back(opts.mouse);
     if result.is_err() {
         // Quit and SIGTERM already told the engine; an error must too.
-        let _ = commands.send(Command::Quit);
+        let _ = tokio::time::timeout(QUIT_SEND, commands.send(Command::Quit)).await;
     }
     result
 }
@@ -263,7 +266,7 @@ async fn event_loop(
     mut app: App,
     opts: &TuiOptions,
     mut events: mpsc::Receiver<Event>,
-    commands: &mpsc::UnboundedSender<Command>,
+    commands: &mpsc::Sender<Command>,
     signals: &mut Signals,
 ) -> anyhow::Result<()> {
     let mut frames = Frames {
@@ -332,8 +335,22 @@ async fn event_loop(
                 continue;
             }
             tracing::debug!(cmd = cmd.name(), "command");
-            // The engine may be gone already; then there is nobody to tell.
-            let _ = commands.send(cmd);
+            if cmd == Command::Quit {
+                // Quit must arrive: wait for room (the engine takes commands in microseconds).
+                let _ = tokio::time::timeout(QUIT_SEND, commands.send(cmd)).await;
+                continue;
+            }
+            // A key never waits on the engine: with its queue full the command is refused and
+            // said so. The engine may be gone already; then there is nobody to tell.
+            if let Err(mpsc::error::TrySendError::Full(cmd)) = commands.try_send(cmd) {
+                let why = format!(
+                    "{}: not sent, the engine has {} commands waiting",
+                    cmd.name(),
+                    crate::engine::COMMAND_QUEUE
+                );
+                tracing::warn!("{why}");
+                app.refuse(&cmd, &why);
+            }
         }
         if app.quit {
             return Ok(());

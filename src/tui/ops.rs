@@ -64,8 +64,9 @@ impl App {
         self.mark_pending(vec![slot], op.pending());
     }
 
-    /// A command the source cannot carry out: say so, and stop showing it as pending.
-    pub fn refuse(&mut self, cmd: &Command, why: &crate::source::Unsupported) {
+    /// A command that cannot be carried out (the source lacks the capability, or the engine's
+    /// queue is full): say so, and stop showing it as pending.
+    pub fn refuse(&mut self, cmd: &Command, why: &impl std::fmt::Display) {
         if let Some(p) = Pending::for_command(cmd) {
             self.model.clear_pending(p);
             if let Some(f) = self.frozen.as_deref_mut() {

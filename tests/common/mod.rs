@@ -42,7 +42,10 @@ pub fn start(opts: EngineOptions, targets: Vec<TargetSpec>) -> Run {
 
 impl Run {
     pub fn send(&self, c: Command) {
-        self.handle.commands.send(c).expect("engine alive");
+        self.handle
+            .commands
+            .try_send(c)
+            .expect("engine alive, queue not full");
     }
 
     /// Wait until an event matching `pred` arrives (events seen before this call count too
@@ -112,7 +115,7 @@ impl Run {
     }
 
     pub async fn quit(self) {
-        let _ = self.handle.commands.send(Command::Quit);
+        let _ = self.handle.commands.send(Command::Quit).await;
         let _ = tokio::time::timeout(Duration::from_secs(5), self.handle.done).await;
     }
 }

@@ -25,6 +25,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
+use scrapetop::event::{
+    CloseReason, ConnFailKind, ConnInfo, DnsCause, Event, EventKind, FdCensus, ProbeResult,
+    ScrapeResult,
+};
 use serde_json::Value;
 
 pub const SCRAPETOP: &str = env!("CARGO_BIN_EXE_scrapetop");
@@ -497,13 +501,14 @@ impl Lab {
         std::thread::spawn(move || {
             for line in BufReader::new(out).lines() {
                 let Ok(line) = line else { break };
-                // Every line must be an event of the contract (typed), else the scenario
-                // fails on it with the reason.
-                let v: Value = match crate::lines::check(&line) {
-                    Ok(_) => serde_json::from_str(&line).unwrap_or(Value::Null),
-                    Err(e) => Value::String(format!("NOT AN EVENT: {e}")),
+                // Every line must be an event of the contract (typed: a renamed or missing
+                // field fails here), else the scenario fails on it with the reason.
+                let ev = match crate::lines::check(&line) {
+                    Ok(crate::lines::Line::Event(ev)) => Ok(ev),
+                    Ok(crate::lines::Line::State(_)) => Err(format!("unasked state: {line}")),
+                    Err(e) => Err(e),
                 };
-                if tx.send(v).is_err() {
+                if tx.send(ev).is_err() {
                     break;
                 }
             }
@@ -654,11 +659,11 @@ fn remove_leftovers() {
     }
 }
 
-/// scrapetop running headless in the lab: its events, and commands to it.
+/// scrapetop running headless in the lab: its typed events, and commands to it.
 pub struct Scrapetop {
     pub child: Child,
-    rx: Receiver<Value>,
-    recent: VecDeque<Value>,
+    rx: Receiver<Result<Event, String>>,
+    recent: VecDeque<String>,
     scenario: String,
     started: Instant,
     stderr: PathBuf,
@@ -669,19 +674,23 @@ impl Scrapetop {
         self.child.id()
     }
 
-    fn push(&mut self, v: &Value) {
+    /// The next event within `deadline`: `None` on timeout or end; a line that is not an
+    /// event of the contract fails the scenario here.
+    fn next(&mut self, deadline: Instant) -> Result<Event, RecvTimeoutError> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ev = match self.rx.recv_timeout(left)? {
+            Ok(ev) => ev,
+            Err(e) => panic!("[{}] {e}; last events:\n{}", self.scenario, self.recent()),
+        };
         if self.recent.len() == 60 {
             self.recent.pop_front();
         }
-        self.recent.push_back(v.clone());
+        self.recent.push_back(show(&ev));
+        Ok(ev)
     }
 
     fn recent(&self) -> String {
-        self.recent
-            .iter()
-            .map(|v| v.to_string())
-            .collect::<Vec<_>>()
-            .join("\n")
+        self.recent.iter().cloned().collect::<Vec<_>>().join("\n")
     }
 
     /// The next event matching `pred`, within `within`; panics with the last events otherwise.
@@ -689,23 +698,13 @@ impl Scrapetop {
         &mut self,
         what: &str,
         within: Duration,
-        pred: impl Fn(&Value) -> bool,
-    ) -> Value {
+        pred: impl Fn(&Event) -> bool,
+    ) -> Event {
         let deadline = Instant::now() + within;
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.rx.recv_timeout(left) {
-                Ok(v) => {
-                    assert!(
-                        v["event"].is_string(),
-                        "[{}] not an event: {v}",
-                        self.scenario
-                    );
-                    self.push(&v);
-                    if pred(&v) {
-                        return v;
-                    }
-                }
+            match self.next(deadline) {
+                Ok(ev) if pred(&ev) => return ev,
+                Ok(_) => {}
                 Err(RecvTimeoutError::Timeout) => panic!(
                     "[{}] timed out after {within:?} waiting for {what}; last events:\n{}",
                     self.scenario,
@@ -720,20 +719,26 @@ impl Scrapetop {
         }
     }
 
+    /// The next event of a kind, within `within`: what `get` takes out of it (`scrape`,
+    /// `conn_opened`, …).
+    pub fn wait_kind<T>(
+        &mut self,
+        what: &str,
+        within: Duration,
+        get: impl Fn(&Event) -> Option<T>,
+    ) -> T {
+        let ev = self.wait_for(what, within, |e| get(e).is_some());
+        get(&ev).unwrap_or_else(|| unreachable!())
+    }
+
     /// Every event for `d`.
-    pub fn collect(&mut self, d: Duration) -> Vec<Value> {
+    pub fn collect(&mut self, d: Duration) -> Vec<Event> {
         let deadline = Instant::now() + d;
         let mut got = Vec::new();
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.rx.recv_timeout(left) {
-                Ok(v) => {
-                    self.push(&v);
-                    got.push(v);
-                }
-                Err(_) => return got,
-            }
+        while let Ok(ev) = self.next(deadline) {
+            got.push(ev);
         }
+        got
     }
 
     /// Every event until one matches `pred` (included), within `within`.
@@ -741,17 +746,15 @@ impl Scrapetop {
         &mut self,
         what: &str,
         within: Duration,
-        pred: impl Fn(&Value) -> bool,
-    ) -> Vec<Value> {
+        pred: impl Fn(&Event) -> bool,
+    ) -> Vec<Event> {
         let deadline = Instant::now() + within;
         let mut got = Vec::new();
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.rx.recv_timeout(left) {
-                Ok(v) => {
-                    self.push(&v);
-                    let hit = pred(&v);
-                    got.push(v);
+            match self.next(deadline) {
+                Ok(ev) => {
+                    let hit = pred(&ev);
+                    got.push(ev);
                     if hit {
                         return got;
                     }
@@ -882,15 +885,163 @@ impl Prometheus {
     }
 }
 
-/// Event predicates.
+/// An event as its JSON line, for failure messages.
+pub fn show(ev: &Event) -> String {
+    serde_json::to_string(ev).unwrap_or_else(|e| format!("{ev:?} ({e})"))
+}
+
+/// Events as JSON lines, for failure messages.
+pub fn show_all<'a>(evs: impl IntoIterator<Item = &'a Event>) -> String {
+    evs.into_iter().map(show).collect::<Vec<_>>().join("\n")
+}
+
+/// The instance of the target an event is about ("" for engine-wide events).
+pub fn instance(ev: &Event) -> &str {
+    ev.target.as_ref().map_or("", |t| &*t.instance)
+}
+
+/// The job of the target an event is about ("" for engine-wide events).
+pub fn job(ev: &Event) -> &str {
+    ev.target.as_ref().map_or("", |t| &*t.job)
+}
+
+/// Typed views of one event kind each, for `filter_map` and [`Scrapetop::wait_kind`].
+pub fn scrape(ev: &Event) -> Option<&ScrapeResult> {
+    match &ev.kind {
+        EventKind::Scrape(s) => Some(s),
+        _ => None,
+    }
+}
+
+pub fn probe(ev: &Event) -> Option<&ProbeResult> {
+    match &ev.kind {
+        EventKind::Probe(p) => Some(p),
+        _ => None,
+    }
+}
+
+pub fn opened(ev: &Event) -> Option<&ConnInfo> {
+    match &ev.kind {
+        EventKind::ConnOpened(c) => Some(c),
+        _ => None,
+    }
+}
+
+pub fn census(ev: &Event) -> Option<&FdCensus> {
+    match &ev.kind {
+        EventKind::Fds(c) => Some(c),
+        _ => None,
+    }
+}
+
+/// A `conn_closed`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Closed {
+    pub conn_id: u64,
+    pub reason: CloseReason,
+    pub lifetime_s: f64,
+    pub requests: u64,
+}
+
+pub fn closed(ev: &Event) -> Option<Closed> {
+    match ev.kind {
+        EventKind::ConnClosed {
+            conn_id,
+            reason,
+            lifetime_s,
+            requests,
+            ..
+        } => Some(Closed {
+            conn_id,
+            reason,
+            lifetime_s,
+            requests,
+        }),
+        _ => None,
+    }
+}
+
+/// A `conn_failed`: its kind and error text.
+pub fn conn_failed(ev: &Event) -> Option<(ConnFailKind, &str)> {
+    match &ev.kind {
+        EventKind::ConnFailed { kind, error, .. } => Some((*kind, error.as_str())),
+        _ => None,
+    }
+}
+
+/// A lookup's outcome: `Ok(addresses)` from `dns_resolved`, `Err(kind)` from `dns_failed`,
+/// with its cause.
+pub fn lookup(
+    ev: &Event,
+) -> Option<(
+    DnsCause,
+    Result<&[std::net::IpAddr], scrapetop::event::DnsFailKind>,
+)> {
+    match &ev.kind {
+        EventKind::DnsResolved { addrs, cause, .. } => Some((*cause, Ok(addrs.as_slice()))),
+        EventKind::DnsFailed { kind, cause, .. } => Some((*cause, Err(*kind))),
+        _ => None,
+    }
+}
+
+/// A `stale_peer`: the connection, its peer, the current answer.
+pub fn stale_peer(ev: &Event) -> Option<(u64, std::net::SocketAddr, Vec<std::net::IpAddr>)> {
+    match &ev.kind {
+        EventKind::StalePeer {
+            conn_id,
+            peer,
+            addrs,
+        } => Some((*conn_id, *peer, addrs.clone())),
+        _ => None,
+    }
+}
+
+/// A `reload`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reload {
+    pub added: u64,
+    pub removed: u64,
+    pub changed: u64,
+    pub conns_kept: u64,
+    pub conns_closed: u64,
+    pub error: Option<String>,
+}
+
+pub fn reload(ev: &Event) -> Option<Reload> {
+    match &ev.kind {
+        EventKind::Reload {
+            added,
+            removed,
+            changed,
+            conns_kept,
+            conns_closed,
+            error,
+        } => Some(Reload {
+            added: *added,
+            removed: *removed,
+            changed: *changed,
+            conns_kept: *conns_kept,
+            conns_closed: *conns_closed,
+            error: error.clone(),
+        }),
+        _ => None,
+    }
+}
+
+/// A scrape that succeeded / failed.
+pub fn is_up(ev: &Event) -> bool {
+    scrape(ev).is_some_and(|s| s.up)
+}
+
+pub fn is_down(ev: &Event) -> bool {
+    scrape(ev).is_some_and(|s| !s.up)
+}
+
+/// Predicates over JSON values, for suites with a reader of their own (attach).
 pub fn is(ev: &Value, name: &str) -> bool {
     ev["event"] == name
 }
 
 pub fn scrape_up(ev: &Value) -> bool {
     is(ev, "scrape") && ev["up"] == true
-}
-
-pub fn scrape_down(ev: &Value) -> bool {
-    is(ev, "scrape") && ev["up"] == false
 }

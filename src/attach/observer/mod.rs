@@ -169,7 +169,7 @@ impl Observer {
     }
 
     /// Run until `quit` or until the command channel closes.
-    pub async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+    pub async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
         self.emit(
             None,
             EventKind::Notice {
