@@ -375,7 +375,7 @@ fn negotiates_like_each_version() {
         p.finish().unwrap_err().message,
         "data does not end with # EOF"
     );
-    // Protobuf is not parsed: never an error.
+    // Protobuf is parsed: an empty message, then one declared 255 bytes long with 0 there.
     let mut p = Parser::for_response(
         Some(
             "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited",
@@ -384,7 +384,17 @@ fn negotiates_like_each_version() {
         None,
         Limits::default(),
     );
-    assert_eq!((p.feed(b"\x00\xff\x01"), p.finish()), (Ok(()), Ok(0)));
+    assert_eq!(p.format(), Some(Format::Protobuf));
+    assert_eq!(
+        (p.feed(b"\x00\xff\x01"), p.finish().map_err(|e| e.message)),
+        (
+            Ok(()),
+            Err(
+                "clientpb: insufficient length of buffer, expected at least 257 bytes, got 2 bytes"
+                    .to_owned()
+            )
+        )
+    );
 }
 
 #[test]

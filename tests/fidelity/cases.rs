@@ -339,6 +339,60 @@ pub const CASES: &[Case] = &[
         job: "",
         known_difference: None,
     },
+    Case {
+        name: "proto_valid",
+        what: "protobuf: counter x2, gauge, untyped",
+        job: "",
+        known_difference: None,
+    },
+    Case {
+        name: "proto_summary_histogram",
+        what: "protobuf: summary, 2 classic histograms",
+        job: "",
+        known_difference: None,
+    },
+    Case {
+        name: "proto_truncated",
+        what: "protobuf: last message cut short",
+        job: "",
+        known_difference: None,
+    },
+    Case {
+        name: "proto_garbage",
+        what: "protobuf type, body of plain text",
+        job: "",
+        known_difference: None,
+    },
+    Case {
+        name: "proto_bad_varint",
+        what: "protobuf: length varint of 6 bytes",
+        job: "",
+        known_difference: None,
+    },
+    Case {
+        name: "proto_wrong_wire_type",
+        what: "protobuf: Name with wire type 0",
+        job: "",
+        known_difference: None,
+    },
+    Case {
+        name: "proto_bad_label_name",
+        what: "protobuf: label name `a-b`",
+        job: "",
+        known_difference: None,
+    },
+    Case {
+        name: "proto_native_histogram",
+        what: "protobuf: native histogram (no flag)",
+        job: "",
+        known_difference: None,
+    },
+    Case {
+        name: "proto_empty",
+        what: "protobuf type, empty body",
+        job: "",
+        known_difference: None,
+    },
 ];
 
 /// Request headers compared between the two scrapers, as the target's server received them on
