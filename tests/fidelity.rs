@@ -592,8 +592,22 @@ fn fidelity_side_by_side_with_prometheus() {
     );
     let mut failures = Vec::new();
     let mut details = String::new();
+    // Agreeing cases whose error texts are worded differently (informational: the class is
+    // what is compared; a scraper's own prefix such as Go's `Get "URL":` differs by design).
+    let mut wording = String::new();
     for (c, p, t) in &rows {
         let agree = p.key() == t.key();
+        if agree && p.error != t.error {
+            let _ = writeln!(
+                wording,
+                "  {}:
+    prometheus: {}
+    scrapetop:  {}",
+                c.name,
+                cut(&p.error, 160),
+                cut(&t.error, 160)
+            );
+        }
         let verdict = match (agree, c.known_difference) {
             (true, None) => "agree",
             (false, Some(_)) => "known difference",
@@ -658,7 +672,7 @@ fn fidelity_side_by_side_with_prometheus() {
     let _ = writeln!(
         out,
         "{agreeing} of {} cases agree (up/down, error class, samples, connection fate)\n\n\
-         errors:\n{details}",
+         errors:\n{details}\nworded differently (agreeing cases):\n{wording}",
         rows.len()
     );
     // The request itself.
