@@ -113,6 +113,11 @@ pub struct JobSettings {
     /// `fallback_scrape_protocol` (Prometheus 3): the parser for a missing or unknown
     /// Content-Type.
     pub fallback_scrape_protocol: Option<crate::expo::Format>,
+    /// The `Accept` header from `scrape_protocols` (Prometheus 3); `None`: the default of
+    /// `compat`.
+    pub accept: Option<Arc<str>>,
+    /// `scrape_native_histograms` and `always_scrape_classic_histograms` (Prometheus 3).
+    pub histograms: crate::expo::Histograms,
 }
 
 impl JobSettings {
@@ -133,6 +138,8 @@ impl JobSettings {
             label_value_length_limit: 0,
             compat: crate::expo::Compat::V3,
             fallback_scrape_protocol: None,
+            accept: None,
+            histograms: crate::expo::Histograms::default(),
         }
     }
 }

@@ -31,7 +31,7 @@ mod proto;
 use entry::{EntryParser, Kind, Series, Stop};
 use gofmt::{quote, trunc};
 use lex::{Lexer, St};
-pub use negotiate::{accept_header, negotiate};
+pub use negotiate::{PROTO_FIRST_PROTOCOLS, accept_for_protocols, accept_header, negotiate};
 pub use proto::Histograms;
 
 /// Which Prometheus to behave as. The two differ in content negotiation (3 refuses a missing

@@ -521,3 +521,27 @@ fn bounded_fuzz_keeps_the_invariants() {
     assert!(n > 100, "only {n} inputs in {secs} s");
     eprintln!("bounded fuzz: {n} inputs in {:?}", start.elapsed());
 }
+
+/// Prometheus 3's Accept for `scrape_protocols`: the default list gives the default header,
+/// protobuf first is what native histograms switch to.
+#[test]
+fn accept_from_scrape_protocols() {
+    let default = [
+        "OpenMetricsText1.0.0",
+        "OpenMetricsText0.0.1",
+        "PrometheusText1.0.0",
+        "PrometheusText0.0.4",
+    ];
+    assert_eq!(
+        super::accept_for_protocols(&default),
+        super::accept_header(Compat::V3)
+    );
+    assert_eq!(
+        super::accept_for_protocols(super::PROTO_FIRST_PROTOCOLS),
+        "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.6,application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1"
+    );
+    assert_eq!(
+        super::accept_for_protocols(&["PrometheusProto"]),
+        "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.6,*/*;q=0.5"
+    );
+}
