@@ -621,3 +621,54 @@ pub fn check_invariants(data: &[u8]) {
         assert_eq!(n, whole.1);
     }
 }
+
+/// Fuzzing the protobuf reader: parses `data` (its first byte picks the version, the
+/// histogram settings, limits and two split points) whole and in three chunks, and panics
+/// if the outcomes differ or the count is impossible. Never panics otherwise.
+#[doc(hidden)]
+pub fn check_proto_invariants(data: &[u8]) {
+    let Some((&sel, body)) = data.split_first() else {
+        return;
+    };
+    let compat = if sel & 1 == 0 { Compat::V3 } else { Compat::V2 };
+    let histograms = Histograms {
+        scrape_native: sel & 2 != 0,
+        always_classic: sel & 4 != 0,
+    };
+    let limits = Limits {
+        sample_limit: u64::from(sel >> 6),
+        label_limit: if sel & 8 != 0 { 4 } else { 0 },
+        label_value_length_limit: if sel & 16 != 0 { 3 } else { 0 },
+        ..Limits::default()
+    };
+    let run = |chunks: &[&[u8]]| {
+        let mut p = Parser::new(Format::Protobuf, compat, limits).with_histograms(histograms);
+        let mut fed = Ok(());
+        for c in chunks {
+            fed = p.feed(c);
+            if fed.is_err() {
+                break;
+            }
+        }
+        let res = fed.and_then(|_| p.finish());
+        (res, p.samples())
+    };
+    let whole = run(&[body]);
+    let a = (usize::from(sel >> 5) * 7 + body.len() / 3) % (body.len() + 1);
+    let b = (a + usize::from(sel) * 13) % (body.len() + 1);
+    let (a, b) = (a.min(b), a.max(b));
+    let split = run(&[&body[..a], &body[a..b], &body[b..]]);
+    assert_eq!(whole, split, "split at {a} and {b}");
+    // Every sample needs a byte of its own, but for the _count, _sum and +Inf of a bucketless
+    // histogram (3 from a 2-byte metric).
+    let bound = 2 * body.len() as u64 + 1;
+    assert!(
+        whole.1 <= bound,
+        "{} samples in {} bytes",
+        whole.1,
+        body.len()
+    );
+    if let Ok(n) = whole.0 {
+        assert_eq!(n, whole.1);
+    }
+}
