@@ -214,6 +214,8 @@ fn class(err: &str) -> &'static str {
 struct Fate {
     conns: usize,
     requests: usize,
+    /// Requests that carried an `Authorization` header.
+    authed: usize,
 }
 
 impl Fate {
@@ -269,6 +271,7 @@ fn fates(log: &str) -> HashMap<(u16, Client), Fate> {
                 };
                 let f = out.entry((port, client)).or_default();
                 f.requests += 1;
+                f.authed += usize::from(v["auth"] == true);
                 if conn_client.insert(conn, client).is_none() {
                     f.conns += 1;
                 }
@@ -385,7 +388,17 @@ fn fate_of(fates: &HashMap<(u16, Client), Fate>, ports: &[u16], c: Client) -> (S
         .iter()
         .map(|p| fates.get(&(*p, c)).copied().unwrap_or_default())
         .collect();
-    let class = fs.iter().map(|f| f.class()).collect::<Vec<_>>().join("+");
+    // Credentials sent to a port are part of the fate: all of its requests, some, or none.
+    let auth = |f: &Fate| match f.authed {
+        0 => "",
+        n if n == f.requests => "(auth)",
+        _ => "(auth partly)",
+    };
+    let class = fs
+        .iter()
+        .map(|f| format!("{}{}", f.class(), auth(f)))
+        .collect::<Vec<_>>()
+        .join("+");
     let detail = fs
         .iter()
         .map(|f| format!("{}c/{}r", f.conns, f.requests))

@@ -393,6 +393,18 @@ pub const CASES: &[Case] = &[
         job: "",
         known_difference: None,
     },
+    Case {
+        name: "redirect_dot_segments",
+        what: "302 to ../../c/./real/../metrics",
+        job: "",
+        known_difference: None,
+    },
+    Case {
+        name: "redirect_auth_port",
+        what: "302 to another port, with credentials",
+        job: "authorization:\n  credentials: fidelity-not-a-secret",
+        known_difference: None,
+    },
 ];
 
 /// Request headers compared between the two scrapers, as the target's server received them on

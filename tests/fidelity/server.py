@@ -339,11 +339,23 @@ def cases(ip, base):
     add("proto_native_histogram", {"/metrics": Resp(http(PB_NATIVE, ctype=PB))})
     add("proto_empty", {"/metrics": Resp(http(b"", ctype=PB))})
 
-    # The redirect to another port: main port redirects to the aux port of the same case.
-    i = [c[0] for c in out].index("redirect_port")
-    aux_port = base + 100 + i
-    loc = b"Location: http://%s:%d/metrics" % (ip.encode(), aux_port)
-    out[i][2]["/metrics"] = Resp(http(b"over there\n", status=b"302 Found", headers=[loc]))
+    # Redirects and the Location resolver: dot segments (RFC 3986), credentials to another port.
+    add(
+        "redirect_dot_segments",
+        {
+            "/a/b/metrics": Resp(http(b"moved\n", status=b"302 Found", headers=[b"Location: ../../c/./real/../metrics"])),
+            "/c/metrics": Resp(http(VALID)),
+        },
+        path="/a/b/metrics",
+    )
+    add("redirect_auth_port", {}, aux={"/metrics": Resp(http(VALID))})
+
+    # The redirects to another port: main port redirects to the aux port of the same case.
+    for name in ("redirect_port", "redirect_auth_port"):
+        i = [c[0] for c in out].index(name)
+        aux_port = base + 100 + i
+        loc = b"Location: http://%s:%d/metrics" % (ip.encode(), aux_port)
+        out[i][2]["/metrics"] = Resp(http(b"over there\n", status=b"302 Found", headers=[loc]))
     return out
 
 
@@ -402,6 +414,8 @@ def serve_conn(conn, port, cid, peer, routes, idle, log):
                 conn=cid,
                 path=path,
                 ua=headers.get("user-agent", ""),
+                # Whether credentials came along (never their value).
+                auth="authorization" in headers,
                 headers={k: headers.get(k) for k in COMPARED_HEADERS},
             )
             resp = routes.get(path) or Resp(http(b"404 page not found\n", status=b"404 Not Found"))
