@@ -37,7 +37,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::time::{Duration, Instant};
 
-use cases::{CASES, HEADERS};
+use cases::{ALSO_SCRAPE_AUX, CASES, HEADERS};
 use lab::{HELPER, Host, Lab, is};
 use serde_json::Value;
 
@@ -109,12 +109,13 @@ fn config(served: &BTreeMap<String, Served>) -> String {
         for line in c.job.lines() {
             let _ = writeln!(cfg, "    {line}");
         }
-        let _ = writeln!(
-            cfg,
-            "    static_configs:\n      - targets: ['{}:{}']",
-            Host::T1.ip(),
-            s.port
-        );
+        let mut targets = format!("'{}:{}'", Host::T1.ip(), s.port);
+        if ALSO_SCRAPE_AUX.contains(&c.name) {
+            for p in &s.aux_ports {
+                let _ = write!(targets, ", '{}:{p}'", Host::T1.ip());
+            }
+        }
+        let _ = writeln!(cfg, "    static_configs:\n      - targets: [{targets}]");
     }
     cfg
 }
@@ -383,7 +384,14 @@ fn mode<T, K: Eq + std::hash::Hash>(items: &[T], key: impl Fn(&T) -> K) -> Optio
         .map(|(n, last)| (last, n))
 }
 
-fn fate_of(fates: &HashMap<(u16, Client), Fate>, ports: &[u16], c: Client) -> (String, String) {
+/// Per port: the fate class, with the number of connections when `exact` (a case about
+/// sharing a connection, where one connection or two is the difference).
+fn fate_of(
+    fates: &HashMap<(u16, Client), Fate>,
+    ports: &[u16],
+    c: Client,
+    exact: bool,
+) -> (String, String) {
     let fs: Vec<Fate> = ports
         .iter()
         .map(|p| fates.get(&(*p, c)).copied().unwrap_or_default())
@@ -396,7 +404,14 @@ fn fate_of(fates: &HashMap<(u16, Client), Fate>, ports: &[u16], c: Client) -> (S
     };
     let class = fs
         .iter()
-        .map(|f| format!("{}{}", f.class(), auth(f)))
+        .map(|f| {
+            let n = if exact {
+                format!("={}c", f.conns)
+            } else {
+                String::new()
+            };
+            format!("{}{n}{}", f.class(), auth(f))
+        })
         .collect::<Vec<_>>()
         .join("+");
     let detail = fs
@@ -559,7 +574,12 @@ fn fidelity_side_by_side_with_prometheus() {
         }
         p.samples = prom_samples.get(c.name).map(|x| *x as u64);
         p.scrapes = prom_scrapes.get(c.name).map_or(0, |x| *x as usize);
-        (p.fate, p.fate_detail) = fate_of(&fates, &ports, Client::Prometheus);
+        (p.fate, p.fate_detail) = fate_of(
+            &fates,
+            &ports,
+            Client::Prometheus,
+            ALSO_SCRAPE_AUX.contains(&c.name),
+        );
         let mut t = Outcome {
             unanimous: true,
             ..Outcome::default()
@@ -592,7 +612,12 @@ fn fidelity_side_by_side_with_prometheus() {
             t.samples = e["samples"].as_u64();
             t.unanimous = n == scrapes.len();
         }
-        (t.fate, t.fate_detail) = fate_of(&fates, &ports, Client::Scrapetop);
+        (t.fate, t.fate_detail) = fate_of(
+            &fates,
+            &ports,
+            Client::Scrapetop,
+            ALSO_SCRAPE_AUX.contains(&c.name),
+        );
         rows.push((c, p, t));
     }
 

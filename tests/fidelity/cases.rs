@@ -405,7 +405,17 @@ pub const CASES: &[Case] = &[
         job: "authorization:\n  credentials: fidelity-not-a-secret",
         known_difference: None,
     },
+    Case {
+        name: "redirect_to_target",
+        what: "302 to another target of the job",
+        job: "",
+        known_difference: None,
+    },
 ];
+
+/// Cases whose job also scrapes the aux port as a second target (a redirect to another
+/// target of the same job: does it share that target's connection?).
+pub const ALSO_SCRAPE_AUX: &[&str] = &["redirect_to_target"];
 
 /// Request headers compared between the two scrapers, as the target's server received them on
 /// the first case's port, and why today's scrapetop differs, where it does (same marker rule

@@ -349,9 +349,11 @@ def cases(ip, base):
         path="/a/b/metrics",
     )
     add("redirect_auth_port", {}, aux={"/metrics": Resp(http(VALID))})
+    # The aux port is also a target of the same job (tests/fidelity/cases.rs ALSO_SCRAPE_AUX).
+    add("redirect_to_target", {}, aux={"/metrics": Resp(http(VALID))})
 
     # The redirects to another port: main port redirects to the aux port of the same case.
-    for name in ("redirect_port", "redirect_auth_port"):
+    for name in ("redirect_port", "redirect_auth_port", "redirect_to_target"):
         i = [c[0] for c in out].index(name)
         aux_port = base + 100 + i
         loc = b"Location: http://%s:%d/metrics" % (ip.encode(), aux_port)
