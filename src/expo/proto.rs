@@ -833,6 +833,8 @@ impl Parser {
     ) -> Result<(), ExpoError> {
         self.samples += 1;
         let suffix: &[u8] = match entry {
+            // 2.42 names a gauge histogram's series after the family, without suffixes.
+            _ if ty == 5 && self.compat == Compat::V2 => b"",
             Entry::Count => b"_count",
             Entry::Sum => b"_sum",
             Entry::Field(_) if ty != 2 => b"_bucket",

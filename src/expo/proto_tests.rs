@@ -505,3 +505,23 @@ fn openmetrics_float_formatting_of_le_and_quantile() {
     assert_eq!(om_float(1e-5), "1e-05");
     assert_eq!(om_float(f64::INFINITY), "+Inf");
 }
+
+/// A gauge histogram (type 5) counts as a classic one; 2.42 names its series without the
+/// `_count`/`_sum`/`_bucket` suffixes (seen in a length limit's message), 3 with them.
+#[test]
+fn gauge_histograms_count_like_histograms() {
+    let page = family("fid_gh", 5, &[histogram(&[(1.0, 1)], &[])], &[]);
+    for c in BOTH {
+        assert_eq!(run(c, &page), (Ok(4), 4));
+    }
+    let mut lim = Limits::default();
+    lim.label_value_length_limit = 6;
+    let h = Histograms::default();
+    let msg = |c| run_with(c, lim, h, &page).0.unwrap_err();
+    assert!(
+        msg(Compat::V3).contains("value: \"fid_gh_count\""),
+        "{}",
+        msg(Compat::V3)
+    );
+    assert_eq!(run_with(Compat::V2, lim, h, &page), (Ok(4), 4));
+}
