@@ -96,7 +96,7 @@ pub struct JobSettings {
     pub auth: Auth,
     /// TLS settings for https targets.
     pub tls: TlsSettings,
-    /// Follow HTTP redirects (accepted; scrapetop reports redirects as non-200).
+    /// Follow HTTP redirects (up to 10, as Prometheus does); off: a redirect is a non-200.
     pub follow_redirects: bool,
     /// When set, every scrape of this job fails with this message instead of being attempted:
     /// a credentials or TLS file named in the configuration could not be read. Prometheus
