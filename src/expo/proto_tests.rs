@@ -525,3 +525,58 @@ fn gauge_histograms_count_like_histograms() {
     );
     assert_eq!(run_with(Compat::V2, lim, h, &page), (Ok(4), 4));
 }
+
+/// Prometheus's fixture `empty_histogram`: no observations, a no-op span (offset 0, length
+/// 0) marking it native for Prometheus 3. 3 with native histograms: one sample; 3 without, and
+/// 2.42 (no deltas, no zero bucket: classic to it): `_count`, `_sum`, `+Inf`.
+#[test]
+fn prometheus_fixture_empty_native_histogram() {
+    let noop = bytes(12, &[uint(1, 0), uint(2, 0)].concat());
+    let h = bytes(7, &noop);
+    let page = family(
+        "empty_histogram",
+        4,
+        &[h],
+        &bytes(2, b"A histogram without observations."),
+    );
+    let native = Histograms {
+        scrape_native: true,
+        always_classic: true,
+    };
+    assert_eq!(
+        run_with(Compat::V3, Limits::default(), native, &page),
+        (Ok(1), 1)
+    );
+    assert_eq!(run(Compat::V3, &page), (Ok(3), 3));
+    assert_eq!(run(Compat::V2, &page), (Ok(3), 3));
+}
+
+/// Prometheus's fixtures with created timestamps (`test_counter_with_createdtimestamp`,
+/// summary and histogram alike): the timestamp adds no sample. Unknown to 2.42's schema, the
+/// field is skipped there.
+#[test]
+fn prometheus_fixture_created_timestamps_add_no_sample() {
+    let ts = bytes(3, &[uint(1, 1_625_851_153), uint(2, 146_848_499)].concat());
+    let counter = bytes(3, &[double(1, 42.0), ts.clone()].concat());
+    let page = [
+        family("test_counter_with_createdtimestamp", 0, &[counter], &[]),
+        family(
+            "test_summary_with_createdtimestamp",
+            2,
+            &[bytes(
+                4,
+                &[
+                    uint(1, 42),
+                    double(2, 1.234),
+                    bytes(4, &[uint(1, 1), uint(2, 2)].concat()),
+                ]
+                .concat(),
+            )],
+            &[],
+        ),
+    ]
+    .concat();
+    for c in BOTH {
+        assert_eq!(run(c, &page), (Ok(3), 3), "{c:?}");
+    }
+}
