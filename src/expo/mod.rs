@@ -15,7 +15,7 @@
 //! names, sample limit) follow Prometheus 3 or Prometheus 2.42 ([`Compat`]), written from
 //! their lexer grammars, parser sources and test cases (facts only, no code copied).
 //!
-//! The protobuf format (length-delimited `MetricFamily` messages) is read by [`proto`]'s
+//! The protobuf format (length-delimited `MetricFamily` messages) is read by `proto.rs`'s
 //! decoder, with the same checks and counting.
 //!
 //! Not reproduced: samples of one series repeated within one page count toward
