@@ -30,8 +30,18 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static A: Counting = Counting;
 
+/// The counter is global: the tests of this file take turns so one never counts another's
+/// allocations.
+static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    TURN.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 #[test]
 fn a_page_costs_a_few_allocations_not_one_per_sample() {
+    let _turn = turn();
     let page = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/expo/node_exporter.prom"
@@ -55,6 +65,7 @@ fn a_page_costs_a_few_allocations_not_one_per_sample() {
 /// (3,900 samples), in 4 KiB chunks so that messages straddle chunks.
 #[test]
 fn a_protobuf_page_costs_a_few_allocations_not_one_per_sample() {
+    let _turn = turn();
     let seed = |name: &str| {
         let b = std::fs::read(format!(
             "{}/fuzz/seeds/expo_proto/{name}",
