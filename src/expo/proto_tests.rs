@@ -514,8 +514,10 @@ fn gauge_histograms_count_like_histograms() {
     for c in BOTH {
         assert_eq!(run(c, &page), (Ok(4), 4));
     }
-    let mut lim = Limits::default();
-    lim.label_value_length_limit = 6;
+    let lim = Limits {
+        label_value_length_limit: 6,
+        ..Limits::default()
+    };
     let h = Histograms::default();
     let msg = |c| run_with(c, lim, h, &page).0.unwrap_err();
     assert!(
