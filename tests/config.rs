@@ -1286,3 +1286,55 @@ fn unsupported_settings_are_notices_at_run_time() -> Result<(), Box<dyn std::err
     assert!(!all.contains("oauth-s3cr3t") && !stderr.contains("oauth-s3cr3t"));
     Ok(())
 }
+
+/// Prometheus 3's `scrape_protocols` decide the Accept header (global or per job), and
+/// `scrape_native_histograms` without a list asks for protobuf first; `--compat 2` (2.42 has
+/// neither key) keeps its own header.
+#[tokio::test]
+async fn scrape_protocols_and_native_histograms_reach_the_job()
+-> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let cfg = dir.path().join("p.yml");
+    std::fs::write(
+        &cfg,
+        "global:\n  scrape_protocols: [PrometheusText0.0.4]\nscrape_configs:\n  - job_name: a\n    static_configs: [{targets: ['h:1']}]\n  - job_name: b\n    scrape_protocols: [PrometheusProto, OpenMetricsText1.0.0]\n    static_configs: [{targets: ['h:2']}]\n",
+    )?;
+    let cfg2 = dir.path().join("n.yml");
+    std::fs::write(
+        &cfg2,
+        "scrape_configs:\n  - job_name: n\n    scrape_native_histograms: true\n    always_scrape_classic_histograms: true\n    static_configs: [{targets: ['h:3']}]\n",
+    )?;
+    let args = |c: &Path, compat| SourceArgs {
+        config: Some(c.to_path_buf()),
+        compat,
+        ..SourceArgs::default()
+    };
+    let l = config::load(&args(&cfg, config::Compat::V3), &FakeDns::new()).await?;
+    let accept: Vec<Option<String>> = l
+        .targets
+        .iter()
+        .map(|t| t.job.accept.as_deref().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        accept,
+        [
+            Some("text/plain;version=0.0.4;q=0.6,*/*;q=0.5".to_owned()),
+            Some("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.6,application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,*/*;q=0.4".to_owned()),
+        ]
+    );
+    let l = config::load(&args(&cfg2, config::Compat::V3), &FakeDns::new()).await?;
+    let job = &l.targets[0].job;
+    assert!(
+        job.accept
+            .as_deref()
+            .is_some_and(|a| a.starts_with("application/vnd.google.protobuf"))
+    );
+    assert!(job.histograms.scrape_native && job.histograms.always_classic);
+    let l = config::load(&args(&cfg2, config::Compat::V2), &FakeDns::new()).await?;
+    let job = &l.targets[0].job;
+    assert_eq!(
+        (job.accept.as_deref(), job.histograms.scrape_native),
+        (None, false)
+    );
+    Ok(())
+}

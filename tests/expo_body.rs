@@ -361,3 +361,55 @@ async fn a_gzip_bomb_is_bounded_by_the_deadline_and_yields() {
     let gap = gap.load(Ordering::Relaxed);
     assert!(gap < 250, "the thread was blocked for {gap} ms");
 }
+
+/// A protobuf body (the fidelity suite's summary and histograms page, gzipped): parsed as it
+/// streams, counted as Prometheus counts it; a native histogram follows the job's settings
+/// under compat 3 and fails under compat 2, keeping the connection either way.
+#[tokio::test]
+async fn protobuf_bodies_count_as_prometheus_and_keep_the_connection() {
+    let seed = |name: &str| {
+        let b = std::fs::read(format!(
+            "{}/fuzz/seeds/expo_proto/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .expect("seed");
+        b[1..].to_vec()
+    };
+    let pb = (
+        "Content-Type",
+        "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited",
+    );
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&seed("summary_histogram-0")).expect("gzip");
+    let body = gz.finish().expect("gzip");
+    let s = serve(&[pb, ("Content-Encoding", "gzip")], body).await;
+    let got = twice(&s, &BodyOptions::default()).await.expect("up");
+    assert_eq!((got.samples, got.format), (13, Some(Format::Protobuf)));
+
+    let s = serve(&[pb], seed("native-0")).await;
+    // Prometheus 3 without scrape_native_histograms: the gauge, then _count, _sum, +Inf.
+    assert_eq!(
+        twice(&s, &BodyOptions::default())
+            .await
+            .expect("up")
+            .samples,
+        4
+    );
+    let native = BodyOptions {
+        histograms: scrapetop::expo::Histograms {
+            scrape_native: true,
+            always_classic: false,
+        },
+        ..Default::default()
+    };
+    assert_eq!(twice(&s, &native).await.expect("up").samples, 2);
+    let v2 = BodyOptions {
+        compat: Compat::V2,
+        ..Default::default()
+    };
+    let e = twice(&s, &v2).await.unwrap_err();
+    assert_eq!(
+        (e.message.as_str(), e.samples),
+        ("native histograms are disabled", 2)
+    );
+}

@@ -43,7 +43,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::time::{Duration, Instant};
 
-use cases::{CASES, HEADERS};
+use cases::{ALSO_SCRAPE_AUX, CASES, HEADERS};
 use lab::{HELPER, Host, Lab};
 use serde_json::Value;
 
@@ -139,12 +139,13 @@ fn config(served: &BTreeMap<String, Served>, ca: &str) -> String {
             let _ = writeln!(cfg, "    {line}");
         }
         let Some(f) = &s.front else {
-            let _ = writeln!(
-                cfg,
-                "    static_configs:\n      - targets: ['{}:{}']",
-                Host::T1.ip(),
-                s.port
-            );
+            let mut targets = format!("'{}:{}'", Host::T1.ip(), s.port);
+            if ALSO_SCRAPE_AUX.contains(&c.name) {
+                for p in &s.aux_ports {
+                    let _ = write!(targets, ", '{}:{p}'", Host::T1.ip());
+                }
+            }
+            let _ = writeln!(cfg, "    static_configs:\n      - targets: [{targets}]");
             continue;
         };
         let _ = writeln!(
@@ -330,6 +331,8 @@ struct Fate {
     requests: usize,
     /// The protocols nginx logged (fronted cases only): `h2`, `http/1.1`.
     protos: std::collections::BTreeSet<&'static str>,
+    /// Requests that carried an `Authorization` header.
+    authed: usize,
 }
 
 impl Fate {
@@ -394,6 +397,7 @@ fn fates(log: &str) -> HashMap<(u16, Client), Fate> {
                     }
                     _ => {}
                 }
+                f.authed += usize::from(v["auth"] == true);
                 if conn_client.insert(conn, client).is_none() {
                     f.conns += 1;
                 }
@@ -506,21 +510,33 @@ fn mode<T, K: Eq + std::hash::Hash>(items: &[T], key: impl Fn(&T) -> K) -> Optio
 }
 
 /// The fate on `ports` (class, detail). A fronted case's class carries the protocol, and with
-/// `replicas` targets on one host:port the number of connections (Go shares one over h2).
+/// `replicas` targets on one host:port the number of connections (Go shares one over h2); so
+/// does `exact` (a case about sharing a connection, where one connection or two is the
+/// difference).
 fn fate_of(
     fates: &HashMap<(u16, Client), Fate>,
     ports: &[u16],
     c: Client,
     replicas: usize,
+    exact: bool,
 ) -> (String, String) {
     let fs: Vec<Fate> = ports
         .iter()
         .map(|p| fates.get(&(*p, c)).cloned().unwrap_or_default())
         .collect();
+    // Credentials sent to a port are part of the fate: all of its requests, some, or none.
+    let auth = |f: &Fate| match f.authed {
+        0 => "",
+        n if n == f.requests => "(auth)",
+        _ => "(auth partly)",
+    };
     let class = fs
         .iter()
         .map(|f| {
             let mut s = f.class().to_owned();
+            if exact {
+                let _ = write!(s, "={}c", f.conns);
+            }
             for p in &f.protos {
                 s.push(' ');
                 s.push_str(p);
@@ -528,6 +544,7 @@ fn fate_of(
             if replicas > 1 {
                 let _ = write!(s, " {}c", f.conns);
             }
+            s.push_str(auth(f));
             s
         })
         .collect::<Vec<_>>()
@@ -721,7 +738,13 @@ fn fidelity_side_by_side_with_prometheus() {
         }
         p.samples = prom_samples.get(c.name).map(|x| *x as u64);
         p.scrapes = prom_scrapes.get(c.name).map_or(0, |x| *x as usize);
-        (p.fate, p.fate_detail) = fate_of(&fates, &ports, Client::Prometheus, replicas);
+        (p.fate, p.fate_detail) = fate_of(
+            &fates,
+            &ports,
+            Client::Prometheus,
+            replicas,
+            ALSO_SCRAPE_AUX.contains(&c.name),
+        );
         let mut t = Outcome {
             unanimous: true,
             ..Outcome::default()
@@ -750,7 +773,13 @@ fn fidelity_side_by_side_with_prometheus() {
             t.samples = Some(s.samples);
             t.unanimous = n == scrapes.len();
         }
-        (t.fate, t.fate_detail) = fate_of(&fates, &ports, Client::Scrapetop, replicas);
+        (p.fate, p.fate_detail) = fate_of(
+            &fates,
+            &ports,
+            Client::Scrapetop,
+            replicas,
+            ALSO_SCRAPE_AUX.contains(&c.name),
+        );
         rows.push((c, p, t));
     }
 
@@ -763,8 +792,22 @@ fn fidelity_side_by_side_with_prometheus() {
     );
     let mut failures = Vec::new();
     let mut details = String::new();
+    // Agreeing cases whose error texts are worded differently (informational: the class is
+    // what is compared; a scraper's own prefix such as Go's `Get "URL":` differs by design).
+    let mut wording = String::new();
     for (c, p, t) in &rows {
         let agree = p.key() == t.key();
+        if agree && p.error != t.error {
+            let _ = writeln!(
+                wording,
+                "  {}:
+    prometheus: {}
+    scrapetop:  {}",
+                c.name,
+                cut(&p.error, 160),
+                cut(&t.error, 160)
+            );
+        }
         let verdict = match (agree, c.known_difference) {
             (true, None) => "agree",
             (false, Some(_)) => "known difference",
@@ -829,7 +872,7 @@ fn fidelity_side_by_side_with_prometheus() {
     let _ = writeln!(
         out,
         "{agreeing} of {} cases agree (up/down, error class, samples, connection fate)\n\n\
-         errors:\n{details}",
+         errors:\n{details}\nworded differently (agreeing cases):\n{wording}",
         rows.len()
     );
     // The request itself.

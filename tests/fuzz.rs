@@ -298,3 +298,28 @@ fn fuzz_command_line() {
         ],
     );
 }
+
+#[test]
+fn fuzz_expo_proto() {
+    fuzz(
+        "expo_proto",
+        bodies::expo_proto,
+        &[],
+        &[
+            // Tags of MetricFamily, Metric, Histogram and Bucket fields (ASCII only: the
+            // mutator adds the high bytes), a packed span, deltas.
+            "\u{0a}",
+            "\u{12}",
+            "\u{18}\u{04}",
+            "\u{22}",
+            "\u{3a}",
+            "\u{1a}",
+            "\u{11}\0\0\0\0\0\0\0\0",
+            "\u{62}\u{04}\u{08}\0\u{10}\u{02}",
+            "\u{6a}\u{02}\u{02}\u{02}",
+            "\u{2a}",
+            "\u{0c}",
+            "\u{0b}",
+        ],
+    );
+}

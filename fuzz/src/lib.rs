@@ -152,3 +152,10 @@ pub fn command_line(data: &[u8]) {
         }
     }
 }
+
+/// The protobuf exposition reader: never panics, the same outcome however the body is split,
+/// a possible sample count (see `scrapetop::expo::check_proto_invariants`; the first byte
+/// picks version, histogram settings, limits and split points).
+pub fn expo_proto(data: &[u8]) {
+    scrapetop::expo::check_proto_invariants(data);
+}

@@ -365,6 +365,31 @@ fn plan_job(
         .fallback_scrape_protocol
         .as_deref()
         .and_then(crate::expo::Format::from_protocol);
+    if settings.compat == crate::expo::Compat::V3 {
+        // Prometheus 3: the job's or global list; protobuf first when the job scrapes native
+        // histograms and no list is set. (Prometheus 2.42 has neither key.)
+        settings.histograms = crate::expo::Histograms {
+            scrape_native: j
+                .scrape_native_histograms
+                .or(global.raw.scrape_native_histograms)
+                .unwrap_or(false),
+            always_classic: j
+                .always_scrape_classic_histograms
+                .or(global.raw.always_scrape_classic_histograms)
+                .unwrap_or(false),
+        };
+        let protocols = j
+            .scrape_protocols
+            .as_ref()
+            .or(global.raw.scrape_protocols.as_ref());
+        settings.accept = match protocols {
+            Some(list) => Some(crate::expo::accept_for_protocols(list).into()),
+            None if settings.histograms.scrape_native => {
+                Some(crate::expo::accept_for_protocols(crate::expo::PROTO_FIRST_PROTOCOLS).into())
+            }
+            None => None,
+        };
+    }
     let ja = build_job_auth(j, &doc.dir, &at)?;
     settings.auth = ja.auth;
     settings.tls = ja.tls;

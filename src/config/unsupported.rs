@@ -27,14 +27,11 @@ pub(super) fn consequence(key: &str) -> Option<&'static str> {
         "http_headers" => {
             "scrapetop does not send configured headers: the targets are scraped without them"
         }
-        "scrape_protocols" => {
-            "scrapetop sends the default Accept header of the Prometheus --compat names, whatever the protocols listed"
-        }
         "target_limit" => {
             "not enforced by scrapetop: Prometheus fails every target of a job with more targets than this; scrapetop scrapes them"
         }
         "native_histogram_bucket_limit" => {
-            "scrapetop does not read native histograms: a scrape Prometheus fails for exceeding it is up here"
+            "scrapetop does not enforce it: a scrape Prometheus fails for exceeding it is up here"
         }
         "metric_relabel_configs" => {
             "scrapetop counts samples before metric relabelling: sample_limit may fail here where Prometheus passes"
@@ -50,7 +47,6 @@ pub(super) fn consequence(key: &str) -> Option<&'static str> {
 /// Keys set in `global` that scrapetop does not act on.
 pub(super) fn global_keys(g: &RawGlobal) -> Vec<&'static str> {
     let present = [
-        ("scrape_protocols", g.scrape_protocols.is_some()),
         ("target_limit", g.target_limit.is_some()),
         (
             "native_histogram_bucket_limit",

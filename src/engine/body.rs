@@ -13,7 +13,7 @@ use std::io::Write;
 use std::time::Instant;
 
 use crate::engine::spec::JobSettings;
-use crate::expo::{Compat, ErrorKind, ExpoError, Format, Limits, Parser};
+use crate::expo::{Compat, ErrorKind, ExpoError, Format, Histograms, Limits, Parser};
 
 /// How a job reads bodies: its limits and the Prometheus version it behaves as.
 #[derive(Debug, Clone, Default)]
@@ -26,6 +26,8 @@ pub struct BodyOptions {
     pub compat: Compat,
     /// `fallback_scrape_protocol` (Prometheus 3).
     pub fallback: Option<Format>,
+    /// How protobuf pages' histograms count (Prometheus 3's job settings).
+    pub histograms: Histograms,
     /// When the scrape's deadline passes; checked while inflating.
     pub deadline: Option<Instant>,
     /// Decode as gzip: set by [`BodyReader::new`] from `Content-Encoding`; for callers that
@@ -48,6 +50,7 @@ impl BodyOptions {
             },
             compat: job.compat,
             fallback: job.fallback_scrape_protocol,
+            histograms: job.histograms,
             deadline,
             gzip: false,
         }
@@ -186,7 +189,8 @@ impl BodyReader {
         content_encoding: Option<&str>,
         opts: &BodyOptions,
     ) -> Self {
-        let parser = Parser::for_response(content_type, opts.compat, opts.fallback, opts.limits);
+        let parser = Parser::for_response(content_type, opts.compat, opts.fallback, opts.limits)
+            .with_histograms(opts.histograms);
         let intake = Intake {
             parser,
             bytes: 0,

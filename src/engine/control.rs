@@ -57,6 +57,8 @@ pub(super) struct Engine {
     /// as in Prometheus.
     targets: HashMap<TargetId, Running>,
     pools: HashMap<PoolKey, Arc<Pool>>,
+    /// The same pools, weakly, for redirects between targets of a job.
+    registry: super::pool::PoolRegistry,
     sources: Arc<dyn Sources>,
 }
 
@@ -71,6 +73,7 @@ impl Engine {
             paused_tx,
             targets: HashMap::new(),
             pools: HashMap::new(),
+            registry: Default::default(),
             sources,
         }
     }
@@ -220,7 +223,7 @@ impl Engine {
         self.pools
             .entry(key)
             .or_insert_with_key(|key| {
-                Arc::new(Pool::new(key.clone(), spec.host.clone(), spec.port))
+                super::pool::registered(&self.registry, key.clone(), spec.host.clone(), spec.port)
             })
             .clone()
     }

@@ -1,8 +1,9 @@
 //! A job's connections to one `scheme://host:port`. Normally one target uses a pool, so its
 //! locks are uncontended; targets sharing a host:port (blackbox) share it as Prometheus does.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -33,6 +34,29 @@ pub struct Pool {
     /// The HTTP/2 connection, when the server chose `h2`: one carries every target of the
     /// pool at once, as Go's transport shares one per authority (`h2.rs`).
     h2: Mutex<Option<Arc<super::h2::H2Conn>>>,
+    /// The engine's pools, for a redirect to another target's host:port.
+    registry: Option<PoolRegistry>,
+}
+
+/// Every target pool of the engine, by key: a redirect to another target of the same job
+/// uses that target's pool (and connection), as Prometheus's one HTTP client per job does.
+pub type PoolRegistry = Arc<Mutex<HashMap<crate::event::PoolKey, Weak<Pool>>>>;
+
+/// A target pool, entered in `registry`.
+pub fn registered(
+    registry: &PoolRegistry,
+    key: crate::event::PoolKey,
+    host: String,
+    port: u16,
+) -> Arc<Pool> {
+    let p = Arc::new(Pool {
+        registry: Some(registry.clone()),
+        ..Pool::new(key.clone(), host, port)
+    });
+    let mut reg = lock(registry);
+    reg.retain(|_, w| w.strong_count() > 0);
+    reg.insert(key, Arc::downgrade(&p));
+    p
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -55,6 +79,7 @@ impl Pool {
             tls: Mutex::new(None),
             redirects: Mutex::new(Vec::new()),
             h2: Mutex::new(None),
+            registry: None,
         }
     }
 
@@ -90,7 +115,8 @@ impl Pool {
     }
 
     /// The pool of this job for a redirect to `scheme://host:port`: this pool itself when
-    /// it is the same, otherwise one kept beside it (created on first use).
+    /// it is the same, another target's of the job when it has one there, otherwise one kept
+    /// beside this one (created on first use).
     pub fn redirect_pool(
         self: &Arc<Self>,
         scheme: crate::event::Scheme,
@@ -100,6 +126,19 @@ impl Pool {
         if self.key.scheme == scheme && *self.key.host == *host && self.key.port == port {
             return self.clone();
         }
+        let key = crate::event::PoolKey {
+            job: self.key.job.clone(),
+            scheme,
+            host: Arc::from(host),
+            port,
+        };
+        if let Some(p) = self
+            .registry
+            .as_ref()
+            .and_then(|r| lock(r).get(&key)?.upgrade())
+        {
+            return p;
+        }
         let mut subs = lock(&self.redirects);
         if let Some(p) = subs
             .iter()
@@ -107,12 +146,6 @@ impl Pool {
         {
             return p.clone();
         }
-        let key = crate::event::PoolKey {
-            job: self.key.job.clone(),
-            scheme,
-            host: Arc::from(host),
-            port,
-        };
         let p = Arc::new(Pool::new(key, host.to_owned(), port));
         subs.push(p.clone());
         p

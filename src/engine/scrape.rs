@@ -298,7 +298,10 @@ fn resolve_location(base: &str, loc: &str) -> Option<(Scheme, String, u16, Strin
         let path = match path {
             "" => "/".to_owned(),
             p if p.starts_with('?') => format!("/{p}"),
-            p => p.to_owned(),
+            p => match p.split_once('?') {
+                Some((p, q)) => format!("{}?{q}", remove_dot_segments(p)),
+                None => remove_dot_segments(p),
+            },
         };
         Some((scheme, host.to_ascii_lowercase(), port, path))
     };
@@ -326,6 +329,42 @@ fn resolve_location(base: &str, loc: &str) -> Option<(Scheme, String, u16, Strin
         format!("{}{loc}", if dir.is_empty() { "/" } else { dir })
     };
     absolute(bscheme, &format!("{bauth}{path}"))
+}
+
+/// RFC 3986's `remove_dot_segments` as Go's `net/url` applies it to every resolved
+/// reference, absolute ones included: `.` segments dropped, `..` removes the segment before
+/// it (never above the root), a final `.` or `..` leaves a trailing slash.
+fn remove_dot_segments(path: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    let mut segs = path.split('/').peekable();
+    // The leading empty segment of an absolute path.
+    if path.starts_with('/') {
+        segs.next();
+    }
+    let mut trailing = false;
+    while let Some(seg) = segs.next() {
+        let last = segs.peek().is_none();
+        match seg {
+            "." => trailing = last,
+            ".." => {
+                out.pop();
+                trailing = last;
+            }
+            s => {
+                out.push(s);
+                trailing = false;
+            }
+        }
+    }
+    let mut p = String::with_capacity(path.len() + 1);
+    for s in &out {
+        p.push('/');
+        p.push_str(s);
+    }
+    if trailing || p.is_empty() {
+        p.push('/');
+    }
+    p
 }
 
 /// A response head received on a checked-out connection.
@@ -637,6 +676,50 @@ mod tests {
             r("http://h:1/a/b", "c?d"),
             Some((Scheme::Http, h("h"), 1, h("/a/c?d")))
         );
+        // RFC 3986 section 5.4's examples (base http://a/b/c/d;p?q), normal and abnormal,
+        // which Go's ResolveReference follows; and an absolute Location's dots removed too.
+        let cases = [
+            ("g", "/b/c/g"),
+            ("./g", "/b/c/g"),
+            ("g/", "/b/c/g/"),
+            ("/g", "/g"),
+            ("?y", "/b/c/d;p?y"),
+            ("g?y", "/b/c/g?y"),
+            ("g#s", "/b/c/g"),
+            (";x", "/b/c/;x"),
+            (".", "/b/c/"),
+            ("./", "/b/c/"),
+            ("..", "/b/"),
+            ("../", "/b/"),
+            ("../g", "/b/g"),
+            ("../..", "/"),
+            ("../../", "/"),
+            ("../../g", "/g"),
+            ("../../../g", "/g"),
+            ("../../../../g", "/g"),
+            ("/./g", "/g"),
+            ("/../g", "/g"),
+            ("g.", "/b/c/g."),
+            (".g", "/b/c/.g"),
+            ("g..", "/b/c/g.."),
+            ("..g", "/b/c/..g"),
+            ("./../g", "/b/g"),
+            ("./g/.", "/b/c/g/"),
+            ("g/./h", "/b/c/g/h"),
+            ("g/../h", "/b/c/h"),
+            ("g;x=1/./y", "/b/c/g;x=1/y"),
+            ("g;x=1/../y", "/b/c/y"),
+            ("g?y/./x", "/b/c/g?y/./x"),
+            ("http://a/b/../c/./d", "/c/d"),
+            ("//a/../x", "/x"),
+        ];
+        for (loc, want) in cases {
+            assert_eq!(
+                r("http://a/b/c/d;p?q", loc).map(|x| x.3),
+                Some(h(want)),
+                "{loc}"
+            );
+        }
         assert_eq!(r(base, "ftp://h/x"), None);
         assert_eq!(r(base, "http://h:notaport/x"), None);
     }

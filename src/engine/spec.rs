@@ -96,7 +96,7 @@ pub struct JobSettings {
     pub auth: Auth,
     /// TLS settings for https targets.
     pub tls: TlsSettings,
-    /// Follow HTTP redirects (up to 10, as Go's client).
+    /// Follow HTTP redirects (up to 10, as Prometheus does); off: a redirect is a non-200.
     pub follow_redirects: bool,
     /// `enable_http2` (default true): offer `h2` by ALPN to https targets, as Prometheus's
     /// client does; `false` offers only `http/1.1`.
@@ -116,6 +116,11 @@ pub struct JobSettings {
     /// `fallback_scrape_protocol` (Prometheus 3): the parser for a missing or unknown
     /// Content-Type.
     pub fallback_scrape_protocol: Option<crate::expo::Format>,
+    /// The `Accept` header from `scrape_protocols` (Prometheus 3); `None`: the default of
+    /// `compat`.
+    pub accept: Option<Arc<str>>,
+    /// `scrape_native_histograms` and `always_scrape_classic_histograms` (Prometheus 3).
+    pub histograms: crate::expo::Histograms,
 }
 
 impl JobSettings {
@@ -137,6 +142,8 @@ impl JobSettings {
             label_value_length_limit: 0,
             compat: crate::expo::Compat::V3,
             fallback_scrape_protocol: None,
+            accept: None,
+            histograms: crate::expo::Histograms::default(),
         }
     }
 }

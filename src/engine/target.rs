@@ -48,9 +48,13 @@ impl TargetShared {
                 Some(format!("{kind} {}", credentials.expose()))
             }
         };
-        // The Accept of the Prometheus version behaved as (`--compat`).
+        // The Accept of the Prometheus version behaved as (`--compat`), or of `scrape_protocols`.
+        let accept = spec.job.accept.as_deref();
         let mut headers = vec![
-            ("Accept", crate::expo::accept_header(spec.job.compat)),
+            (
+                "Accept",
+                accept.unwrap_or(crate::expo::accept_header(spec.job.compat)),
+            ),
             ("Accept-Encoding", "gzip"),
             (
                 "User-Agent",

@@ -15,20 +15,24 @@
 //! names, sample limit) follow Prometheus 3 or Prometheus 2.42 ([`Compat`]), written from
 //! their lexer grammars, parser sources and test cases (facts only, no code copied).
 //!
-//! Not reproduced: the protobuf format is not parsed (a target answering with it is taken as
-//! Prometheus would if it parsed, with 0 samples); samples of one series repeated within one
-//! page count toward `sample_limit` (Prometheus does not count the repeats); label limits
-//! count the target's labels but check the lengths only of the page's labels.
+//! The protobuf format (length-delimited `MetricFamily` messages) is read by `proto.rs`'s
+//! decoder, with the same checks and counting.
+//!
+//! Not reproduced: samples of one series repeated within one page count toward
+//! `sample_limit` (Prometheus does not count the repeats); label limits count the target's
+//! labels but check the lengths only of the page's labels.
 
 mod entry;
 pub(crate) mod gofmt;
 mod lex;
 mod negotiate;
+mod proto;
 
 use entry::{EntryParser, Kind, Series, Stop};
 use gofmt::{quote, trunc};
 use lex::{Lexer, St};
-pub use negotiate::{accept_header, negotiate};
+pub use negotiate::{PROTO_FIRST_PROTOCOLS, accept_for_protocols, accept_header, negotiate};
+pub use proto::Histograms;
 
 /// Which Prometheus to behave as. The two differ in content negotiation (3 refuses a missing
 /// or unknown Content-Type unless a fallback is configured; 2 parses it as the text format),
@@ -50,7 +54,7 @@ pub enum Format {
     Text,
     /// `application/openmetrics-text`.
     OpenMetrics,
-    /// `application/vnd.google.protobuf`: not parsed by scrapetop (0 samples, never an error).
+    /// `application/vnd.google.protobuf`: length-delimited `MetricFamily` messages.
     Protobuf,
 }
 
@@ -150,6 +154,10 @@ pub struct Parser {
     /// OpenMetrics `# EOF` seen.
     eof_word: bool,
     failed: Option<ExpoError>,
+    /// What Prometheus 3 does with histograms in protobuf pages.
+    histograms: Histograms,
+    /// Buffers of the protobuf reader.
+    proto: proto::ProtoState,
 }
 
 impl Parser {
@@ -172,7 +180,7 @@ impl Parser {
 
     fn with_format(format: Result<Format, ExpoError>, compat: Compat, limits: Limits) -> Parser {
         Parser {
-            stopped: format == Ok(Format::Protobuf),
+            stopped: false,
             format,
             compat,
             limits,
@@ -186,7 +194,16 @@ impl Parser {
             sample_limit_hit: false,
             eof_word: false,
             failed: None,
+            histograms: Histograms::default(),
+            proto: proto::ProtoState::default(),
         }
+    }
+
+    /// The job's histogram settings (Prometheus 3: `scrape_native_histograms`,
+    /// `always_scrape_classic_histograms`); they change how protobuf pages count.
+    pub fn with_histograms(mut self, histograms: Histograms) -> Parser {
+        self.histograms = histograms;
+        self
     }
 
     /// The format chosen, if negotiation succeeded.
@@ -217,6 +234,9 @@ impl Parser {
         }
         if self.failed.is_some() || self.stopped {
             return self.status();
+        }
+        if self.format == Ok(Format::Protobuf) {
+            return self.feed_proto(chunk);
         }
         if self.eof_word {
             return self.fail_syntax("unexpected data after # EOF".to_owned());
@@ -259,7 +279,9 @@ impl Parser {
             return self.fail(e).map(|_| 0);
         }
         self.status()?;
-        if !self.stopped && !self.eof_word {
+        if self.format == Ok(Format::Protobuf) {
+            self.finish_proto()?;
+        } else if !self.stopped && !self.eof_word {
             if self.format == Ok(Format::Text) {
                 // Prometheus parses the body with a newline appended.
                 self.pending.push(b'\n');
@@ -595,6 +617,57 @@ pub fn check_invariants(data: &[u8]) {
     assert_eq!(whole, split, "split at {a} and {b}");
     let lines = body.iter().filter(|&&c| c == b'\n').count() as u64 + 1;
     assert!(whole.1 <= lines, "{} samples in {lines} lines", whole.1);
+    if let Ok(n) = whole.0 {
+        assert_eq!(n, whole.1);
+    }
+}
+
+/// Fuzzing the protobuf reader: parses `data` (its first byte picks the version, the
+/// histogram settings, limits and two split points) whole and in three chunks, and panics
+/// if the outcomes differ or the count is impossible. Never panics otherwise.
+#[doc(hidden)]
+pub fn check_proto_invariants(data: &[u8]) {
+    let Some((&sel, body)) = data.split_first() else {
+        return;
+    };
+    let compat = if sel & 1 == 0 { Compat::V3 } else { Compat::V2 };
+    let histograms = Histograms {
+        scrape_native: sel & 2 != 0,
+        always_classic: sel & 4 != 0,
+    };
+    let limits = Limits {
+        sample_limit: u64::from(sel >> 6),
+        label_limit: if sel & 8 != 0 { 4 } else { 0 },
+        label_value_length_limit: if sel & 16 != 0 { 3 } else { 0 },
+        ..Limits::default()
+    };
+    let run = |chunks: &[&[u8]]| {
+        let mut p = Parser::new(Format::Protobuf, compat, limits).with_histograms(histograms);
+        let mut fed = Ok(());
+        for c in chunks {
+            fed = p.feed(c);
+            if fed.is_err() {
+                break;
+            }
+        }
+        let res = fed.and_then(|_| p.finish());
+        (res, p.samples())
+    };
+    let whole = run(&[body]);
+    let a = (usize::from(sel >> 5) * 7 + body.len() / 3) % (body.len() + 1);
+    let b = (a + usize::from(sel) * 13) % (body.len() + 1);
+    let (a, b) = (a.min(b), a.max(b));
+    let split = run(&[&body[..a], &body[a..b], &body[b..]]);
+    assert_eq!(whole, split, "split at {a} and {b}");
+    // Every sample needs a byte of its own, but for the _count, _sum and +Inf of a bucketless
+    // histogram (3 from a 2-byte metric).
+    let bound = 2 * body.len() as u64 + 1;
+    assert!(
+        whole.1 <= bound,
+        "{} samples in {} bytes",
+        whole.1,
+        body.len()
+    );
     if let Ok(n) = whole.0 {
         assert_eq!(n, whole.1);
     }

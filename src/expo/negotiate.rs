@@ -66,6 +66,51 @@ pub fn accept_header(compat: Compat) -> &'static str {
     }
 }
 
+/// The media type Prometheus 3 asks for by each `scrape_protocols` name.
+fn protocol_media(protocol: &str) -> Option<&'static str> {
+    Some(match protocol {
+        "PrometheusProto" => {
+            "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited"
+        }
+        "PrometheusText0.0.4" => "text/plain;version=0.0.4",
+        "PrometheusText1.0.0" => "text/plain;version=1.0.0",
+        "OpenMetricsText0.0.1" => "application/openmetrics-text;version=0.0.1",
+        "OpenMetricsText1.0.0" => "application/openmetrics-text;version=1.0.0",
+        _ => return None,
+    })
+}
+
+/// Prometheus 3's default `scrape_protocols` when a job scrapes native histograms and no
+/// list is configured: protobuf first.
+pub const PROTO_FIRST_PROTOCOLS: &[&str] = &[
+    "PrometheusProto",
+    "OpenMetricsText1.0.0",
+    "OpenMetricsText0.0.1",
+    "PrometheusText1.0.0",
+    "PrometheusText0.0.4",
+];
+
+/// The `Accept` header Prometheus 3 sends for a `scrape_protocols` list: each protocol's
+/// media type in order (the 1.0.0 text formats with `escaping=allow-utf-8`), weights from
+/// 0.6 down, then `*/*`. Unknown names are skipped (the configuration check refuses them).
+pub fn accept_for_protocols<S: AsRef<str>>(protocols: &[S]) -> String {
+    let mut out = String::new();
+    let mut weight = 6;
+    for p in protocols {
+        let Some(media) = protocol_media(p.as_ref()) else {
+            continue;
+        };
+        out.push_str(media);
+        if media.ends_with("version=1.0.0") {
+            out.push_str(";escaping=allow-utf-8");
+        }
+        out.push_str(&format!(";q=0.{weight},"));
+        weight = (weight - 1).max(0);
+    }
+    out.push_str(&format!("*/*;q=0.{weight}"));
+    out
+}
+
 /// RFC 2045 token characters (Go's `mime` package).
 fn token_char(c: u8) -> bool {
     c > b' ' && c < 0x7f && !b"()<>@,;:\\\"/[]?=".contains(&c)

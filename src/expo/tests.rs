@@ -375,7 +375,7 @@ fn negotiates_like_each_version() {
         p.finish().unwrap_err().message,
         "data does not end with # EOF"
     );
-    // Protobuf is not parsed: never an error.
+    // Protobuf is parsed: an empty message, then one declared 255 bytes long with 0 there.
     let mut p = Parser::for_response(
         Some(
             "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited",
@@ -384,7 +384,17 @@ fn negotiates_like_each_version() {
         None,
         Limits::default(),
     );
-    assert_eq!((p.feed(b"\x00\xff\x01"), p.finish()), (Ok(()), Ok(0)));
+    assert_eq!(p.format(), Some(Format::Protobuf));
+    assert_eq!(
+        (p.feed(b"\x00\xff\x01"), p.finish().map_err(|e| e.message)),
+        (
+            Ok(()),
+            Err(
+                "clientpb: insufficient length of buffer, expected at least 257 bytes, got 2 bytes"
+                    .to_owned()
+            )
+        )
+    );
 }
 
 #[test]
@@ -510,4 +520,28 @@ fn bounded_fuzz_keeps_the_invariants() {
     }
     assert!(n > 100, "only {n} inputs in {secs} s");
     eprintln!("bounded fuzz: {n} inputs in {:?}", start.elapsed());
+}
+
+/// Prometheus 3's Accept for `scrape_protocols`: the default list gives the default header,
+/// protobuf first is what native histograms switch to.
+#[test]
+fn accept_from_scrape_protocols() {
+    let default = [
+        "OpenMetricsText1.0.0",
+        "OpenMetricsText0.0.1",
+        "PrometheusText1.0.0",
+        "PrometheusText0.0.4",
+    ];
+    assert_eq!(
+        super::accept_for_protocols(&default),
+        super::accept_header(Compat::V3)
+    );
+    assert_eq!(
+        super::accept_for_protocols(super::PROTO_FIRST_PROTOCOLS),
+        "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.6,application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1"
+    );
+    assert_eq!(
+        super::accept_for_protocols(&["PrometheusProto"]),
+        "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.6,*/*;q=0.5"
+    );
 }

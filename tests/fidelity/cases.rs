@@ -399,7 +399,84 @@ pub const CASES: &[Case] = &[
         job: "",
         known_difference: None,
     },
+    Case {
+        name: "proto_valid",
+        what: "protobuf: counter x2, gauge, untyped",
+        job: "",
+        known_difference: None,
+    },
+    Case {
+        name: "proto_summary_histogram",
+        what: "protobuf: summary, 2 classic histograms",
+        job: "",
+        known_difference: None,
+    },
+    Case {
+        name: "proto_truncated",
+        what: "protobuf: last message cut short",
+        job: "",
+        known_difference: None,
+    },
+    Case {
+        name: "proto_garbage",
+        what: "protobuf type, body of plain text",
+        job: "",
+        known_difference: None,
+    },
+    Case {
+        name: "proto_bad_varint",
+        what: "protobuf: length varint of 6 bytes",
+        job: "",
+        known_difference: None,
+    },
+    Case {
+        name: "proto_wrong_wire_type",
+        what: "protobuf: Name with wire type 0",
+        job: "",
+        known_difference: None,
+    },
+    Case {
+        name: "proto_bad_label_name",
+        what: "protobuf: label name `a-b`",
+        job: "",
+        known_difference: None,
+    },
+    Case {
+        name: "proto_native_histogram",
+        what: "protobuf: native histogram (no flag)",
+        job: "",
+        known_difference: None,
+    },
+    Case {
+        name: "proto_empty",
+        what: "protobuf type, empty body",
+        job: "",
+        known_difference: None,
+    },
+    Case {
+        name: "redirect_dot_segments",
+        what: "302 to ../../c/./real/../metrics",
+        job: "",
+        known_difference: None,
+    },
+    Case {
+        name: "redirect_auth_port",
+        what: "302 to another port, with credentials",
+        job: "authorization:\n  credentials: fidelity-not-a-secret",
+        known_difference: None,
+    },
+    Case {
+        name: "redirect_to_target",
+        what: "302 to another target of the job",
+        job: "",
+        known_difference: None,
+    },
 ];
+];
+
+/// Cases whose job also scrapes the aux port as a second target (a redirect to another
+/// target of the same job: does it share that target's connection?).
+pub const ALSO_SCRAPE_AUX: &[&str] = &["redirect_to_target"];
 
 /// Request headers compared between the two scrapers, as the target's server received them on
 /// the first case's port, and why today's scrapetop differs, where it does (same marker rule

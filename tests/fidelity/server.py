@@ -41,6 +41,99 @@ COMPARED_HEADERS = ("accept", "accept-encoding", "x-prometheus-scrape-timeout-se
 VALID_OM = b"# TYPE fid_a gauge\nfid_a 1\n# TYPE fid_b gauge\nfid_b{x=\"y\"} 2\n"
 
 
+# The protobuf exposition, hand-encoded (no protobuf package needed): length-delimited
+# io.prometheus.client.MetricFamily messages.
+PB = b"application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited"
+
+
+def pb_varint(n):
+    out = b""
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out += bytes([b | 0x80])
+        else:
+            return out + bytes([b])
+
+
+def pb_tag(num, wire):
+    return pb_varint(num << 3 | wire)
+
+
+def pb_bytes(num, data):
+    return pb_tag(num, 2) + pb_varint(len(data)) + data
+
+
+def pb_double(num, x):
+    return pb_tag(num, 1) + struct.pack("<d", x)
+
+
+def pb_uint(num, x):
+    return pb_tag(num, 0) + pb_varint(x)
+
+
+def pb_label(name, value):
+    return pb_bytes(1, pb_bytes(1, name) + pb_bytes(2, value))
+
+
+def pb_family(name, mtype, metrics, help=b""):
+    """MetricFamily: name 1, help 2, type 3 (COUNTER 0, GAUGE 1, SUMMARY 2, UNTYPED 3,
+    HISTOGRAM 4), metric 4."""
+    mf = pb_bytes(1, name) + (pb_bytes(2, help) if help else b"") + pb_uint(3, mtype)
+    mf += b"".join(pb_bytes(4, m) for m in metrics)
+    return pb_varint(len(mf)) + mf
+
+
+def pb_value_metric(field, value, labels=()):
+    """Metric with a gauge (2), counter (3) or untyped (5) value."""
+    return b"".join(pb_label(n, v) for n, v in labels) + pb_bytes(field, pb_double(1, value))
+
+
+def pb_summary(count, total, quantiles):
+    q = b"".join(pb_bytes(3, pb_double(1, k) + pb_double(2, v)) for k, v in quantiles)
+    return pb_bytes(4, pb_uint(1, count) + pb_double(2, total) + q)
+
+
+def pb_histogram(count, total, buckets, extra=b""):
+    """Histogram (Metric field 7): sample_count 1, sample_sum 2, bucket 3 (cumulative_count 1,
+    upper_bound 2)."""
+    bb = b"".join(pb_bytes(3, pb_uint(1, c) + pb_double(2, le)) for le, c in buckets)
+    return pb_bytes(7, pb_uint(1, count) + pb_double(2, total) + bb + extra)
+
+
+# Counter (2 series), gauge, untyped: 4 samples.
+PB_VALID = (
+    pb_family(b"fid_requests_total", 0, [pb_value_metric(3, 7, [(b"code", b"200")]), pb_value_metric(3, 1, [(b"code", b"500")])], help=b"Requests.")
+    + pb_family(b"fid_temp", 1, [pb_value_metric(2, 21.5)])
+    + pb_family(b"fid_u", 3, [pb_value_metric(5, 1)])
+)
+# Summary with 2 quantiles (4 samples), histogram without +Inf bucket (2 + 2 + 1), histogram
+# with +Inf listed (2 + 2), an empty family (skipped): 13 samples.
+PB_SUMMARY_HISTOGRAM = (
+    pb_family(b"fid_s", 2, [pb_summary(3, 1.5, [(0.5, 0.4), (0.9, 0.8)])])
+    + pb_family(b"fid_h", 4, [pb_histogram(3, 1.5, [(0.1, 1), (1.0, 2)])])
+    + pb_family(b"fid_i", 4, [pb_histogram(3, 1.5, [(1.0, 2), (float("inf"), 3)])])
+    + pb_family(b"fid_empty", 1, [])
+)
+# A native histogram (zero threshold, a positive span, deltas) after a gauge.
+PB_NATIVE = pb_family(b"fid_temp", 1, [pb_value_metric(2, 1)]) + pb_family(
+    b"fid_n",
+    4,
+    [
+        pb_histogram(
+            3,
+            1.5,
+            [],
+            extra=pb_tag(5, 0) + pb_varint(0)  # schema 0
+            + pb_double(6, 0.001)  # zero_threshold
+            + pb_bytes(12, pb_uint(1, 0) + pb_uint(2, 2))  # positive_span offset 0, length 2
+            + pb_bytes(13, pb_varint(2) + pb_varint(2)),  # positive_delta 1, 1 (zigzag), packed
+        )
+    ],
+)
+
+
 class Resp:
     """One response: raw bytes, sent in parts (with a pause before each part after the first),
     then the connection kept or closed."""
@@ -254,11 +347,41 @@ def cases(ip, base):
     add("h2_goaway", ok, front=dict(h2, keepalive_requests=2))
     add("h2_idle_close", ok, front=dict(h2, keepalive_timeout="300ms"))
 
-    # The redirect to another port: main port redirects to the aux port of the same case.
-    i = [c[0] for c in out].index("redirect_port")
-    aux_port = base + 100 + i
-    loc = b"Location: http://%s:%d/metrics" % (ip.encode(), aux_port)
-    out[i][2]["/metrics"] = Resp(http(b"over there\n", status=b"302 Found", headers=[loc]))
+    add("proto_valid", {"/metrics": Resp(http(PB_VALID, ctype=PB))})
+    add("proto_summary_histogram", {"/metrics": Resp(http(PB_SUMMARY_HISTOGRAM, ctype=PB))})
+    add("proto_truncated", {"/metrics": Resp(http(PB_VALID[:-5], ctype=PB))})
+    add("proto_garbage", {"/metrics": Resp(http(b"this is not protobuf\n", ctype=PB))})
+    add("proto_bad_varint", {"/metrics": Resp(http(PB_VALID + b"\xff" * 6, ctype=PB))})
+    add(
+        "proto_wrong_wire_type",
+        {"/metrics": Resp(http(PB_VALID + pb_varint(3) + pb_uint(1, 7), ctype=PB))},
+    )
+    add(
+        "proto_bad_label_name",
+        {"/metrics": Resp(http(pb_family(b"fid_g", 1, [pb_value_metric(2, 1, [(b"a-b", b"x")])]), ctype=PB))},
+    )
+    add("proto_native_histogram", {"/metrics": Resp(http(PB_NATIVE, ctype=PB))})
+    add("proto_empty", {"/metrics": Resp(http(b"", ctype=PB))})
+
+    # Redirects and the Location resolver: dot segments (RFC 3986), credentials to another port.
+    add(
+        "redirect_dot_segments",
+        {
+            "/a/b/metrics": Resp(http(b"moved\n", status=b"302 Found", headers=[b"Location: ../../c/./real/../metrics"])),
+            "/c/metrics": Resp(http(VALID)),
+        },
+        path="/a/b/metrics",
+    )
+    add("redirect_auth_port", {}, aux={"/metrics": Resp(http(VALID))})
+    # The aux port is also a target of the same job (tests/fidelity/cases.rs ALSO_SCRAPE_AUX).
+    add("redirect_to_target", {}, aux={"/metrics": Resp(http(VALID))})
+
+    # The redirects to another port: main port redirects to the aux port of the same case.
+    for name in ("redirect_port", "redirect_auth_port", "redirect_to_target"):
+        i = [c[0] for c in out].index(name)
+        aux_port = base + 100 + i
+        loc = b"Location: http://%s:%d/metrics" % (ip.encode(), aux_port)
+        out[i][2]["/metrics"] = Resp(http(b"over there\n", status=b"302 Found", headers=[loc]))
     return out
 
 
@@ -317,6 +440,8 @@ def serve_conn(conn, port, cid, peer, routes, idle, log):
                 conn=cid,
                 path=path,
                 ua=headers.get("user-agent", ""),
+                # Whether credentials came along (never their value).
+                auth="authorization" in headers,
                 headers={k: headers.get(k) for k in COMPARED_HEADERS},
             )
             resp = routes.get(path) or Resp(http(b"404 page not found\n", status=b"404 Not Found"))
