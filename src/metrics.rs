@@ -604,6 +604,7 @@ mod tests {
         Event {
             ts: at(s),
             target: Some(t.clone()),
+            source: None,
             kind,
         }
     }
@@ -754,6 +755,7 @@ mod cost {
             let ev = |kind| Event {
                 ts: now,
                 target: Some(t.clone()),
+                source: None,
                 kind,
             };
             m.apply(ev(EventKind::TargetAdded {

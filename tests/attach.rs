@@ -419,6 +419,18 @@ fn attach_sees_what_the_kernel_sees_and_acts_on_it() {
         );
         let e = st.next_before(deadline, &what);
         open.apply(&e);
+        // Each fact says where it came from.
+        let origin = match e["event"].as_str().unwrap_or("") {
+            "conn_opened" | "conn_closed" | "fds" => "kernel",
+            "target_added" | "scrape" => "api",
+            "dns_resolved" | "dns_failed" | "stale_peer" => "resolver",
+            _ => "",
+        };
+        if !origin.is_empty() {
+            assert_eq!(e["source"], origin, "{e}");
+        } else {
+            assert!(e.get("source").is_none(), "{e}");
+        }
         if is(&e, "target_added") {
             added.insert(e["target"].as_str().expect("id").to_owned(), e.clone());
         }
@@ -524,6 +536,7 @@ fn attach_sees_what_the_kernel_sees_and_acts_on_it() {
         open.apply(e);
     }
     let stale = evs.last().expect("stale");
+    assert_eq!(stale["source"], "resolver", "{stale}");
     assert_eq!(stale["conn_id"], old["conn_id"]);
     assert_eq!(addr(stale, "peer"), addr(&old, "peer"));
     assert_eq!(stale["addrs"][0], Host::T2.ip().as_str());
@@ -576,6 +589,7 @@ fn attach_sees_what_the_kernel_sees_and_acts_on_it() {
         let p = st.wait_for("a blackbox probe", secs(10), |e| is(e, "probe"));
         assert_eq!(p["ok"], true, "{p}");
         assert_eq!(p["peer"], "10.213.2.2:9102");
+        assert_eq!(p["source"], "probe", "{p}");
     }
     st.send(r#"{"cmd":"re_resolve","job":"byname"}"#);
     let r = st.wait_for("a re_resolve answer", secs(10), |e| {

@@ -21,7 +21,9 @@ use super::api::{ApiTarget, UrlParts};
 use super::diag::{Diag, SockInfo};
 use super::proc::{self, Process};
 use super::resolve::Resolver;
-use crate::event::{CloseReason, Command, Event, EventKind, PoolKey, TargetId, TargetRef};
+use crate::event::{
+    CloseReason, Command, Event, EventKind, Origin, PoolKey, TargetId, TargetRef,
+};
 
 /// Where the observer reads Prometheus's API (from inside its namespace).
 #[derive(Debug, Clone)]
@@ -109,6 +111,31 @@ fn idle_facts(t: &super::diag::TcpFacts) -> bool {
         }
 }
 
+/// An event of the observer, saying where its fact came from: each kind has one origin here
+/// (the API's targets and scrapes, the kernel's sockets and descriptors, scrapetop's own
+/// lookups and probes); notices, errors and acknowledgements are scrapetop's own and carry none.
+fn stamped(target: Option<Arc<TargetRef>>, kind: EventKind) -> Event {
+    let origin = match &kind {
+        EventKind::TargetAdded { .. }
+        | EventKind::TargetRemoved {}
+        | EventKind::Scrape(_)
+        | EventKind::Reload { .. } => Some(Origin::Api),
+        EventKind::ConnOpened(_) | EventKind::ConnClosed { .. } | EventKind::Fds(_) => {
+            Some(Origin::Kernel)
+        }
+        EventKind::DnsResolved { .. } | EventKind::DnsFailed { .. } | EventKind::StalePeer { .. } => {
+            Some(Origin::Resolver)
+        }
+        EventKind::Probe(_) => Some(Origin::Probe),
+        _ => None,
+    };
+    let ev = Event::now(target, kind);
+    match origin {
+        Some(o) => ev.from_origin(o),
+        None => ev,
+    }
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -143,7 +170,7 @@ impl Observer {
     }
 
     async fn emit(&self, target: Option<&Arc<TargetRef>>, kind: EventKind) {
-        let _ = self.tx.send(Event::now(target.cloned(), kind)).await;
+        let _ = self.tx.send(stamped(target.cloned(), kind)).await;
     }
 
     /// The API poll period: about the shortest scrape interval (so each scrape is seen), at

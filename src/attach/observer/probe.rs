@@ -36,7 +36,7 @@ impl ProbeJob {
         }
         let _ = self
             .tx
-            .send(Event::now(Some(self.tref.clone()), EventKind::Probe(r)))
+            .send(super::stamped(Some(self.tref.clone()), EventKind::Probe(r)))
             .await;
     }
 
@@ -68,7 +68,7 @@ impl ProbeJob {
                     r.resolve_ms = Some(ms(a.took));
                     let _ = self
                         .tx
-                        .send(Event::now(
+                        .send(super::stamped(
                             Some(self.tref.clone()),
                             EventKind::DnsResolved {
                                 host: self.url.host.clone(),
