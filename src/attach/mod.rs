@@ -36,9 +36,11 @@ use crate::source::{Capabilities, Capability, Source, SourceHandle};
 pub struct AttachOptions {
     /// The Prometheus process; `None`: the only one running.
     pub pid: Option<i32>,
-    /// Its API (`http://host:port/prefix`), reached from inside its namespace; `None`: from its
-    /// `--web.listen-address` and `--web.route-prefix`.
+    /// Its API (`http(s)://host:port/prefix`), reached from inside its namespace; `None`: from
+    /// its `--web.listen-address` and `--web.route-prefix`.
     pub api_url: Option<String>,
+    /// `--http.config.file`: credentials and TLS for the API, in the format promtool reads.
+    pub http_config: Option<std::path::PathBuf>,
 }
 
 /// Why attaching failed.
@@ -55,6 +57,10 @@ pub enum AttachError {
         /// What is wrong with it.
         why: &'static str,
     },
+    /// The HTTP client configuration for the API cannot be used, or the API refused us
+    /// (401/403, a TLS failure): the operator must give or fix `--http.config.file`.
+    #[error("{0}")]
+    Api(String),
     /// Entering the namespace or opening the socket table failed.
     #[error("{0}")]
     Setup(String),
@@ -64,7 +70,7 @@ impl AttachError {
     /// Exit status: 2 for what the operator must fix in the command line.
     pub fn exit_code(&self) -> u8 {
         match self {
-            AttachError::Find(_) | AttachError::BadUrl { .. } => 2,
+            AttachError::Find(_) | AttachError::BadUrl { .. } | AttachError::Api(_) => 2,
             AttachError::Setup(_) => 1,
         }
     }
@@ -84,6 +90,8 @@ pub fn api_from_listen(listen: &str, prefix: &str) -> Option<ApiAddr> {
     let addr = SocketAddr::new(ip, port);
     Some(ApiAddr {
         addr,
+        https: false,
+        client: api::Client::default(),
         host: addr.to_string(),
         prefix: if prefix == "/" {
             String::new()
@@ -93,7 +101,7 @@ pub fn api_from_listen(listen: &str, prefix: &str) -> Option<ApiAddr> {
     })
 }
 
-/// The API address from `--prometheus URL` (an address, or `localhost`; plain http).
+/// The API address from `--prometheus URL` (an address, or `localhost`; http or https).
 pub fn api_from_url(url: &str) -> Result<ApiAddr, AttachError> {
     // The URL is quoted in errors: never with its credentials.
     let shown = match url.split_once("://") {
@@ -108,36 +116,58 @@ pub fn api_from_url(url: &str) -> Result<ApiAddr, AttachError> {
         why,
     };
     let uri: http::Uri = url.parse().map_err(|_| bad("not a URL"))?;
-    match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => return Err(bad("https APIs are not supported by attach yet")),
-        _ => return Err(bad("expected http://host:port[/prefix]")),
-    }
+    let https = match uri.scheme_str() {
+        Some("http") => false,
+        Some("https") => true,
+        _ => return Err(bad("expected http(s)://host:port[/prefix]")),
+    };
     if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
         return Err(bad(
-            "credentials in the URL are not supported (and would be shown)",
+            "credentials in the URL are not supported (and would be shown): give them in --http.config.file",
         ));
     }
     let host = uri.host().ok_or_else(|| bad("no host"))?;
-    let port = uri.port_u16().unwrap_or(80);
+    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
     let listen = format!("{host}:{port}");
     let mut a = api_from_listen(&listen, uri.path())
         .ok_or_else(|| bad("the host must be an IP address or localhost"))?;
     a.host = uri.authority().map(|x| x.to_string()).unwrap_or(a.host);
+    a.https = https;
     Ok(a)
+}
+
+/// The API's client from `--http.config.file` (or none: plain, system roots for https).
+/// Notices (settings scrapetop reads differently) are returned to be shown.
+pub fn api_client(
+    http_config: Option<&std::path::Path>,
+    https: bool,
+) -> Result<(api::Client, Vec<String>), AttachError> {
+    let (auth, tls, notices) = match http_config {
+        Some(p) => crate::config::http_client_file(p)
+            .map_err(|e| AttachError::Api(format!("--http.config.file: {e}")))?,
+        None => Default::default(),
+    };
+    let client = api::Client::new(&auth, &tls, https).map_err(|e| {
+        AttachError::Api(crate::redact::text(&format!(
+            "--http.config.file {}: {e}",
+            http_config.map(|p| p.display().to_string()).unwrap_or_default()
+        )))
+    })?;
+    Ok((client, notices))
 }
 
 /// The attached Prometheus as a [`Source`].
 pub struct AttachSource {
     process: Process,
     api: ApiAddr,
+    notices: Vec<String>,
 }
 
 impl AttachSource {
     /// Find the process and decide where its API is. Nothing is entered or read yet.
     pub fn new(opts: &AttachOptions) -> Result<AttachSource, AttachError> {
         let process = proc::find(opts.pid)?;
-        let api = match &opts.api_url {
+        let mut api = match &opts.api_url {
             Some(u) => api_from_url(u)?,
             None => api_from_listen(&process.flags.listen, &process.flags.route_prefix)
                 .ok_or_else(|| {
@@ -147,7 +177,13 @@ impl AttachSource {
                     ))
                 })?,
         };
-        Ok(AttachSource { process, api })
+        let (client, notices) = api_client(opts.http_config.as_deref(), api.https)?;
+        api.client = client;
+        Ok(AttachSource {
+            process,
+            api,
+            notices,
+        })
     }
 
     /// The process found.
@@ -172,24 +208,33 @@ impl Source for AttachSource {
         let capabilities = self.capabilities();
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (ev_tx, ev_rx) = mpsc::channel(4096);
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), Fail>>();
         let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
-        let AttachSource { process, api } = self;
+        let AttachSource {
+            process,
+            api,
+            notices,
+        } = self;
         std::thread::Builder::new()
             .name("scrapetop-attach".to_owned())
             .spawn(move || {
-                let setup = || -> Result<(tokio::runtime::Runtime, observer::Observer), String> {
-                    enter_netns(process.pid)?;
+                let setup = || -> Result<(tokio::runtime::Runtime, observer::Observer), Fail> {
+                    enter_netns(process.pid).map_err(Fail::Setup)?;
                     let rt = tokio::runtime::Builder::new_current_thread()
                         .enable_all()
                         .build()
-                        .map_err(|e| format!("runtime: {e}"))?;
+                        .map_err(|e| Fail::Setup(format!("runtime: {e}")))?;
                     let obs = {
                         let _g = rt.enter();
-                        observer::Observer::new(process, api, ev_tx).map_err(|e| {
-                            format!("opening NETLINK_SOCK_DIAG in Prometheus's namespace: {e}")
+                        observer::Observer::new(process, api, ev_tx, notices).map_err(|e| {
+                            Fail::Setup(format!(
+                                "opening NETLINK_SOCK_DIAG in Prometheus's namespace: {e}"
+                            ))
                         })?
                     };
+                    // Credentials or TLS the API refuses are the operator's to fix: said
+                    // before anything is shown, not as an error event at every poll.
+                    rt.block_on(obs.check_api()).map_err(Fail::Api)?;
                     Ok((rt, obs))
                 };
                 match setup() {
@@ -207,7 +252,8 @@ impl Source for AttachSource {
             .map_err(|e| AttachError::Setup(format!("starting the observer thread: {e}")))?;
         match ready_rx.recv_timeout(Duration::from_secs(10)) {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(AttachError::Setup(e)),
+            Ok(Err(Fail::Setup(e))) => return Err(AttachError::Setup(e)),
+            Ok(Err(Fail::Api(e))) => return Err(AttachError::Api(e)),
             Err(_) => {
                 return Err(AttachError::Setup(
                     "the observer thread did not start within 10 s".to_owned(),
@@ -224,6 +270,12 @@ impl Source for AttachSource {
             capabilities,
         })
     }
+}
+
+/// Why the observer thread could not start.
+enum Fail {
+    Setup(String),
+    Api(String),
 }
 
 /// Move the calling thread into `pid`'s network namespace (nothing to do when it is already
@@ -260,7 +312,8 @@ mod tests {
         assert!(api_from_listen("nohost", "/").is_none());
         let a = api_from_url("http://127.0.0.1:9090/p/").expect("url");
         assert_eq!((a.addr.port(), a.prefix.as_str()), (9090, "/p"));
-        assert!(api_from_url("https://127.0.0.1:9090").is_err());
+        let a = api_from_url("https://127.0.0.1/").expect("https");
+        assert!(a.https && a.addr.port() == 443, "{a:?}");
         let e = api_from_url("http://u:secret@127.0.0.1:9090").expect_err("userinfo");
         assert!(!e.to_string().contains("secret"), "{e}");
     }

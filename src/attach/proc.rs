@@ -30,6 +30,8 @@ pub struct Flags {
     pub route_prefix: String,
     /// `--web.enable-lifecycle`: whether `POST /-/reload` is allowed.
     pub lifecycle: bool,
+    /// `--config.file` as given (relative to the process's working directory).
+    pub config_file: String,
 }
 
 impl Default for Flags {
@@ -38,6 +40,7 @@ impl Default for Flags {
             listen: ":9090".to_owned(),
             route_prefix: "/".to_owned(),
             lifecycle: false,
+            config_file: "prometheus.yml".to_owned(),
         }
     }
 }
@@ -76,6 +79,11 @@ pub fn parse_flags<S: AsRef<str>>(args: &[S]) -> Flags {
             "--web.external-url" => {
                 if let Some(v) = value(&mut i) {
                     external_path = url_path(&v);
+                }
+            }
+            "--config.file" => {
+                if let Some(v) = value(&mut i) {
+                    f.config_file = v;
                 }
             }
             "--web.enable-lifecycle" => f.lifecycle = inline.as_deref() != Some("false"),
@@ -153,6 +161,17 @@ pub fn process(pid: i32) -> Result<Process, FindError> {
         netns,
         flags: parse_flags(&args),
     })
+}
+
+/// The process's configuration file as this process can open it: through its root
+/// (`/proc/PID/root`, its mount namespace) or its working directory for a relative path.
+pub fn config_path(p: &Process) -> PathBuf {
+    let f = Path::new(&p.flags.config_file);
+    if f.is_absolute() {
+        PathBuf::from(format!("/proc/{}/root", p.pid)).join(f.strip_prefix("/").unwrap_or(f))
+    } else {
+        PathBuf::from(format!("/proc/{}/cwd", p.pid)).join(f)
+    }
 }
 
 /// The inode of a process's network namespace.

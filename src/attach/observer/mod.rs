@@ -34,6 +34,10 @@ pub struct ApiAddr {
     pub host: String,
     /// Route prefix without a trailing slash (`""` for `/`).
     pub prefix: String,
+    /// Whether the API speaks https.
+    pub https: bool,
+    /// Credentials and TLS for it.
+    pub client: super::api::Client,
 }
 
 /// A target as Prometheus's API last showed it.
@@ -95,6 +99,10 @@ pub struct Observer {
     pending_destroy: Vec<([u8; 8], u32)>,
     /// Targets whose last probe failed (written by the probe tasks).
     probe_failed: Arc<std::sync::Mutex<HashSet<TargetId>>>,
+    /// Said once at the start (settings read differently, permissions missing).
+    notices: Vec<String>,
+    /// Why Prometheus's configuration could not be read for the probes (said once).
+    config_unreadable: Option<String>,
 }
 
 /// No request in flight: nothing unacknowledged, and data was received after the last send
@@ -142,7 +150,12 @@ fn ms(d: Duration) -> f64 {
 
 impl Observer {
     /// Set up on the namespace thread. Fails when the namespace's socket table cannot be read.
-    pub fn new(process: Process, api: ApiAddr, tx: mpsc::Sender<Event>) -> std::io::Result<Self> {
+    pub fn new(
+        process: Process,
+        api: ApiAddr,
+        tx: mpsc::Sender<Event>,
+        notices: Vec<String>,
+    ) -> std::io::Result<Self> {
         let diag = Diag::open()?;
         let resolver = Arc::new(Resolver::for_pid(process.pid));
         let limits = proc::nofile_limits(process.pid).unwrap_or((0, 0));
@@ -166,6 +179,8 @@ impl Observer {
             dump_cost: Duration::ZERO,
             pending_destroy: Vec::new(),
             probe_failed: Arc::default(),
+            notices,
+            config_unreadable: None,
         })
     }
 
@@ -201,12 +216,19 @@ impl Observer {
             None,
             EventKind::Notice {
                 message: format!(
-                    "attached to Prometheus PID {} (netns net:[{}]), API http://{}{}",
-                    self.process.pid, self.process.netns, self.api.host, self.api.prefix
+                    "attached to Prometheus PID {} (netns net:[{}]), API {}://{}{}",
+                    self.process.pid,
+                    self.process.netns,
+                    if self.api.https { "https" } else { "http" },
+                    self.api.host,
+                    self.api.prefix
                 ),
             },
         )
         .await;
+        for message in std::mem::take(&mut self.notices) {
+            self.emit(None, EventKind::Notice { message }).await;
+        }
         self.poll_api().await;
         self.scan().await;
         self.census().await;

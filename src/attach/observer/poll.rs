@@ -10,34 +10,82 @@ use crate::event::{DnsCause, EventKind, PoolKey, ScrapeResult, TargetId, TargetR
 use super::{Observer, Target};
 
 impl Observer {
-    pub(super) async fn poll_api(&mut self) {
+    /// Read `/api/v1/targets`. `Err((refused, message))`: `refused` when the API turned our
+    /// credentials or TLS down (401, 403, a failed handshake), which only the operator can fix.
+    async fn fetch_targets(&self) -> Result<Vec<ApiTarget>, (bool, String)> {
         let path = format!("{}/api/v1/targets?state=active", self.api.prefix);
+        let scheme = if self.api.https { "https" } else { "http" };
         let res = api::request(
             self.api.addr,
             http::Method::GET,
             &self.api.host,
             &path,
             Duration::from_secs(10),
+            &self.api.client,
         )
         .await;
-        let parsed = match res {
-            Ok(r) if r.status == 200 => api::parse_targets(&r.body),
-            Ok(r) => Err(format!(
-                "{path}: HTTP {}: {}",
-                r.status,
-                String::from_utf8_lossy(&r.body[..r.body.len().min(200)])
+        match res {
+            Ok(r) if r.status == 200 => api::parse_targets(&r.body).map_err(|e| (false, e)),
+            Ok(r) if r.status == 401 || r.status == 403 => Err((
+                true,
+                format!(
+                    "Prometheus's API at {scheme}://{}{path} answered HTTP {} ({}): {}",
+                    self.api.host,
+                    r.status,
+                    if r.status == 401 {
+                        "Unauthorized"
+                    } else {
+                        "Forbidden"
+                    },
+                    if self.api.client.has_auth() {
+                        "the credentials of --http.config.file were refused"
+                    } else {
+                        "it requires credentials; give them with --http.config.file FILE \
+                         (basic_auth, authorization, tls_config, as promtool reads it)"
+                    }
+                ),
             )),
-            Err(e) => Err(format!(
-                "reading Prometheus's API at {}: {e}",
-                self.api.addr
+            Ok(r) => Err((
+                false,
+                format!(
+                    "{path}: HTTP {}: {}",
+                    r.status,
+                    crate::redact::text(&String::from_utf8_lossy(
+                        &r.body[..r.body.len().min(200)]
+                    ))
+                ),
             )),
-        };
-        let list = match parsed {
+            Err(e @ api::HttpError::Tls(_)) => Err((
+                true,
+                format!(
+                    "reading Prometheus's API at {scheme}://{}: {e} (TLS settings: \
+                     --http.config.file tls_config)",
+                    self.api.host
+                ),
+            )),
+            Err(e) => Err((
+                false,
+                format!("reading Prometheus's API at {}: {e}", self.api.addr),
+            )),
+        }
+    }
+
+    /// The first read of the API: refused credentials or TLS end attach with the reason;
+    /// anything else (Prometheus restarting, slow) is left to the polls to report.
+    pub(crate) async fn check_api(&self) -> Result<(), String> {
+        match self.fetch_targets().await {
+            Err((true, e)) => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    pub(super) async fn poll_api(&mut self) {
+        let list = match self.fetch_targets().await {
             Ok(l) => {
                 self.last_api_error = None;
                 l
             }
-            Err(e) => {
+            Err((_, e)) => {
                 // Said once per distinct failure, not at every poll.
                 if self.last_api_error.as_deref() != Some(&e) {
                     self.emit(None, EventKind::Error { error: e.clone() }).await;

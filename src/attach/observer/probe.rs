@@ -17,6 +17,8 @@ use super::ms;
 pub(super) struct ProbeJob {
     pub(super) tref: Arc<TargetRef>,
     pub(super) url: UrlParts,
+    /// The job's credentials and TLS, from Prometheus's own configuration when readable.
+    pub(super) client: api::Client,
     pub(super) timeout: Duration,
     pub(super) pooled_up: bool,
     pub(super) resolver: Arc<Resolver>,
@@ -87,13 +89,6 @@ impl ProbeJob {
                 return fail(r, ProbeFailKind::Resolution, f.message);
             }
         };
-        if self.url.scheme == crate::event::Scheme::Https {
-            return fail(
-                r,
-                ProbeFailKind::Other,
-                "https probes are not supported in attach mode yet".to_owned(),
-            );
-        }
         let Some(ip) = addrs.first() else {
             return fail(r, ProbeFailKind::Resolution, "empty answer".to_owned());
         };
@@ -111,6 +106,7 @@ impl ProbeJob {
             &host,
             &self.url.path_and_query,
             left,
+            &self.client,
         )
         .await
         {
@@ -134,6 +130,7 @@ impl ProbeJob {
                 };
                 fail(r, kind, format!("connect {peer}: {err}"))
             }
+            Err(e @ api::HttpError::Tls(_)) => fail(r, ProbeFailKind::Tls, e.to_string()),
             Err(e @ api::HttpError::Timeout { .. }) => {
                 fail(r, ProbeFailKind::Timeout, e.to_string())
             }
