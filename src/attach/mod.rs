@@ -177,6 +177,9 @@ impl AttachSource {
                     ))
                 })?,
         };
+        if opts.api_url.is_none() && proc::serves_tls(&process) == Some(true) {
+            api.https = true;
+        }
         let (client, notices) = api_client(opts.http_config.as_deref(), api.https)?;
         api.client = client;
         Ok(AttachSource {
@@ -219,7 +222,7 @@ impl Source for AttachSource {
             .name("scrapetop-attach".to_owned())
             .spawn(move || {
                 let setup = || -> Result<(tokio::runtime::Runtime, observer::Observer), Fail> {
-                    enter_netns(process.pid).map_err(Fail::Setup)?;
+                    enter_netns(process.pid, process.netns != 0).map_err(Fail::Setup)?;
                     let rt = tokio::runtime::Builder::new_current_thread()
                         .enable_all()
                         .build()
@@ -280,7 +283,11 @@ enum Fail {
 
 /// Move the calling thread into `pid`'s network namespace (nothing to do when it is already
 /// ours).
-fn enter_netns(pid: i32) -> Result<(), String> {
+fn enter_netns(pid: i32, known: bool) -> Result<(), String> {
+    // Unreadable (no ptrace rights): assumed to be ours, as the observer's notice says.
+    if !known {
+        return Ok(());
+    }
     let theirs = proc::netns_inode(pid).map_err(|e| format!("/proc/{pid}/ns/net: {e}"))?;
     let ours = proc::netns_inode(std::process::id() as i32).ok();
     if ours == Some(theirs) {

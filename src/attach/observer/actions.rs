@@ -216,6 +216,14 @@ impl Observer {
             };
             // Fall back to a duplicate of Prometheus's descriptor, shut down (ptrace rights).
             let fd = self.owned.get(&s.inode).copied().unwrap_or(-1);
+            if fd < 0 {
+                refused = Some(format!(
+                    "{why}; the fallback (pidfd_getfd + shutdown) needs Prometheus's descriptor \
+                     numbers, and /proc/{}/fd cannot be read without root",
+                    self.process.pid
+                ));
+                break;
+            }
             match proc::shutdown_socket(self.process.pid, fd, s.inode) {
                 Ok(()) => {
                     self.forced.insert(s.cookie);

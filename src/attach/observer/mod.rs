@@ -103,6 +103,8 @@ pub struct Observer {
     notices: Vec<String>,
     /// Why Prometheus's configuration could not be read for the probes (said once).
     config_unreadable: Option<String>,
+    /// Its descriptor table cannot be read (no root): sockets are matched by owner uid.
+    fds_unreadable: bool,
 }
 
 /// No request in flight: nothing unacknowledged, and data was received after the last send
@@ -159,6 +161,8 @@ impl Observer {
         let diag = Diag::open()?;
         let resolver = Arc::new(Resolver::for_pid(process.pid));
         let limits = proc::nofile_limits(process.pid).unwrap_or((0, 0));
+        let fds_unreadable = std::fs::read_dir(format!("/proc/{}/fd", process.pid))
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::PermissionDenied);
         Ok(Observer {
             process,
             api,
@@ -181,6 +185,7 @@ impl Observer {
             probe_failed: Arc::default(),
             notices,
             config_unreadable: None,
+            fds_unreadable,
         })
     }
 
@@ -226,7 +231,9 @@ impl Observer {
             },
         )
         .await;
-        for message in std::mem::take(&mut self.notices) {
+        // What cannot be read, and what that costs: before anything else is shown.
+        let missing = self.process.missing.clone();
+        for message in missing.into_iter().chain(std::mem::take(&mut self.notices)) {
             self.emit(None, EventKind::Notice { message }).await;
         }
         self.poll_api().await;
@@ -276,8 +283,7 @@ impl Observer {
     /// Notice an exit of the attached process, and re-attach to its restart (same
     /// executable, same network namespace) by itself.
     async fn check_process(&mut self) {
-        let alive = std::fs::read_link(format!("/proc/{}/exe", self.process.pid))
-            .is_ok_and(|e| e == self.process.exe);
+        let alive = proc::still_running(&self.process);
         if alive {
             return;
         }

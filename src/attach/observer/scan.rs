@@ -83,6 +83,17 @@ impl Observer {
     /// Rescan the fd table when sockets appear that are neither known to be the process's nor
     /// known to be someone else's.
     async fn refresh_owned(&mut self, socks: &[SockInfo]) {
+        if self.fds_unreadable {
+            // Without its descriptor table: its sockets are those of its uid (the notice at
+            // the start says so), with no fd numbers.
+            let uid = self.process.uid;
+            self.owned = socks
+                .iter()
+                .filter(|s| Some(s.uid) == uid)
+                .map(|s| (s.inode, -1))
+                .collect();
+            return;
+        }
         let unknown = socks
             .iter()
             .any(|s| !self.owned.contains_key(&s.inode) && !self.foreign.contains(&s.inode));
@@ -96,6 +107,20 @@ impl Observer {
                         .map(|s| s.inode)
                         .filter(|i| !self.owned.contains_key(i))
                         .collect();
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                    self.fds_unreadable = true;
+                    self.emit(
+                        None,
+                        EventKind::Notice {
+                            message: format!(
+                                "cannot read /proc/{}/fd ({e}): connections are matched by \
+                                 owner uid and peer address, without fd numbers; run as root",
+                                self.process.pid
+                            ),
+                        },
+                    )
+                    .await;
                 }
                 Err(e) => {
                     self.emit(
@@ -188,9 +213,18 @@ impl Observer {
     }
 
     pub(super) async fn census(&mut self) {
-        // The census reads the whole table; the scan keeps only what changed.
-        if let Ok(t) = proc::fd_table(self.process.pid) {
-            self.fd_table = t;
+        // The census reads the whole table; the scan keeps only what changed. Without it
+        // there is no census (said once, at the start), rather than a census of zeros.
+        if self.fds_unreadable {
+            return;
+        }
+        match proc::fd_table(self.process.pid) {
+            Ok(t) => self.fd_table = t,
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                self.fds_unreadable = true;
+                return;
+            }
+            Err(_) => {}
         }
         let t = &self.fd_table;
         let c = FdCensus {
