@@ -329,7 +329,15 @@ scrape_configs:
   - job_name: self
     static_configs:
       - targets: ['127.0.0.1:9090']
+  - job_name: proxied
+    proxy_url: http://127.0.0.1:3128
+    static_configs:
+      - targets: ['10.213.2.2:9102', '10.213.2.2:9103']
 ";
+
+/// A small forward proxy (Python's standard library) for the job with `proxy_url`.
+const FORWARD_PROXY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/netns/forward_proxy.py");
+const PROXY_POOL: &str = "proxied/http://127.0.0.1:3128";
 
 /// Attributed connections still open, by conn id, kept from the event stream.
 #[derive(Default)]
@@ -364,13 +372,14 @@ impl Open {
     }
 }
 
-const POOLS: [&str; 6] = [
+const POOLS: [&str; 7] = [
     "byip/http://10.213.1.2:9100",
     "byip/http://10.213.2.2:9100",
     "byname/http://files.lab:9101",
     "byname/http://dns.lab:9103",
     "blackbox/http://10.213.2.2:9102",
     "self/http://127.0.0.1:9090",
+    PROXY_POOL,
 ];
 
 /// Read events for `d`, applying them to `open`; returns them.
@@ -396,6 +405,12 @@ fn attach_sees_what_the_kernel_sees_and_acts_on_it() {
     lab.testexporter(Host::T2, "9100-9103");
     lab.dns_record("dns.lab", &Host::T2.ip());
     lab.start_dns();
+    lab.spawn(
+        Host::Scraper,
+        "forward-proxy",
+        &["python3", FORWARD_PROXY, "127.0.0.1", "3128"],
+        Some("ready"),
+    );
     let (pid, hosts, prom_idx) = prometheus(&mut lab, CONFIG);
     lab.step(&format!("prometheus pid {pid}"));
     let inbound = hold_inbound(&lab);
@@ -407,14 +422,14 @@ fn attach_sees_what_the_kernel_sees_and_acts_on_it() {
     let mut added: HashMap<String, Value> = HashMap::new();
     let mut scraped: HashMap<String, bool> = HashMap::new();
     let deadline = Instant::now() + secs(40);
-    while !(POOLS.iter().all(|p| !open.in_pool(p).is_empty()) && scraped.len() == 7) {
+    while !(POOLS.iter().all(|p| !open.in_pool(p).is_empty()) && scraped.len() == 9) {
         let missing: Vec<&str> = POOLS
             .iter()
             .filter(|p| open.in_pool(p).is_empty())
             .copied()
             .collect();
         let what = format!(
-            "a connection in each pool (missing {missing:?}) and 7 targets up (have {})",
+            "a connection in each pool (missing {missing:?}) and 9 targets up (have {})",
             scraped.len()
         );
         let e = st.next_before(deadline, &what);
@@ -442,7 +457,7 @@ fn attach_sees_what_the_kernel_sees_and_acts_on_it() {
 
     // The target ids are those of Prometheus's own labels + scrapeUrl.
     let api = api_targets(&lab);
-    assert_eq!(api.len(), 7, "{api:?}");
+    assert_eq!(api.len(), 9, "{api:?}");
     for t in &api {
         let labels: Vec<(&str, &str)> = t["labels"]
             .as_object()
@@ -453,7 +468,14 @@ fn attach_sees_what_the_kernel_sees_and_acts_on_it() {
         let id = scrapetop::event::TargetId::of(labels, t["scrapeUrl"].as_str().expect("url"));
         assert!(added.contains_key(&id.to_string()), "{t} not added as {id}");
     }
-    assert_eq!(added.len(), 7);
+    assert_eq!(added.len(), 9);
+    // A proxied job's targets share the proxy's pool: their connections lead there.
+    let proxied: Vec<&Value> = added.values().filter(|e| e["job"] == "proxied").collect();
+    assert_eq!(proxied.len(), 2, "{proxied:?}");
+    for e in &proxied {
+        assert_eq!(e["pool"], PROXY_POOL, "{e}");
+        assert!(e["url"].as_str().is_some_and(|u| u.starts_with("http://10.213.2.2:910")), "{e}");
+    }
 
     // Against the kernel: the attributed connections are exactly Prometheus's outbound
     // sockets, with the right fd, local and peer; the inbound ones (its listener's clients,
@@ -487,6 +509,27 @@ fn attach_sees_what_the_kernel_sees_and_acts_on_it() {
     );
     for c in open.0.values() {
         assert_ne!(addr(c, "local").port(), 9090, "inbound attributed: {c}");
+    }
+    // The proxy pool: Prometheus's sockets to the proxy, nothing else. The proxy's own
+    // sockets to the targets (the kernel shows them, owned by python3) are not Prometheus's and
+    // not attributed: no socket of the proxied targets is bound to them.
+    let via_proxy = open.in_pool(PROXY_POOL);
+    assert!(!via_proxy.is_empty());
+    for c in &via_proxy {
+        assert_eq!(addr(c, "peer"), "127.0.0.1:3128".parse().expect("a"), "{c}");
+    }
+    let ss = lab.exec(Host::Scraper, &["ss", "-tnpH", "state", "established"]);
+    let upstream: Vec<&str> = ss
+        .lines()
+        .filter(|l| l.contains("python3") && l.contains("10.213.2.2:910"))
+        .collect();
+    assert!(!upstream.is_empty(), "the proxy's upstream sockets:\n{ss}");
+    for l in &upstream {
+        let local = l.split_whitespace().nth(2).and_then(plain_addr).expect("local");
+        assert!(
+            open.0.values().all(|c| addr(c, "local") != local),
+            "the proxy's socket {l} attributed"
+        );
     }
     // One connection per plain target, as the target's own kernel sees it.
     for (h, port, pool) in [
@@ -591,6 +634,10 @@ fn attach_sees_what_the_kernel_sees_and_acts_on_it() {
         assert_eq!(p["peer"], "10.213.2.2:9102");
         assert_eq!(p["source"], "probe", "{p}");
     }
+    st.send(r#"{"cmd":"probe","job":"proxied","instance":"10.213.2.2:9102"}"#);
+    let p = st.wait_for("a probe through the proxy", secs(10), |e| is(e, "probe"));
+    assert_eq!(p["ok"], true, "{p}");
+    assert_eq!(p["peer"], "127.0.0.1:3128", "{p}");
     st.send(r#"{"cmd":"re_resolve","job":"byname"}"#);
     let r = st.wait_for("a re_resolve answer", secs(10), |e| {
         is(e, "dns_resolved") && e["cause"] == "re_resolve"
@@ -603,9 +650,9 @@ fn attach_sees_what_the_kernel_sees_and_acts_on_it() {
     let mut ids = std::collections::HashSet::new();
     let mut up = std::collections::HashSet::new();
     let deadline = Instant::now() + secs(20);
-    while ids.len() < 7 || up.len() < 5 {
+    while ids.len() < 9 || up.len() < 5 {
         let left = deadline.saturating_duration_since(Instant::now());
-        let e = own.wait_for("7 targets added and 5 up", left, |e| {
+        let e = own.wait_for("9 targets added and 5 up", left, |e| {
             is(e, "target_added") || lab::scrape_up(e)
         });
         let id = e["target"].as_str().expect("id").to_owned();

@@ -301,6 +301,50 @@ pub fn parse_targets(body: &[u8]) -> Result<Vec<ApiTarget>, String> {
     Ok(env.data.map(|d| d.active_targets).unwrap_or_default())
 }
 
+#[derive(Deserialize)]
+struct ConfigEnvelope {
+    status: String,
+    #[serde(default)]
+    data: Option<ConfigData>,
+}
+
+#[derive(Deserialize)]
+struct ConfigData {
+    yaml: String,
+}
+
+/// The `proxy_url` of each job, from `/api/v1/status/config` (the running configuration as
+/// Prometheus shows it, secrets redacted; proxy_url is only there, not in the targets).
+/// Jobs without one map to `None`.
+pub fn parse_config_proxies(body: &[u8]) -> Result<BTreeMap<String, Option<String>>, String> {
+    let env: ConfigEnvelope = serde_json::from_slice(body)
+        .map_err(|e| format!("/api/v1/status/config: not the expected JSON: {e}"))?;
+    let yaml = match (env.status.as_str(), env.data) {
+        ("success", Some(d)) => d.yaml,
+        (s, _) => return Err(format!("/api/v1/status/config: status {s:?}")),
+    };
+    let v: serde_yaml::Value = serde_yaml::from_str(&yaml)
+        .map_err(|e| format!("/api/v1/status/config: unreadable YAML: {e}"))?;
+    let mut out = BTreeMap::new();
+    for j in v
+        .get("scrape_configs")
+        .and_then(|s| s.as_sequence())
+        .into_iter()
+        .flatten()
+    {
+        let Some(name) = j.get("job_name").and_then(|n| n.as_str()) else {
+            continue;
+        };
+        let proxy = j
+            .get("proxy_url")
+            .and_then(|p| p.as_str())
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned);
+        out.insert(name.to_owned(), proxy);
+    }
+    Ok(out)
+}
+
 /// The parts of a scrape URL a probe needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UrlParts {
@@ -353,6 +397,15 @@ mod tests {
         assert_eq!(t[0].scrape_interval.as_deref(), Some("1s"));
         assert!(parse_targets(br#"{"status":"error","error":"x"}"#).is_err());
         assert!(parse_targets(b"<html>").is_err());
+    }
+
+    #[test]
+    fn proxies_come_from_the_running_configuration() {
+        let body = br#"{"status":"success","data":{"yaml":"global:\n  scrape_interval: 1s\nscrape_configs:\n- job_name: a\n  proxy_url: http://127.0.0.1:3128\n  follow_redirects: true\n- job_name: b\n"}}"#;
+        let p = parse_config_proxies(body).expect("parses");
+        assert_eq!(p["a"].as_deref(), Some("http://127.0.0.1:3128"));
+        assert_eq!(p["b"], None);
+        assert!(parse_config_proxies(br#"{"status":"error"}"#).is_err());
     }
 
     #[test]

@@ -105,6 +105,7 @@ impl Observer {
                     let job = ProbeJob {
                         tref: t.tref.clone(),
                         url: t.url.clone(),
+                        proxy: t.proxy.clone(),
                         client,
                         timeout: t.timeout,
                         pooled_up: t.api.health == "up",

@@ -45,6 +45,8 @@ struct Target {
     tref: Arc<TargetRef>,
     pool: PoolKey,
     url: UrlParts,
+    /// Its job's proxy, when it has one.
+    proxy: Option<UrlParts>,
     api: ApiTarget,
     timeout: Duration,
 }
@@ -105,6 +107,9 @@ pub struct Observer {
     config_unreadable: Option<String>,
     /// Its descriptor table cannot be read (no root): sockets are matched by owner uid.
     fds_unreadable: bool,
+    /// Each job's `proxy_url` (`None`: direct), from the running configuration: a proxied
+    /// job's pool is the proxy, since its sockets lead there.
+    proxies: HashMap<String, Option<UrlParts>>,
 }
 
 /// No request in flight: nothing unacknowledged, and data was received after the last send
@@ -186,6 +191,7 @@ impl Observer {
             notices,
             config_unreadable: None,
             fds_unreadable,
+            proxies: HashMap::new(),
         })
     }
 

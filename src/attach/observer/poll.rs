@@ -79,6 +79,68 @@ impl Observer {
         }
     }
 
+    /// Learn the `proxy_url` of jobs not seen yet from the running configuration (read again
+    /// only when a new job appears, e.g. after a reload).
+    async fn refresh_proxies(&mut self, list: &[ApiTarget]) {
+        if list
+            .iter()
+            .all(|a| self.proxies.contains_key(&a.scrape_pool))
+        {
+            return;
+        }
+        let path = format!("{}/api/v1/status/config", self.api.prefix);
+        let res = api::request(
+            self.api.addr,
+            http::Method::GET,
+            &self.api.host,
+            &path,
+            Duration::from_secs(10),
+            &self.api.client,
+        )
+        .await;
+        let parsed = match res {
+            Ok(r) if r.status == 200 => api::parse_config_proxies(&r.body),
+            Ok(r) => Err(format!("{path}: HTTP {}", r.status)),
+            Err(e) => Err(format!("{path}: {e}")),
+        };
+        match parsed {
+            Ok(jobs) => {
+                for (job, proxy) in jobs {
+                    let parts = proxy.as_deref().and_then(api::split_url);
+                    if proxy.is_some() && parts.is_none() {
+                        self.emit(
+                            None,
+                            EventKind::Notice {
+                                message: format!(
+                                    "job {job}: its proxy_url cannot be read; its targets are \
+                                     shown as if scraped directly"
+                                ),
+                            },
+                        )
+                        .await;
+                    }
+                    self.proxies.insert(job, parts);
+                }
+            }
+            Err(e) => {
+                self.emit(
+                    None,
+                    EventKind::Notice {
+                        message: format!(
+                            "proxy_url of the jobs unknown ({e}): targets are shown as if \
+                             scraped directly"
+                        ),
+                    },
+                )
+                .await;
+            }
+        }
+        // Asked once per job, whatever the answer.
+        for a in list {
+            self.proxies.entry(a.scrape_pool.clone()).or_insert(None);
+        }
+    }
+
     pub(super) async fn poll_api(&mut self) {
         let list = match self.fetch_targets().await {
             Ok(l) => {
@@ -94,6 +156,7 @@ impl Observer {
                 return;
             }
         };
+        self.refresh_proxies(&list).await;
         self.apply_targets(list).await;
     }
 
@@ -141,11 +204,15 @@ impl Observer {
                 job: Arc::from(job.as_str()),
                 instance: Arc::from(instance.as_str()),
             });
+            // A proxied job's connections lead to its proxy: that is its pool (shared by
+            // every target of the job, as Go's transport shares it).
+            let proxy = self.proxies.get(&a.scrape_pool).cloned().flatten();
+            let via = proxy.as_ref().unwrap_or(&url);
             let pool = PoolKey {
                 job: Arc::from(a.scrape_pool.as_str()),
-                scheme: url.scheme,
-                host: Arc::from(url.host.as_str()),
-                port: url.port,
+                scheme: via.scheme,
+                host: Arc::from(via.host.as_str()),
+                port: via.port,
             };
             let dur = |s: &Option<String>, d: u64| {
                 s.as_deref()
@@ -177,6 +244,7 @@ impl Observer {
                     tref,
                     pool,
                     url,
+                    proxy,
                     api: a,
                     timeout,
                 },
