@@ -42,7 +42,6 @@ impl Observer {
                 return;
             }
         };
-        self.dump_cost = start.elapsed();
         self.refresh_owned(&socks).await;
         let (present, opened) = self.attribute(&socks);
         for cookie in opened {
@@ -78,6 +77,7 @@ impl Observer {
             self.close(cookie, reason).await;
         }
         self.destroy_pending().await;
+        self.scan_cost = start.elapsed();
     }
 
     /// Rescan the fd table when sockets appear that are neither known to be the process's nor
@@ -218,7 +218,10 @@ impl Observer {
         if self.fds_unreadable {
             return;
         }
-        match proc::fd_table(self.process.pid) {
+        let start = Instant::now();
+        let read = proc::fd_table(self.process.pid);
+        self.census_cost = start.elapsed();
+        match read {
             Ok(t) => self.fd_table = t,
             Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
                 self.fds_unreadable = true;
