@@ -474,7 +474,12 @@ fn attach_sees_what_the_kernel_sees_and_acts_on_it() {
     assert_eq!(proxied.len(), 2, "{proxied:?}");
     for e in &proxied {
         assert_eq!(e["pool"], PROXY_POOL, "{e}");
-        assert!(e["url"].as_str().is_some_and(|u| u.starts_with("http://10.213.2.2:910")), "{e}");
+        assert!(
+            e["url"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("http://10.213.2.2:910")),
+            "{e}"
+        );
     }
 
     // Against the kernel: the attributed connections are exactly Prometheus's outbound
@@ -525,7 +530,11 @@ fn attach_sees_what_the_kernel_sees_and_acts_on_it() {
         .collect();
     assert!(!upstream.is_empty(), "the proxy's upstream sockets:\n{ss}");
     for l in &upstream {
-        let local = l.split_whitespace().nth(2).and_then(plain_addr).expect("local");
+        let local = l
+            .split_whitespace()
+            .nth(2)
+            .and_then(plain_addr)
+            .expect("local");
         assert!(
             open.0.values().all(|c| addr(c, "local") != local),
             "the proxy's socket {l} attributed"
@@ -745,7 +754,14 @@ fn attach_sees_what_the_kernel_sees_and_acts_on_it() {
     // Without ptrace rights over Prometheus its namespace, root and descriptors cannot be
     // read: attach degrades (its namespace assumed to be ours) and says exactly that.
     let out = Command::new("timeout")
-        .args(["20", "setpriv", "--bounding-set", "-net_admin,-sys_ptrace", "--", SCRAPETOP])
+        .args([
+            "20",
+            "setpriv",
+            "--bounding-set",
+            "-net_admin,-sys_ptrace",
+            "--",
+            SCRAPETOP,
+        ])
         .args(["attach", &pid_s, "--headless", "--exit-on-eof"])
         .stdin(Stdio::null())
         .output()
@@ -943,7 +959,10 @@ fn attach_with_credentials_tls_and_without_root() {
                 d("server.key")
             ),
         ),
-        ("ne-auth.yml", format!("basic_auth_users:\n  admin: '{HASH}'\n")),
+        (
+            "ne-auth.yml",
+            format!("basic_auth_users:\n  admin: '{HASH}'\n"),
+        ),
         ("pw", format!("{PASSWORD}\n")),
         (
             "http-full.yml",
@@ -1041,7 +1060,10 @@ fn attach_with_credentials_tls_and_without_root() {
             .iter()
             .any(|e| is(e, "conn_opened") && e["pool"] == tls_pool.as_str())
     {
-        let e = st.next_before(deadline, "the three targets up, and the https one's connection");
+        let e = st.next_before(
+            deadline,
+            "the three targets up, and the https one's connection",
+        );
         if is(&e, "scrape") && e["up"] == true {
             up.insert(e["job"].as_str().unwrap_or("").to_owned());
         }
@@ -1111,7 +1133,10 @@ fn attach_with_credentials_tls_and_without_root() {
             assert_eq!(e["source"], "api", "{e}");
             seen_up.insert(e["job"].as_str().unwrap_or("").to_owned());
         }
-        assert!(!is(&e, "fds"), "no census without the descriptor table: {e}");
+        assert!(
+            !is(&e, "fds"),
+            "no census without the descriptor table: {e}"
+        );
         if is(&e, "conn_opened") && e["pool"] == plain_pool.as_str() {
             conn = Some(e);
         }
@@ -1121,9 +1146,10 @@ fn attach_with_credentials_tls_and_without_root() {
     let local = addr(&conn, "local");
     let ss = lab::run(&["ss", "-tnpH", "state", "established"]);
     assert!(
-        ss.lines().any(|l| l.contains(&format!("127.0.0.1:{}", local.port()))
-            && l.contains(&format!("127.0.0.1:{plain}"))
-            && l.contains(&format!("pid={pid},"))),
+        ss.lines()
+            .any(|l| l.contains(&format!("127.0.0.1:{}", local.port()))
+                && l.contains(&format!("127.0.0.1:{plain}"))
+                && l.contains(&format!("pid={pid},"))),
         "{conn} is not Prometheus's in ss:\n{ss}"
     );
     nobody.send(r#"{"cmd":"reconnect","job":"plain"}"#);

@@ -150,7 +150,9 @@ pub fn api_client(
     let client = api::Client::new(&auth, &tls, https).map_err(|e| {
         AttachError::Api(crate::redact::text(&format!(
             "--http.config.file {}: {e}",
-            http_config.map(|p| p.display().to_string()).unwrap_or_default()
+            http_config
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
         )))
     })?;
     Ok((client, notices))

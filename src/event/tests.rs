@@ -241,7 +241,10 @@ fn source_is_written_only_when_given_and_reads_back() {
         assert_eq!(origin.as_str(), name);
         let ev = event(EventKind::Paused { paused: false }).from_origin(origin);
         let line = serde_json::to_string(&ev).expect("serializes");
-        assert!(line.ends_with(&format!(r#","source":"{name}"}}"#)), "{line}");
+        assert!(
+            line.ends_with(&format!(r#","source":"{name}"}}"#)),
+            "{line}"
+        );
         let back: Event = serde_json::from_str(&line).expect("reads back");
         assert_eq!(back, ev);
     }

@@ -34,7 +34,8 @@ impl Observer {
                     path.display()
                 );
                 if self.config_unreadable.as_deref() != Some(&e) {
-                    self.emit(None, EventKind::Notice { message: e.clone() }).await;
+                    self.emit(None, EventKind::Notice { message: e.clone() })
+                        .await;
                     self.config_unreadable = Some(e);
                 }
                 HashMap::new()

@@ -21,9 +21,7 @@ use super::api::{ApiTarget, UrlParts};
 use super::diag::{Diag, SockInfo};
 use super::proc::{self, Process};
 use super::resolve::Resolver;
-use crate::event::{
-    CloseReason, Command, Event, EventKind, Origin, PoolKey, TargetId, TargetRef,
-};
+use crate::event::{CloseReason, Command, Event, EventKind, Origin, PoolKey, TargetId, TargetRef};
 
 /// Where the observer reads Prometheus's API (from inside its namespace).
 #[derive(Debug, Clone)]
@@ -140,9 +138,9 @@ fn stamped(target: Option<Arc<TargetRef>>, kind: EventKind) -> Event {
         EventKind::ConnOpened(_) | EventKind::ConnClosed { .. } | EventKind::Fds(_) => {
             Some(Origin::Kernel)
         }
-        EventKind::DnsResolved { .. } | EventKind::DnsFailed { .. } | EventKind::StalePeer { .. } => {
-            Some(Origin::Resolver)
-        }
+        EventKind::DnsResolved { .. }
+        | EventKind::DnsFailed { .. }
+        | EventKind::StalePeer { .. } => Some(Origin::Resolver),
         EventKind::Probe(_) => Some(Origin::Probe),
         _ => None,
     };

@@ -50,9 +50,7 @@ impl Observer {
                 format!(
                     "{path}: HTTP {}: {}",
                     r.status,
-                    crate::redact::text(&String::from_utf8_lossy(
-                        &r.body[..r.body.len().min(200)]
-                    ))
+                    crate::redact::text(&String::from_utf8_lossy(&r.body[..r.body.len().min(200)]))
                 ),
             )),
             Err(e @ api::HttpError::Tls(_)) => Err((

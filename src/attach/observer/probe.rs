@@ -117,16 +117,7 @@ impl ProbeJob {
             None => self.url.path_and_query.clone(),
         };
         let left = self.timeout.saturating_sub(start.elapsed());
-        match api::request(
-            peer,
-            http::Method::GET,
-            &host,
-            &target,
-            left,
-            &self.client,
-        )
-        .await
-        {
+        match api::request(peer, http::Method::GET, &host, &target, left, &self.client).await {
             Ok(resp) => {
                 r.connect_ms = Some(ms(resp.connect));
                 r.first_byte_ms = Some(ms(resp.first_byte));
