@@ -1089,6 +1089,44 @@ fn attach_with_credentials_tls_and_without_root() {
     let shown = format!("{all:?}{stderr}");
     assert!(!shown.contains(PASSWORD), "the password was shown");
 
+    // `scrapetop --prometheus https://… --http.config.file` (no attach): the same file reads
+    // the API; the engine takes exactly its three targets.
+    let mut own = Command::new(SCRAPETOP)
+        .args(["--headless", "--prometheus"])
+        .arg(format!("https://127.0.0.1:{api}"))
+        .args(["--http.config.file", &full])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start scrapetop --prometheus");
+    let (tx, rx) = channel();
+    let out = own.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut jobs = Vec::new();
+    let deadline = Instant::now() + secs(15);
+    while jobs.len() < 3 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("3 targets from the API; have {jobs:?}"));
+        assert!(!line.contains(PASSWORD), "{line}");
+        let v: Value = serde_json::from_str(&line).expect("json");
+        if is(&v, "target_added") {
+            jobs.push(v["job"].as_str().unwrap_or("").to_owned());
+        }
+    }
+    jobs.sort();
+    assert_eq!(jobs, ["auth", "plain", "tls"]);
+    let _ = own.kill();
+    let _ = own.wait();
+
     // As an unprivileged user: the API and the socket table of Prometheus's uid; notices name
     // what cannot be read and why; reconnect is refused with the reason.
     let mut nobody = Attached::start_under(
