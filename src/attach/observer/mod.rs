@@ -342,12 +342,6 @@ impl Observer {
         }
     }
 
-    fn pool_conns(&self, pool: &PoolKey) -> Vec<&Conn> {
-        let mut v: Vec<&Conn> = self.conns.values().filter(|c| &c.pool == pool).collect();
-        v.sort_by_key(|c| c.id);
-        v
-    }
-
     fn first_target(&self, pool: &PoolKey) -> Option<Arc<TargetRef>> {
         let p = self.pools.get(pool)?;
         p.targets

@@ -170,11 +170,14 @@ impl Observer {
             // one endpoint): each has its own connections, and nothing on the socket says
             // whose it is. Give it to the candidate holding the fewest, so each pool shows
             // its one keep-alive connection, even if two equal ones may be swapped.
-            let pool = pools
-                .iter()
-                .min_by_key(|p| self.conns.values().filter(|c| &c.pool == *p).count())
-                .unwrap_or(&pools[0])
-                .clone();
+            let pool = match &pools[..] {
+                [one] => one.clone(),
+                _ => pools
+                    .iter()
+                    .min_by_key(|p| self.conns.values().filter(|c| &c.pool == *p).count())
+                    .unwrap_or(&pools[0])
+                    .clone(),
+            };
             let fd = self.owned.get(&s.inode).copied().unwrap_or(-1);
             let id = self.next_conn;
             self.next_conn += 1;
