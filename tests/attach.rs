@@ -23,6 +23,13 @@ use std::time::{Duration, Instant};
 use lab::{HELPER, Host, Lab, SCRAPETOP, is};
 use serde_json::Value;
 
+/// The scenarios run one at a time: "the one Prometheus running" must be the only one.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
 }
@@ -397,6 +404,7 @@ fn drain(st: &mut Attached, open: &mut Open, d: Duration) -> Vec<Value> {
 /// re-attached by itself.
 #[test]
 fn attach_sees_what_the_kernel_sees_and_acts_on_it() {
+    let _serial = serial();
     let Some(mut lab) = Lab::new("attach", &[Host::T1, Host::T2, Host::Dns]) else {
         return;
     };
@@ -933,6 +941,7 @@ const HASH: &str = "$2b$04$1FpViSYRrOTYe/SQas1WEOzIPxnqAB0yDwdTCkDLzDgC8eEngWSQy
 /// API and the socket table give is shown, and notices name what is missing and why.
 #[test]
 fn attach_with_credentials_tls_and_without_root() {
+    let _serial = serial();
     let Some(lab) = Lab::new("attach-auth", &[]) else {
         return;
     };
