@@ -229,7 +229,7 @@ impl Source for AttachSource {
                         .enable_all()
                         .build()
                         .map_err(|e| Fail::Setup(format!("runtime: {e}")))?;
-                    let obs = {
+                    let mut obs = {
                         let _g = rt.enter();
                         observer::Observer::new(process, api, ev_tx, notices).map_err(|e| {
                             Fail::Setup(format!(
@@ -255,13 +255,14 @@ impl Source for AttachSource {
                 let _ = done_tx.send(());
             })
             .map_err(|e| AttachError::Setup(format!("starting the observer thread: {e}")))?;
-        match ready_rx.recv_timeout(Duration::from_secs(10)) {
+        // Entering, opening and the first API read (10 s at most).
+        match ready_rx.recv_timeout(Duration::from_secs(20)) {
             Ok(Ok(())) => {}
             Ok(Err(Fail::Setup(e))) => return Err(AttachError::Setup(e)),
             Ok(Err(Fail::Api(e))) => return Err(AttachError::Api(e)),
             Err(_) => {
                 return Err(AttachError::Setup(
-                    "the observer thread did not start within 10 s".to_owned(),
+                    "the observer thread did not start within 20 s".to_owned(),
                 ));
             }
         }

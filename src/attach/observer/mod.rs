@@ -110,6 +110,8 @@ pub struct Observer {
     /// Each job's `proxy_url` (`None`: direct), from the running configuration: a proxied
     /// job's pool is the proxy, since its sockets lead there.
     proxies: HashMap<String, Option<UrlParts>>,
+    /// The targets read when checking the API at the start, for the first poll.
+    first_read: Option<Vec<ApiTarget>>,
 }
 
 /// No request in flight: nothing unacknowledged, and data was received after the last send
@@ -193,6 +195,7 @@ impl Observer {
             config_unreadable: None,
             fds_unreadable,
             proxies: HashMap::new(),
+            first_read: None,
         })
     }
 

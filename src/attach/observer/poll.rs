@@ -69,11 +69,16 @@ impl Observer {
     }
 
     /// The first read of the API: refused credentials or TLS end attach with the reason;
-    /// anything else (Prometheus restarting, slow) is left to the polls to report.
-    pub(crate) async fn check_api(&self) -> Result<(), String> {
+    /// anything else (Prometheus restarting, slow) is left to the polls to report. What was
+    /// read is kept for the first poll.
+    pub(crate) async fn check_api(&mut self) -> Result<(), String> {
         match self.fetch_targets().await {
             Err((true, e)) => Err(e),
-            _ => Ok(()),
+            Ok(list) => {
+                self.first_read = Some(list);
+                Ok(())
+            }
+            Err(_) => Ok(()),
         }
     }
 
@@ -140,7 +145,11 @@ impl Observer {
     }
 
     pub(super) async fn poll_api(&mut self) {
-        let list = match self.fetch_targets().await {
+        let read = match self.first_read.take() {
+            Some(list) => Ok(list),
+            None => self.fetch_targets().await,
+        };
+        let list = match read {
             Ok(l) => {
                 self.last_api_error = None;
                 l
