@@ -310,6 +310,56 @@ mod tests {
     use super::*;
 
     #[test]
+    fn http_config_files_are_checked_and_never_echo_a_secret() {
+        let dir = tempfile::tempdir().expect("dir");
+        let good = dir.path().join("good.yml");
+        std::fs::write(
+            &good,
+            "basic_auth:\n  username: u\n  password: hunter2\nfollow_redirects: true\n",
+        )
+        .expect("write");
+        let (client, notices) = api_client(Some(&good), false).expect("usable");
+        assert!(notices.is_empty(), "{notices:?}");
+        assert!(client.has_auth() && !client.is_https());
+        assert!(!format!("{client:?}").contains("hunter2"), "{client:?}");
+        for (name, text, want) in [
+            (
+                "unknown.yml",
+                "basic_auth:\n  username: u\n  password: hunter2\nproxy_url: http://p\n",
+                "unknown field `proxy_url`",
+            ),
+            (
+                "both.yml",
+                "basic_auth:\n  username: u\n  password: hunter2\nauthorization:\n  credentials: hunter2\n",
+                "at most one of basic_auth, oauth2 & authorization",
+            ),
+            (
+                "nofile.yml",
+                "basic_auth:\n  username: u\n  password_file: missing-pw\n",
+                "unable to read basic auth password",
+            ),
+            (
+                "noca.yml",
+                "tls_config:\n  ca_file: missing-ca.pem\n",
+                "unable to read CA cert",
+            ),
+        ] {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text).expect("write");
+            let e = api_client(Some(&p), true).expect_err(name).to_string();
+            assert!(e.contains(want), "{name}: {e}");
+            assert!(e.contains(name), "{name}: names the file: {e}");
+            assert!(!e.contains("hunter2"), "{name}: {e}");
+            assert_eq!(
+                api_client(Some(&p), true)
+                    .map(|_| ())
+                    .map_err(|e| e.exit_code()),
+                Err(2)
+            );
+        }
+    }
+
+    #[test]
     fn api_address_from_flags_and_urls() {
         let a = api_from_listen(":9090", "/").expect("default");
         assert_eq!(a.addr, "127.0.0.1:9090".parse().expect("addr"));
