@@ -468,6 +468,32 @@ mod tests {
     }
 
     #[test]
+    fn the_api_is_https_when_the_web_config_serves_tls() {
+        let dir = tempfile::tempdir().expect("dir");
+        let me = process(std::process::id() as i32).expect("own process");
+        let with = |text: Option<&str>| {
+            let mut p = me.clone();
+            p.flags.web_config_file = text.map(|t| {
+                let f = dir.path().join("web.yml");
+                std::fs::write(&f, t).expect("write");
+                f.display().to_string()
+            });
+            serves_tls(&p)
+        };
+        assert_eq!(with(None), None);
+        assert_eq!(
+            with(Some("tls_server_config:\n  cert_file: a\n  key_file: b\n")),
+            Some(true)
+        );
+        assert_eq!(
+            with(Some("basic_auth_users:\n  a: '$2b$04$x'\n")),
+            Some(false)
+        );
+        assert_eq!(me.uid, Some(rustix::process::getuid().as_raw()));
+        assert!(me.missing.is_empty(), "{:?}", me.missing);
+    }
+
+    #[test]
     fn limits_and_names() {
         let text = "Limit                     Soft Limit           Hard Limit           Units     \n\
                     Max open files            1024                 524288               files     \n";
