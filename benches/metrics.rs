@@ -30,6 +30,7 @@ fn model(now: SystemTime) -> Model {
         let ev = |kind| Event {
             ts: now,
             target: Some(t.clone()),
+            source: None,
             kind,
         };
         m.apply(ev(EventKind::TargetAdded {

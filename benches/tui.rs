@@ -54,6 +54,7 @@ fn setup_events(ts: &[Arc<TargetRef>]) -> Vec<Event> {
         let ev = |kind| Event {
             ts: at,
             target: Some(t.clone()),
+            source: None,
             kind,
         };
         let ip = t
@@ -90,6 +91,7 @@ fn setup_events(ts: &[Arc<TargetRef>]) -> Vec<Event> {
                 out.push(Event {
                     ts: open_at,
                     target: Some(t.clone()),
+                    source: None,
                     kind: EventKind::ConnOpened(scrapetop::event::ConnInfo {
                         conn_id,
                         pool: pool_key(t),
@@ -108,6 +110,7 @@ fn setup_events(ts: &[Arc<TargetRef>]) -> Vec<Event> {
                 out.push(Event {
                     ts: open_at + Duration::from_secs(2),
                     target: Some(t.clone()),
+                    source: None,
                     kind: EventKind::ConnClosed {
                         conn_id,
                         fd: 10 + i as i32,
@@ -138,6 +141,7 @@ fn scrape(t: &Arc<TargetRef>, n: u64) -> Event {
             + Duration::from_secs(15 + n / TARGETS * 15)
             + Duration::from_micros(n % TARGETS),
         target: Some(t.clone()),
+        source: None,
         kind: EventKind::Scrape(scrapetop::event::ScrapeResult {
             conn_id: Some(t.id.0),
             reused: true,

@@ -93,10 +93,14 @@ pub struct Cli {
     /// Serve /metrics (Prometheus text format) on this address, e.g. 127.0.0.1:9985 or :9985.
     #[arg(long = "web.listen-address", value_name = "HOST:PORT", global = true)]
     pub web_listen_address: Option<String>,
-    /// A running Prometheus's HTTP API (http://host:port[/prefix]). With `attach`: where to
+    /// A running Prometheus's HTTP API (http(s)://host:port[/prefix]). With `attach`: where to
     /// read it from inside its network namespace (default: its own --web.listen-address).
     #[arg(long, value_name = "URL", global = true)]
     pub prometheus: Option<String>,
+    /// Credentials and TLS for --prometheus's API (and attach's), in the HTTP client
+    /// configuration format promtool reads: basic_auth, authorization, tls_config.
+    #[arg(long = "http.config.file", value_name = "FILE", global = true)]
+    pub http_config_file: Option<PathBuf>,
     /// Demo time compression (tests run the demo's script faster).
     #[arg(
         long,

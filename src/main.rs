@@ -96,7 +96,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
     // Read every source before anything else, so a bad file is reported (exit 2) before the
     // terminal is taken over.
-    let first = rt.block_on(read_first(from_api.as_deref(), &args, cli.dns_server));
+    let first = rt.block_on(read_first(
+        from_api.as_deref(),
+        cli.http_config_file.as_deref(),
+        &args,
+        cli.dns_server,
+    ));
     let first = match first {
         Ok(l) => l,
         Err(e) => return Ok(usage_error(e)),
@@ -137,7 +142,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         let sources: Arc<dyn Sources> = match &fleet {
             Some(d) => Arc::new(ConfigSources::with_base(args, d.targets())),
             None => match from_api {
-                Some(url) => Arc::new(scrapetop::attach::targets::PrometheusSources::new(url)),
+                Some(url) => Arc::new(scrapetop::attach::targets::PrometheusSources::new(
+                    url,
+                    cli.http_config_file.clone(),
+                )),
                 None => Arc::new(ConfigSources::new(args)),
             },
         };
@@ -210,12 +218,13 @@ fn engine_options(cli: &Cli) -> EngineOptions {
 /// Read every source once: from `--prometheus URL`'s API, or from the files and flags.
 async fn read_first(
     from_api: Option<&str>,
+    http_config: Option<&std::path::Path>,
     args: &SourceArgs,
     dns_server: Option<std::net::SocketAddr>,
 ) -> Result<sources::Read, String> {
     if let Some(url) = from_api {
         // Refreshed as Prometheus's targets change: a reload every 30 s.
-        return scrapetop::attach::targets::read(url)
+        return scrapetop::attach::targets::read(url, http_config)
             .await
             .map(|set| sources::Read {
                 set,
@@ -236,6 +245,7 @@ fn run_attach(cli: &Cli, pid: Option<i32>) -> anyhow::Result<ExitCode> {
     let opts = AttachOptions {
         pid,
         api_url: cli.prometheus.clone(),
+        http_config: cli.http_config_file.clone(),
     };
     let source = match AttachSource::new(&opts) {
         Ok(s) => s,

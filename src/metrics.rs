@@ -604,6 +604,7 @@ mod tests {
         Event {
             ts: at(s),
             target: Some(t.clone()),
+            source: None,
             kind,
         }
     }

@@ -23,6 +23,13 @@ use std::time::{Duration, Instant};
 use lab::{HELPER, Host, Lab, SCRAPETOP, is};
 use serde_json::Value;
 
+/// The scenarios run one at a time: "the one Prometheus running" must be the only one.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
 }
@@ -329,7 +336,15 @@ scrape_configs:
   - job_name: self
     static_configs:
       - targets: ['127.0.0.1:9090']
+  - job_name: proxied
+    proxy_url: http://127.0.0.1:3128
+    static_configs:
+      - targets: ['10.213.2.2:9102', '10.213.2.2:9103']
 ";
+
+/// A small forward proxy (Python's standard library) for the job with `proxy_url`.
+const FORWARD_PROXY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/netns/forward_proxy.py");
+const PROXY_POOL: &str = "proxied/http://127.0.0.1:3128";
 
 /// Attributed connections still open, by conn id, kept from the event stream.
 #[derive(Default)]
@@ -364,13 +379,14 @@ impl Open {
     }
 }
 
-const POOLS: [&str; 6] = [
+const POOLS: [&str; 7] = [
     "byip/http://10.213.1.2:9100",
     "byip/http://10.213.2.2:9100",
     "byname/http://files.lab:9101",
     "byname/http://dns.lab:9103",
     "blackbox/http://10.213.2.2:9102",
     "self/http://127.0.0.1:9090",
+    PROXY_POOL,
 ];
 
 /// Read events for `d`, applying them to `open`; returns them.
@@ -388,6 +404,7 @@ fn drain(st: &mut Attached, open: &mut Open, d: Duration) -> Vec<Value> {
 /// re-attached by itself.
 #[test]
 fn attach_sees_what_the_kernel_sees_and_acts_on_it() {
+    let _serial = serial();
     let Some(mut lab) = Lab::new("attach", &[Host::T1, Host::T2, Host::Dns]) else {
         return;
     };
@@ -396,6 +413,12 @@ fn attach_sees_what_the_kernel_sees_and_acts_on_it() {
     lab.testexporter(Host::T2, "9100-9103");
     lab.dns_record("dns.lab", &Host::T2.ip());
     lab.start_dns();
+    lab.spawn(
+        Host::Scraper,
+        "forward-proxy",
+        &["python3", FORWARD_PROXY, "127.0.0.1", "3128"],
+        Some("ready"),
+    );
     let (pid, hosts, prom_idx) = prometheus(&mut lab, CONFIG);
     lab.step(&format!("prometheus pid {pid}"));
     let inbound = hold_inbound(&lab);
@@ -407,18 +430,30 @@ fn attach_sees_what_the_kernel_sees_and_acts_on_it() {
     let mut added: HashMap<String, Value> = HashMap::new();
     let mut scraped: HashMap<String, bool> = HashMap::new();
     let deadline = Instant::now() + secs(40);
-    while !(POOLS.iter().all(|p| !open.in_pool(p).is_empty()) && scraped.len() == 7) {
+    while !(POOLS.iter().all(|p| !open.in_pool(p).is_empty()) && scraped.len() == 9) {
         let missing: Vec<&str> = POOLS
             .iter()
             .filter(|p| open.in_pool(p).is_empty())
             .copied()
             .collect();
         let what = format!(
-            "a connection in each pool (missing {missing:?}) and 7 targets up (have {})",
+            "a connection in each pool (missing {missing:?}) and 9 targets up (have {})",
             scraped.len()
         );
         let e = st.next_before(deadline, &what);
         open.apply(&e);
+        // Each fact says where it came from.
+        let origin = match e["event"].as_str().unwrap_or("") {
+            "conn_opened" | "conn_closed" | "fds" => "kernel",
+            "target_added" | "scrape" => "api",
+            "dns_resolved" | "dns_failed" | "stale_peer" => "resolver",
+            _ => "",
+        };
+        if !origin.is_empty() {
+            assert_eq!(e["source"], origin, "{e}");
+        } else {
+            assert!(e.get("source").is_none(), "{e}");
+        }
         if is(&e, "target_added") {
             added.insert(e["target"].as_str().expect("id").to_owned(), e.clone());
         }
@@ -430,7 +465,7 @@ fn attach_sees_what_the_kernel_sees_and_acts_on_it() {
 
     // The target ids are those of Prometheus's own labels + scrapeUrl.
     let api = api_targets(&lab);
-    assert_eq!(api.len(), 7, "{api:?}");
+    assert_eq!(api.len(), 9, "{api:?}");
     for t in &api {
         let labels: Vec<(&str, &str)> = t["labels"]
             .as_object()
@@ -441,7 +476,19 @@ fn attach_sees_what_the_kernel_sees_and_acts_on_it() {
         let id = scrapetop::event::TargetId::of(labels, t["scrapeUrl"].as_str().expect("url"));
         assert!(added.contains_key(&id.to_string()), "{t} not added as {id}");
     }
-    assert_eq!(added.len(), 7);
+    assert_eq!(added.len(), 9);
+    // A proxied job's targets share the proxy's pool: their connections lead there.
+    let proxied: Vec<&Value> = added.values().filter(|e| e["job"] == "proxied").collect();
+    assert_eq!(proxied.len(), 2, "{proxied:?}");
+    for e in &proxied {
+        assert_eq!(e["pool"], PROXY_POOL, "{e}");
+        assert!(
+            e["url"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("http://10.213.2.2:910")),
+            "{e}"
+        );
+    }
 
     // Against the kernel: the attributed connections are exactly Prometheus's outbound
     // sockets, with the right fd, local and peer; the inbound ones (its listener's clients,
@@ -475,6 +522,31 @@ fn attach_sees_what_the_kernel_sees_and_acts_on_it() {
     );
     for c in open.0.values() {
         assert_ne!(addr(c, "local").port(), 9090, "inbound attributed: {c}");
+    }
+    // The proxy pool: Prometheus's sockets to the proxy, nothing else. The proxy's own
+    // sockets to the targets (the kernel shows them, owned by python3) are not Prometheus's and
+    // not attributed: no socket of the proxied targets is bound to them.
+    let via_proxy = open.in_pool(PROXY_POOL);
+    assert!(!via_proxy.is_empty());
+    for c in &via_proxy {
+        assert_eq!(addr(c, "peer"), "127.0.0.1:3128".parse().expect("a"), "{c}");
+    }
+    let ss = lab.exec(Host::Scraper, &["ss", "-tnpH", "state", "established"]);
+    let upstream: Vec<&str> = ss
+        .lines()
+        .filter(|l| l.contains("python3") && l.contains("10.213.2.2:910"))
+        .collect();
+    assert!(!upstream.is_empty(), "the proxy's upstream sockets:\n{ss}");
+    for l in &upstream {
+        let local = l
+            .split_whitespace()
+            .nth(2)
+            .and_then(plain_addr)
+            .expect("local");
+        assert!(
+            open.0.values().all(|c| addr(c, "local") != local),
+            "the proxy's socket {l} attributed"
+        );
     }
     // One connection per plain target, as the target's own kernel sees it.
     for (h, port, pool) in [
@@ -524,6 +596,7 @@ fn attach_sees_what_the_kernel_sees_and_acts_on_it() {
         open.apply(e);
     }
     let stale = evs.last().expect("stale");
+    assert_eq!(stale["source"], "resolver", "{stale}");
     assert_eq!(stale["conn_id"], old["conn_id"]);
     assert_eq!(addr(stale, "peer"), addr(&old, "peer"));
     assert_eq!(stale["addrs"][0], Host::T2.ip().as_str());
@@ -576,7 +649,12 @@ fn attach_sees_what_the_kernel_sees_and_acts_on_it() {
         let p = st.wait_for("a blackbox probe", secs(10), |e| is(e, "probe"));
         assert_eq!(p["ok"], true, "{p}");
         assert_eq!(p["peer"], "10.213.2.2:9102");
+        assert_eq!(p["source"], "probe", "{p}");
     }
+    st.send(r#"{"cmd":"probe","job":"proxied","instance":"10.213.2.2:9102"}"#);
+    let p = st.wait_for("a probe through the proxy", secs(10), |e| is(e, "probe"));
+    assert_eq!(p["ok"], true, "{p}");
+    assert_eq!(p["peer"], "127.0.0.1:3128", "{p}");
     st.send(r#"{"cmd":"re_resolve","job":"byname"}"#);
     let r = st.wait_for("a re_resolve answer", secs(10), |e| {
         is(e, "dns_resolved") && e["cause"] == "re_resolve"
@@ -592,9 +670,9 @@ fn attach_sees_what_the_kernel_sees_and_acts_on_it() {
         matches!(e.kind, scrapetop::event::EventKind::TargetAdded { .. })
     };
     let deadline = Instant::now() + secs(20);
-    while ids.len() < 7 || up.len() < 5 {
+    while ids.len() < 9 || up.len() < 5 {
         let left = deadline.saturating_duration_since(Instant::now());
-        let e = own.wait_for("7 targets added and 5 up", left, |e| {
+        let e = own.wait_for("9 targets added and 5 up", left, |e| {
             added_kind(e) || lab::is_up(e)
         });
         let id = e.target.as_ref().expect("about a target").id.to_string();
@@ -686,16 +764,28 @@ fn attach_sees_what_the_kernel_sees_and_acts_on_it() {
     });
     drop(nonet);
 
-    // Without ptrace rights over Prometheus, nothing of it can be read: said, exit 2.
-    let out = Command::new("setpriv")
-        .args(["--bounding-set", "-net_admin,-sys_ptrace", "--", SCRAPETOP])
-        .args(["attach", &pid_s, "--headless"])
+    // Without ptrace rights over Prometheus its namespace, root and descriptors cannot be
+    // read: attach degrades (its namespace assumed to be ours) and says exactly that.
+    let out = Command::new("timeout")
+        .args([
+            "20",
+            "setpriv",
+            "--bounding-set",
+            "-net_admin,-sys_ptrace",
+            "--",
+            SCRAPETOP,
+        ])
+        .args(["attach", &pid_s, "--headless", "--exit-on-eof"])
         .stdin(Stdio::null())
         .output()
         .expect("run attach without ptrace rights");
-    assert_eq!(out.status.code(), Some(2), "{out:?}");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("ptrace rights"), "{err}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        stdout.contains(&format!("cannot read /proc/{pid}/ns/net"))
+            && stdout.contains("without ptrace rights over it"),
+        "{stdout}"
+    );
 
     // A restarted Prometheus (new pid, same namespace) is re-attached by itself.
     lab.step("restarting prometheus");
@@ -775,4 +865,348 @@ fn attach_without_pid_explains_the_choice() {
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("process 999999999"), "{err}");
+}
+
+/// Programs started in the host namespace by a test, killed when it ends.
+#[derive(Default)]
+struct HostProcs(Vec<Child>);
+
+impl HostProcs {
+    fn spawn(&mut self, dir: &std::path::Path, what: &str, args: &[&str]) -> u32 {
+        let log = std::fs::File::create(dir.join(format!("{what}.log"))).expect("log file");
+        let child = Command::new(args[0])
+            .args(&args[1..])
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {what}: {e}"));
+        let pid = child.id();
+        self.0.push(child);
+        pid
+    }
+}
+
+impl Drop for HostProcs {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A free port on 127.0.0.1 (the host namespace is shared: never a fixed one).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+fn wait_port(port: u16, within: Duration) {
+    let deadline = Instant::now() + within;
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on :{port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A private CA and a server certificate for `localhost` and `127.0.0.1`, as PEM files.
+fn write_pki(dir: &std::path::Path) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().expect("key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "scrapetop attach test CA");
+    let ca = ca_params.self_signed(&ca_key).expect("ca");
+    let leaf_key = KeyPair::generate().expect("key");
+    let leaf = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+        .expect("params")
+        .signed_by(&leaf_key, &Issuer::new(ca_params, ca_key))
+        .expect("leaf");
+    std::fs::write(dir.join("ca.pem"), ca.pem()).expect("ca.pem");
+    std::fs::write(dir.join("server.pem"), leaf.pem()).expect("server.pem");
+    std::fs::write(dir.join("server.key"), leaf_key.serialize_pem()).expect("server.key");
+}
+
+/// The password of every basic-auth server here; `HASH` is its bcrypt (cost 4: Go checks it
+/// at each request, a higher cost would load the machine).
+const PASSWORD: &str = "attach-secret-pw";
+const HASH: &str = "$2b$04$1FpViSYRrOTYe/SQas1WEOzIPxnqAB0yDwdTCkDLzDgC8eEngWSQy";
+
+/// A Prometheus whose API wants basic auth over TLS, scraping an https target and a
+/// basic-auth target (Debian's node exporter with a web config) and a plain one, all on
+/// loopback in the host namespace. Attach without the right HTTP client file is refused with
+/// the reason; with it, the API is read and probes use each job's scheme, TLS and credentials
+/// from Prometheus's own configuration. Then scrapetop runs as an unprivileged user: what the
+/// API and the socket table give is shown, and notices name what is missing and why.
+#[test]
+fn attach_with_credentials_tls_and_without_root() {
+    let _serial = serial();
+    let Some(lab) = Lab::new("attach-auth", &[]) else {
+        return;
+    };
+    // Readable by the unprivileged user below (the lab's own directory is root's alone).
+    let dir = lab.dir.path().join("world");
+    std::fs::create_dir_all(dir.join("data")).expect("dir");
+    write_pki(&dir);
+    let d = |f: &str| dir.join(f).display().to_string();
+    let [api, plain, tls, auth] = [free_port(), free_port(), free_port(), free_port()];
+    let files = [
+        (
+            "web.yml",
+            format!(
+                "tls_server_config:\n  cert_file: {}\n  key_file: {}\nbasic_auth_users:\n  admin: '{HASH}'\n",
+                d("server.pem"),
+                d("server.key")
+            ),
+        ),
+        (
+            "ne-tls.yml",
+            format!(
+                "tls_server_config:\n  cert_file: {}\n  key_file: {}\n",
+                d("server.pem"),
+                d("server.key")
+            ),
+        ),
+        (
+            "ne-auth.yml",
+            format!("basic_auth_users:\n  admin: '{HASH}'\n"),
+        ),
+        ("pw", format!("{PASSWORD}\n")),
+        (
+            "http-full.yml",
+            format!(
+                "basic_auth:\n  username: admin\n  password_file: pw\ntls_config:\n  ca_file: {}\n",
+                d("ca.pem")
+            ),
+        ),
+        (
+            "http-tls-only.yml",
+            format!("tls_config:\n  ca_file: {}\n", d("ca.pem")),
+        ),
+        (
+            "prom.yml",
+            format!(
+                "global:\n  scrape_interval: 1s\n  scrape_timeout: 800ms\nscrape_configs:\n\
+                 \x20 - job_name: plain\n    static_configs: [{{targets: ['127.0.0.1:{plain}']}}]\n\
+                 \x20 - job_name: tls\n    scheme: https\n    tls_config: {{ca_file: {}, server_name: localhost}}\n\
+                 \x20   static_configs: [{{targets: ['127.0.0.1:{tls}']}}]\n\
+                 \x20 - job_name: auth\n    basic_auth: {{username: admin, password_file: {}}}\n\
+                 \x20   static_configs: [{{targets: ['127.0.0.1:{auth}']}}]\n",
+                d("ca.pem"),
+                d("pw")
+            ),
+        ),
+    ];
+    for (name, text) in &files {
+        std::fs::write(dir.join(name), text).expect("file");
+    }
+    lab::run(&["chmod", "-R", "a+rX", &lab.dir.path().display().to_string()]);
+
+    let mut procs = HostProcs::default();
+    procs.spawn(
+        &dir,
+        "testexporter",
+        &[HELPER, "serve", "127.0.0.1", &plain.to_string(), "20"],
+    );
+    for (port, web) in [(tls, "ne-tls.yml"), (auth, "ne-auth.yml")] {
+        procs.spawn(
+            &dir,
+            &format!("node-exporter-{port}"),
+            &[
+                "prometheus-node-exporter",
+                &format!("--web.listen-address=127.0.0.1:{port}"),
+                &format!("--web.config.file={}", d(web)),
+                "--collector.disable-defaults",
+            ],
+        );
+    }
+    let pid = procs.spawn(
+        &dir,
+        "prometheus",
+        &[
+            "prometheus",
+            &format!("--config.file={}", d("prom.yml")),
+            &format!("--storage.tsdb.path={}", d("data")),
+            &format!("--web.listen-address=127.0.0.1:{api}"),
+            &format!("--web.config.file={}", d("web.yml")),
+            "--storage.tsdb.retention.time=1h",
+            "--log.level=warn",
+        ],
+    );
+    for p in [api, plain, tls, auth] {
+        wait_port(p, secs(20));
+    }
+    let pid_s = pid.to_string();
+    let full = d("http-full.yml");
+
+    // Without a client file the API's TLS is not trusted; with TLS only, it answers 401: both
+    // end attach with the reason and exit 2.
+    for (file, want) in [
+        (None, "tls_config"),
+        (Some(d("http-tls-only.yml")), "HTTP 401"),
+    ] {
+        let mut cmd = Command::new("timeout");
+        cmd.args(["20", SCRAPETOP, "attach", &pid_s, "--headless"]);
+        if let Some(f) = &file {
+            cmd.args(["--http.config.file", f]);
+        }
+        let out = cmd.stdin(Stdio::null()).output().expect("run attach");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{file:?}: {out:?}");
+        assert!(err.contains(want), "{file:?}: {err}");
+        assert!(err.contains("--http.config.file"), "{file:?}: {err}");
+    }
+
+    // With it: the three targets from the API, each scraped up.
+    let mut st = Attached::start(&lab, &[&pid_s, "--http.config.file", &full]);
+    let mut up = std::collections::HashSet::new();
+    let mut all = Vec::new();
+    let tls_pool = format!("tls/https://127.0.0.1:{tls}");
+    let deadline = Instant::now() + secs(30);
+    while up.len() < 3
+        || !all
+            .iter()
+            .any(|e| is(e, "conn_opened") && e["pool"] == tls_pool.as_str())
+    {
+        let e = st.next_before(
+            deadline,
+            "the three targets up, and the https one's connection",
+        );
+        if is(&e, "scrape") && e["up"] == true {
+            up.insert(e["job"].as_str().unwrap_or("").to_owned());
+        }
+        all.push(e);
+    }
+    // Probes with each job's scheme, TLS and credentials (from Prometheus's --config.file).
+    for job in ["tls", "auth"] {
+        st.send(&format!(r#"{{"cmd":"probe","job":"{job}"}}"#));
+        let p = st.wait_for("a probe", secs(10), |e| is(e, "probe"));
+        assert_eq!(p["job"], job, "{p}");
+        assert_eq!(p["ok"], true, "{p}");
+        assert_eq!(p["status"], 200, "{p}");
+        all.push(p);
+    }
+    let c = all
+        .iter()
+        .find(|e| is(e, "conn_opened") && e["pool"] == tls_pool.as_str())
+        .unwrap_or_else(|| panic!("no connection in {tls_pool}: {all:?}"));
+    assert!(c["fd"].as_i64().expect("fd") > 0, "{c}");
+    assert_eq!(c["source"], "kernel", "{c}");
+    drop(st);
+    let stderr = std::fs::read_to_string(dir.join("../attach.stderr")).unwrap_or_default();
+    let shown = format!("{all:?}{stderr}");
+    assert!(!shown.contains(PASSWORD), "the password was shown");
+
+    // `scrapetop --prometheus https://… --http.config.file` (no attach): the same file reads
+    // the API; the engine takes exactly its three targets.
+    let mut own = Command::new(SCRAPETOP)
+        .args(["--headless", "--prometheus"])
+        .arg(format!("https://127.0.0.1:{api}"))
+        .args(["--http.config.file", &full])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start scrapetop --prometheus");
+    let (tx, rx) = channel();
+    let out = own.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut jobs = Vec::new();
+    let deadline = Instant::now() + secs(15);
+    while jobs.len() < 3 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("3 targets from the API; have {jobs:?}"));
+        assert!(!line.contains(PASSWORD), "{line}");
+        let v: Value = serde_json::from_str(&line).expect("json");
+        if is(&v, "target_added") {
+            jobs.push(v["job"].as_str().unwrap_or("").to_owned());
+        }
+    }
+    jobs.sort();
+    assert_eq!(jobs, ["auth", "plain", "tls"]);
+    let _ = own.kill();
+    let _ = own.wait();
+
+    // As an unprivileged user: the API and the socket table of Prometheus's uid; notices name
+    // what cannot be read and why; reconnect is refused with the reason.
+    let mut nobody = Attached::start_under(
+        &lab,
+        "attach-nobody",
+        &[
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--",
+        ],
+        &[&pid_s, "--http.config.file", &full],
+    );
+    let fd_note = format!("cannot read /proc/{pid}/fd");
+    let evs = nobody.until("the notice about /proc/PID/fd", secs(10), |e| {
+        is(e, "notice") && e["message"].as_str().is_some_and(|m| m.contains(&fd_note))
+    });
+    let note = evs.last().expect("notice")["message"]
+        .as_str()
+        .expect("text")
+        .to_owned();
+    assert!(
+        note.contains("Prometheus runs as uid 0, scrapetop as uid 65534"),
+        "{note}"
+    );
+    assert!(note.contains("run as root"), "{note}");
+    assert!(
+        evs.iter().any(|e| is(e, "notice")
+            && e["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(&format!("/proc/{pid}/ns/net")))),
+        "{evs:?}"
+    );
+    let plain_pool = format!("plain/http://127.0.0.1:{plain}");
+    let mut seen_up = std::collections::HashSet::new();
+    let mut conn = None;
+    let deadline = Instant::now() + secs(20);
+    while seen_up.len() < 3 || conn.is_none() {
+        let e = nobody.next_before(deadline, "3 targets up and the plain target's connection");
+        if is(&e, "scrape") && e["up"] == true {
+            assert_eq!(e["source"], "api", "{e}");
+            seen_up.insert(e["job"].as_str().unwrap_or("").to_owned());
+        }
+        assert!(
+            !is(&e, "fds"),
+            "no census without the descriptor table: {e}"
+        );
+        if is(&e, "conn_opened") && e["pool"] == plain_pool.as_str() {
+            conn = Some(e);
+        }
+    }
+    let conn = conn.expect("conn");
+    assert_eq!(conn["fd"], -1, "{conn}");
+    let local = addr(&conn, "local");
+    let ss = lab::run(&["ss", "-tnpH", "state", "established"]);
+    assert!(
+        ss.lines()
+            .any(|l| l.contains(&format!("127.0.0.1:{}", local.port()))
+                && l.contains(&format!("127.0.0.1:{plain}"))
+                && l.contains(&format!("pid={pid},"))),
+        "{conn} is not Prometheus's in ss:\n{ss}"
+    );
+    nobody.send(r#"{"cmd":"reconnect","job":"plain"}"#);
+    let e = nobody.wait_for("the refused reconnect", secs(10), |e| is(e, "error"));
+    let msg = e["error"].as_str().expect("text");
+    assert!(msg.contains("CAP_NET_ADMIN"), "{msg}");
+    assert!(msg.contains(&format!("/proc/{pid}/fd")), "{msg}");
 }

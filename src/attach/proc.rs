@@ -14,10 +14,17 @@ pub struct Process {
     pub pid: i32,
     /// Its executable (`/proc/PID/exe`), kept to recognise a restart of the same program.
     pub exe: PathBuf,
-    /// Inode of its network namespace (`/proc/PID/ns/net`), as `ip netns identify` would name it.
+    /// Inode of its network namespace (`/proc/PID/ns/net`), as `ip netns identify` would name
+    /// it; 0 when it cannot be read (no ptrace rights: it is assumed to be scrapetop's own).
     pub netns: u64,
     /// What its command line says.
     pub flags: Flags,
+    /// Its real uid (`/proc/PID/status`, readable by anyone): without rights to its
+    /// descriptors, its sockets are the namespace's sockets of this uid.
+    pub uid: Option<u32>,
+    /// What could not be read about it and what that costs, one sentence each (shown as
+    /// notices: permissions degrade, never silently).
+    pub missing: Vec<String>,
 }
 
 /// The command-line flags of Prometheus that decide how to reach its API.
@@ -30,6 +37,10 @@ pub struct Flags {
     pub route_prefix: String,
     /// `--web.enable-lifecycle`: whether `POST /-/reload` is allowed.
     pub lifecycle: bool,
+    /// `--config.file` as given (relative to the process's working directory).
+    pub config_file: String,
+    /// `--web.config.file`, if given: its `tls_server_config` makes the API https.
+    pub web_config_file: Option<String>,
 }
 
 impl Default for Flags {
@@ -38,6 +49,8 @@ impl Default for Flags {
             listen: ":9090".to_owned(),
             route_prefix: "/".to_owned(),
             lifecycle: false,
+            config_file: "prometheus.yml".to_owned(),
+            web_config_file: None,
         }
     }
 }
@@ -78,6 +91,12 @@ pub fn parse_flags<S: AsRef<str>>(args: &[S]) -> Flags {
                     external_path = url_path(&v);
                 }
             }
+            "--config.file" => {
+                if let Some(v) = value(&mut i) {
+                    f.config_file = v;
+                }
+            }
+            "--web.config.file" => f.web_config_file = value(&mut i),
             "--web.enable-lifecycle" => f.lifecycle = inline.as_deref() != Some("false"),
             "--no-web.enable-lifecycle" => f.lifecycle = false,
             _ => {}
@@ -124,7 +143,9 @@ pub enum FindError {
     },
 }
 
-/// Read one process.
+/// Read one process. Without ptrace rights over it (another user's process, no root) its
+/// executable and namespace cannot be read: its command line and `comm` still say whether it
+/// is Prometheus, and what is missing is listed in [`Process::missing`].
 pub fn process(pid: i32) -> Result<Process, FindError> {
     let base = PathBuf::from(format!("/proc/{pid}"));
     let un = |what: &str, e: std::io::Error| FindError::Unreadable {
@@ -138,21 +159,115 @@ pub fn process(pid: i32) -> Result<Process, FindError> {
             format!("{what}: {e}")
         },
     };
-    let exe = fs::read_link(base.join("exe")).map_err(|e| un("reading its executable", e))?;
-    let netns = netns_inode(pid).map_err(|e| un("reading its network namespace", e))?;
     let cmdline = fs::read(base.join("cmdline")).map_err(|e| un("reading its command line", e))?;
-    let args: Vec<String> = cmdline
+    let mut argv = cmdline
         .split(|b| *b == 0)
-        .skip(1)
         .filter(|a| !a.is_empty())
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect();
+        .map(|a| String::from_utf8_lossy(a).into_owned());
+    let argv0 = argv.next().unwrap_or_default();
+    let args: Vec<String> = argv.collect();
+    let uid = fs::read_to_string(base.join("status"))
+        .ok()
+        .and_then(|s| parse_uid(&s));
+    let me = rustix::process::getuid().as_raw();
+    let who = match uid {
+        Some(u) => format!("Prometheus runs as uid {u}, scrapetop as uid {me}"),
+        None => format!("scrapetop runs as uid {me}"),
+    };
+    let mut missing = Vec::new();
+    let exe = match fs::read_link(base.join("exe")) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            let comm = fs::read_to_string(base.join("comm")).unwrap_or_default();
+            let named = is_prometheus(Path::new(&argv0)) || comm.trim() == "prometheus";
+            if !named {
+                return Err(un("reading its executable", e));
+            }
+            PathBuf::from(argv0)
+        }
+        Err(e) => return Err(un("reading its executable", e)),
+    };
+    let netns = match netns_inode(pid) {
+        Ok(n) => n,
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            missing.push(format!(
+                "cannot read /proc/{pid}/ns/net or /proc/{pid}/root ({who}, without ptrace \
+                 rights over it): its network namespace and files are assumed to be scrapetop's \
+                 own (its API, DNS and probes are reached from here); run as root"
+            ));
+            0
+        }
+        Err(e) => return Err(un("reading its network namespace", e)),
+    };
+    if fs::read_dir(base.join("fd")).is_err() {
+        missing.push(format!(
+            "cannot read /proc/{pid}/fd ({who}): connections are matched to targets by owner \
+             uid and peer address only, without fd numbers, and the descriptor census is \
+             unavailable; reconnect needs CAP_NET_ADMIN; run as root"
+        ));
+    }
     Ok(Process {
         pid,
         exe,
         netns,
         flags: parse_flags(&args),
+        uid,
+        missing,
     })
+}
+
+/// Whether `p` still runs (the same executable under its pid; without ptrace rights, the same
+/// command name).
+pub fn still_running(p: &Process) -> bool {
+    match fs::read_link(format!("/proc/{}/exe", p.pid)) {
+        Ok(e) => e == p.exe,
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            process(p.pid).is_ok_and(|q| q.exe == p.exe)
+        }
+        Err(_) => false,
+    }
+}
+
+/// The real uid from `/proc/PID/status` (`Uid:\treal\teffective\t…`).
+fn parse_uid(status: &str) -> Option<u32> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// The process's configuration file as this process can open it: through its root
+/// (`/proc/PID/root`, its mount namespace) or its working directory for a relative path.
+pub fn config_path(p: &Process) -> PathBuf {
+    own_path(p, &p.flags.config_file)
+}
+
+/// Whether the process serves its API over TLS: its `--web.config.file` has a
+/// `tls_server_config`. `None` when there is no such file or it cannot be read.
+pub fn serves_tls(p: &Process) -> Option<bool> {
+    let f = p.flags.web_config_file.as_deref()?;
+    let text = fs::read_to_string(own_path(p, f)).ok()?;
+    let v: serde_yaml::Value = serde_yaml::from_str(&text).ok()?;
+    Some(v.get("tls_server_config").is_some_and(|t| !t.is_null()))
+}
+
+/// A path the process named, as this process can open it.
+fn own_path(p: &Process, f: &str) -> PathBuf {
+    let f = Path::new(f);
+    let root = PathBuf::from(format!("/proc/{}/root", p.pid));
+    if f.is_absolute() {
+        // Without ptrace rights its root cannot be entered: scrapetop's own root stands in
+        // (its namespace is assumed to be ours too, and the notice says so).
+        if fs::read_link(&root).is_err() {
+            return f.to_owned();
+        }
+        root.join(f.strip_prefix("/").unwrap_or(f))
+    } else {
+        PathBuf::from(format!("/proc/{}/cwd", p.pid)).join(f)
+    }
 }
 
 /// The inode of a process's network namespace.
@@ -181,7 +296,12 @@ pub fn all_prometheus() -> Vec<Process> {
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
         .filter(|pid| {
-            fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| is_prometheus(&exe))
+            match fs::read_link(format!("/proc/{pid}/exe")) {
+                Ok(exe) => is_prometheus(&exe),
+                // Another user's process: its name is still readable.
+                Err(_) => fs::read_to_string(format!("/proc/{pid}/comm"))
+                    .is_ok_and(|c| c.trim() == "prometheus"),
+            }
         })
         .filter_map(|pid| process(pid).ok())
         .collect();
@@ -336,6 +456,8 @@ mod tests {
         assert_eq!(f.listen, "127.0.0.1:9191");
         assert_eq!(f.route_prefix, "/prom");
         assert!(f.lifecycle);
+        assert_eq!(f.config_file, "/etc/p.yml");
+        assert_eq!(parse_uid("Name:\tp\nUid:\t105\t105\t105\t105\n"), Some(105));
         let f = parse_flags(&["--web.external-url=http://example.org/p/"]);
         assert_eq!(f.route_prefix, "/p");
         let f = parse_flags(&[
@@ -343,6 +465,32 @@ mod tests {
             "--web.route-prefix=/",
         ]);
         assert_eq!(f.route_prefix, "/");
+    }
+
+    #[test]
+    fn the_api_is_https_when_the_web_config_serves_tls() {
+        let dir = tempfile::tempdir().expect("dir");
+        let me = process(std::process::id() as i32).expect("own process");
+        let with = |text: Option<&str>| {
+            let mut p = me.clone();
+            p.flags.web_config_file = text.map(|t| {
+                let f = dir.path().join("web.yml");
+                std::fs::write(&f, t).expect("write");
+                f.display().to_string()
+            });
+            serves_tls(&p)
+        };
+        assert_eq!(with(None), None);
+        assert_eq!(
+            with(Some("tls_server_config:\n  cert_file: a\n  key_file: b\n")),
+            Some(true)
+        );
+        assert_eq!(
+            with(Some("basic_auth_users:\n  a: '$2b$04$x'\n")),
+            Some(false)
+        );
+        assert_eq!(me.uid, Some(rustix::process::getuid().as_raw()));
+        assert!(me.missing.is_empty(), "{:?}", me.missing);
     }
 
     #[test]

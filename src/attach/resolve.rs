@@ -64,7 +64,12 @@ impl Resolver {
     /// For the process whose root is `/proc/PID/root`. Must be built on the observer's
     /// thread (inside the namespace).
     pub fn for_pid(pid: i32) -> Resolver {
-        let root = PathBuf::from(format!("/proc/{pid}/root"));
+        let mut root = PathBuf::from(format!("/proc/{pid}/root"));
+        // Without ptrace rights over the process its root cannot be entered: the files of
+        // scrapetop's own root stand in (the observer says so).
+        if std::fs::read_link(&root).is_err() {
+            root = PathBuf::from("/");
+        }
         let conf = root.join("etc/resolv.conf");
         let (dns, no_dns) = match std::fs::read(&conf) {
             Ok(bytes) => match hickory_resolver::system_conf::parse_resolv_conf(bytes) {

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ struct Endpoint {
     host: String,
     port: u16,
     prefix: String,
+    https: bool,
 }
 
 fn endpoint(url: &str) -> Result<Endpoint, String> {
@@ -24,14 +26,18 @@ fn endpoint(url: &str) -> Result<Endpoint, String> {
     let uri: http::Uri = url
         .parse()
         .map_err(|e| format!("--prometheus {shown:?}: {e}"))?;
-    if uri.scheme_str() != Some("http") {
-        return Err(format!(
-            "--prometheus {shown:?}: only http:// APIs are supported"
-        ));
-    }
+    let https = match uri.scheme_str() {
+        Some("http") => false,
+        Some("https") => true,
+        _ => {
+            return Err(format!(
+                "--prometheus {shown:?}: expected http(s)://host:port[/prefix]"
+            ));
+        }
+    };
     if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
         return Err(format!(
-            "--prometheus {shown:?}: credentials in the URL are not supported"
+            "--prometheus {shown:?}: credentials in the URL are not supported (give them in --http.config.file)"
         ));
     }
     let host = uri
@@ -42,8 +48,9 @@ fn endpoint(url: &str) -> Result<Endpoint, String> {
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_owned(),
-        port: uri.port_u16().unwrap_or(80),
+        port: uri.port_u16().unwrap_or(if https { 443 } else { 80 }),
         prefix: uri.path().trim_end_matches('/').to_owned(),
+        https,
     })
 }
 
@@ -94,10 +101,14 @@ pub fn to_specs(list: &[ApiTarget]) -> (Vec<TargetSpec>, Vec<String>) {
     (out, notices)
 }
 
-/// Read the active targets of the Prometheus at `url` (`http://host:port[/prefix]`).
-pub async fn read(url: &str) -> Result<TargetSet, String> {
+/// Read the active targets of the Prometheus at `url` (`http(s)://host:port[/prefix]`), with
+/// the credentials and TLS of `http_config` (`--http.config.file`, read at every call as
+/// Prometheus reads credential files per request).
+pub async fn read(url: &str, http_config: Option<&Path>) -> Result<TargetSet, String> {
     let ep = endpoint(url)?;
     let shown = crate::engine::spec::redact_userinfo(url);
+    let (client, mut notices) =
+        super::api_client(http_config, ep.https).map_err(|e| e.to_string())?;
     let addr: SocketAddr = tokio::net::lookup_host((ep.host.as_str(), ep.port))
         .await
         .map_err(|e| format!("--prometheus {shown:?}: resolving {}: {e}", ep.host))?
@@ -115,9 +126,21 @@ pub async fn read(url: &str) -> Result<TargetSet, String> {
         &host,
         &path,
         Duration::from_secs(30),
+        &client,
     )
     .await
     .map_err(|e| format!("--prometheus {shown:?}: {e}"))?;
+    if resp.status == 401 || resp.status == 403 {
+        return Err(format!(
+            "--prometheus {shown:?}: {path}: HTTP {}: {}",
+            resp.status,
+            if client.has_auth() {
+                "the credentials of --http.config.file were refused"
+            } else {
+                "the API requires credentials; give them with --http.config.file FILE"
+            }
+        ));
+    }
     if resp.status != 200 {
         return Err(format!(
             "--prometheus {shown:?}: {path}: HTTP {}",
@@ -126,19 +149,21 @@ pub async fn read(url: &str) -> Result<TargetSet, String> {
     }
     let list =
         api::parse_targets(&resp.body).map_err(|e| format!("--prometheus {shown:?}: {e}"))?;
-    let (targets, notices) = to_specs(&list);
+    let (targets, more) = to_specs(&list);
+    notices.extend(more);
     Ok(TargetSet { targets, notices })
 }
 
 /// The running Prometheus as the engine's target source: a reload asks its API again.
 pub struct PrometheusSources {
     url: String,
+    http_config: Option<PathBuf>,
 }
 
 impl PrometheusSources {
-    /// For the API at `url`.
-    pub fn new(url: String) -> Self {
-        PrometheusSources { url }
+    /// For the API at `url`, with `--http.config.file`.
+    pub fn new(url: String, http_config: Option<PathBuf>) -> Self {
+        PrometheusSources { url, http_config }
     }
 }
 
@@ -149,7 +174,12 @@ impl Sources for PrometheusSources {
 
     fn reload(&self, _sd: Discovery) -> TargetsFuture {
         let url = self.url.clone();
-        Box::pin(async move { read(&url).await.map_err(SourcesError::Prometheus) })
+        let http_config = self.http_config.clone();
+        Box::pin(async move {
+            read(&url, http_config.as_deref())
+                .await
+                .map_err(SourcesError::Prometheus)
+        })
     }
 
     fn load(&self, _path: String, _replace: bool, _sd: Discovery) -> TargetsFuture {
@@ -186,9 +216,10 @@ mod tests {
         );
         for (s, a) in specs.iter().zip(&list) {
             assert_eq!(s.url(), a.scrape_url);
-            let id = crate::event::TargetId::of(
+            let id = crate::event::TargetId::in_pool(
                 a.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
                 &a.scrape_url,
+                &a.scrape_pool,
             );
             assert_eq!(s.id(), id, "same identity as Prometheus's target");
         }
@@ -198,7 +229,8 @@ mod tests {
     fn bad_urls_are_refused_without_showing_credentials() {
         let e = endpoint("http://u:hunter2@h:9090").expect_err("userinfo");
         assert!(!e.contains("hunter2"), "{e}");
-        assert!(endpoint("https://h:9090").is_err());
+        assert!(endpoint("https://h:9090").is_ok_and(|e| e.https));
+        assert!(endpoint("ftp://h:9090").is_err());
         let ep = endpoint("http://[::1]:9091/prom/").expect("ok");
         assert_eq!(
             (ep.host.as_str(), ep.port, ep.prefix.as_str()),

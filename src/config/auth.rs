@@ -307,3 +307,57 @@ fn build_tls(
     };
     Ok((settings, error))
 }
+
+/// An HTTP client configuration file, the format of promtool's `--http.config.file` (the
+/// client half of prometheus/common's `HTTPClientConfig`): scrapetop attach reads a
+/// Prometheus API with it. As strict as Prometheus; keys scrapetop does not use are refused
+/// rather than silently ignored, since the API would then be read without them.
+#[derive(Debug, serde::Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct RawHttpClientFile {
+    basic_auth: Option<super::raw::RawBasicAuth>,
+    authorization: Option<super::raw::RawAuthorization>,
+    bearer_token: Option<super::raw::YamlSecret>,
+    bearer_token_file: Option<String>,
+    tls_config: Option<RawTls>,
+    follow_redirects: Option<bool>,
+    enable_http2: Option<bool>,
+}
+
+/// Read an HTTP client configuration file (`--http.config.file`): credentials and TLS, with
+/// paths relative to the file, checked as a job's are. Unlike a job (whose scrapes fail), an
+/// unreadable credentials or CA file is an error here: there is nothing to fall back to.
+pub(crate) fn http_client_file(
+    path: &Path,
+) -> Result<(Auth, TlsSettings, Vec<String>), ConfigError> {
+    let text = files::read_source(path, "HTTP client configuration")?;
+    let raw: RawHttpClientFile =
+        serde_yaml::from_str(&text).map_err(|e| super::sd::yaml_error(path, &e))?;
+    let o = super::outline::Outline::new(&text);
+    let at = |k: &str| Loc {
+        file: path.to_owned(),
+        pos: o
+            .key(o.all(), k)
+            .map(|(_, p)| p)
+            .unwrap_or_else(|| o.start(o.all())),
+    };
+    let job = RawScrapeConfig {
+        basic_auth: raw.basic_auth,
+        authorization: raw.authorization,
+        bearer_token: raw.bearer_token,
+        bearer_token_file: raw.bearer_token_file,
+        tls_config: raw.tls_config,
+        follow_redirects: raw.follow_redirects,
+        enable_http2: raw.enable_http2,
+        ..Default::default()
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let ja = build_job_auth(&job, dir, &at)?;
+    if let Some(e) = ja.scrape_error {
+        return Err(ConfigError::File {
+            file: path.to_owned(),
+            msg: e,
+        });
+    }
+    Ok((ja.auth, ja.tls, ja.notices))
+}

@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub(crate) use auth::http_client_file;
 pub use check::check_main;
 pub use files::MAX_FILE_BYTES;
 pub use outline::Pos;

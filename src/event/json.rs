@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::{Event, EventKind, TargetId, TargetRef};
+use super::{Event, EventKind, Origin, TargetId, TargetRef};
 
 #[derive(Serialize)]
 struct EventOut<'a> {
@@ -21,6 +21,8 @@ struct EventOut<'a> {
     target: Option<TargetId>,
     #[serde(flatten)]
     kind: &'a EventKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<Origin>,
 }
 
 #[derive(Deserialize)]
@@ -35,6 +37,8 @@ struct EventIn<'a> {
     target: Option<TargetId>,
     #[serde(flatten)]
     kind: EventKind,
+    #[serde(default)]
+    source: Option<Origin>,
 }
 
 /// A time written as RFC 3339 with milliseconds, UTC, straight into the output.
@@ -54,6 +58,7 @@ impl Serialize for Event {
             instance: self.target.as_ref().map(|t| &*t.instance),
             target: self.target.as_ref().map(|t| t.id),
             kind: &self.kind,
+            source: self.source,
         }
         .serialize(s)
     }
@@ -81,6 +86,7 @@ impl<'de> Deserialize<'de> for Event {
             ts,
             target,
             kind: e.kind,
+            source: e.source,
         })
     }
 }

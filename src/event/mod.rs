@@ -30,6 +30,9 @@ pub struct Event {
     pub target: Option<Arc<TargetRef>>,
     /// What happened.
     pub kind: EventKind,
+    /// Where the fact came from, when a source reports facts of several origins (attach
+    /// mode); `None` for scrapetop's own engine, and then absent from JSON.
+    pub source: Option<Origin>,
 }
 
 impl Event {
@@ -39,13 +42,39 @@ impl Event {
             ts: SystemTime::now(),
             target,
             kind,
+            source: None,
         }
+    }
+
+    /// The same event, saying where its fact came from.
+    pub fn from_origin(mut self, origin: Origin) -> Self {
+        self.source = Some(origin);
+        self
     }
 
     /// The event's name as it appears in JSON (`"event"` field).
     pub fn name(&self) -> &'static str {
         self.kind.name()
     }
+}
+
+/// Where an event's fact came from (JSON field `source`). Attach mode joins facts of
+/// different trust: what the kernel says of a socket is exact, what the API says is
+/// Prometheus's own view as of its last poll, what the resolver says is scrapetop's lookup
+/// with Prometheus's files, and a probe is scrapetop's own connection, not Prometheus's. The
+/// model treats all alike; the field is for the reader who must weigh them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// The kernel: the socket table (NETLINK_SOCK_DIAG, `tcp_info`) and /proc (descriptors).
+    Kernel,
+    /// The attached Prometheus's HTTP API (`/api/v1/targets`, lifecycle).
+    Api,
+    /// scrapetop's own lookup, with the attached process's resolv.conf and hosts file, from
+    /// its network namespace.
+    Resolver,
+    /// scrapetop's own fresh connection from the attached process's network namespace.
+    Probe,
 }
 
 /// Why a DNS lookup happened.
@@ -170,6 +199,7 @@ display_via_serde_name! {
         Shutdown = "shutdown", Error = "error", Gone = "gone",
     }
     Health => { Unknown = "unknown", Up = "up", Down = "down" }
+    Origin => { Kernel = "kernel", Api = "api", Resolver = "resolver", Probe = "probe" }
     ProbeFailKind => {
         Refused = "refused", Timeout = "timeout", Resolution = "resolution", Emfile = "emfile",
         Tls = "tls", Http = "http", Other = "other",

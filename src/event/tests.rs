@@ -187,6 +187,7 @@ fn event(kind: EventKind) -> Event {
     Event {
         ts: SystemTime::UNIX_EPOCH + Duration::from_millis(1_800_000_000_123),
         target,
+        source: None,
         kind,
     }
 }
@@ -227,6 +228,41 @@ fn a_plain_connection_has_no_tls_fields_and_reads_back_without_them() {
     assert_eq!(back, ev);
     info.tls = None;
     assert_eq!(back.kind, EventKind::ConnOpened(info));
+}
+
+/// Attach mode says where a fact came from; the engine's events carry no `source` at all.
+#[test]
+fn source_is_written_only_when_given_and_reads_back() {
+    for (origin, name) in [
+        (Origin::Kernel, "kernel"),
+        (Origin::Api, "api"),
+        (Origin::Resolver, "resolver"),
+        (Origin::Probe, "probe"),
+    ] {
+        assert_eq!(origin.as_str(), name);
+        let ev = event(EventKind::Paused { paused: false }).from_origin(origin);
+        let line = serde_json::to_string(&ev).expect("serializes");
+        assert!(
+            line.ends_with(&format!(r#","source":"{name}"}}"#)),
+            "{line}"
+        );
+        let back: Event = serde_json::from_str(&line).expect("reads back");
+        assert_eq!(back, ev);
+    }
+    for k in examples() {
+        let line = serde_json::to_string(&event(k)).expect("serializes");
+        assert!(!line.contains("\"source\""), "{line}");
+    }
+    let ev = event(EventKind::StalePeer {
+        conn_id: 7,
+        peer: "10.0.0.1:9100".parse().expect("addr"),
+        addrs: vec!["10.0.0.2".parse().expect("ip")],
+    })
+    .from_origin(Origin::Resolver);
+    insta::assert_snapshot!(
+        "event_stale_peer_with_source",
+        serde_json::to_string(&ev).expect("serializes")
+    );
 }
 
 /// One snapshot per event kind: the headless JSON contract, field by field.

@@ -47,6 +47,7 @@ impl Script {
         self.m.apply(Event {
             ts: SystemTime::UNIX_EPOCH + Duration::from_secs(self.secs),
             target: t.cloned(),
+            source: None,
             kind,
         });
         self

@@ -8,7 +8,9 @@ use std::time::Duration;
 use scrapetop::event::Event;
 use serde_json::Value;
 
-/// One line of output.
+/// One line of output. Lines are read one at a time and matched at once, so an `Event` held
+/// inline (not boxed) costs nothing that matters here.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Line {
     /// An event of the contract.

@@ -472,7 +472,6 @@ pub const CASES: &[Case] = &[
         known_difference: None,
     },
 ];
-];
 
 /// Cases whose job also scrapes the aux port as a second target (a redirect to another
 /// target of the same job: does it share that target's connection?).

@@ -1,17 +1,78 @@
 //! Commands: probe, re-resolve, reconnect (destroying idle sockets) and reload.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::attach::api;
 use crate::attach::diag::SockInfo;
 use crate::attach::proc;
+use crate::engine::spec::JobSettings;
 use crate::event::{Command, DnsCause, EventKind, PoolKey, Selector, TargetId};
 
 use super::probe::ProbeJob;
 use super::{Observer, is_idle};
 
 impl Observer {
+    /// The jobs of Prometheus's own configuration (`--config.file`, read through
+    /// `/proc/PID/root`), for the probes' credentials and TLS. Read at each probe command, as
+    /// the file may have changed; when it cannot be read, probes go without, said once.
+    async fn job_settings(&mut self) -> HashMap<String, Arc<JobSettings>> {
+        let path = proc::config_path(&self.process);
+        // Prometheus accepted the file: the most permissive rules (3's) read it.
+        match crate::config::check_file(&path, crate::config::Compat::V3).await {
+            Ok((jobs, _)) => {
+                self.config_unreadable = None;
+                jobs.into_iter()
+                    .map(|j| (j.settings.name.to_string(), j.settings))
+                    .collect()
+            }
+            Err(e) => {
+                let e = format!(
+                    "probes go without the jobs' credentials and TLS settings: Prometheus's \
+                     configuration {} cannot be read: {e}",
+                    path.display()
+                );
+                if self.config_unreadable.as_deref() != Some(&e) {
+                    self.emit(None, EventKind::Notice { message: e.clone() })
+                        .await;
+                    self.config_unreadable = Some(e);
+                }
+                HashMap::new()
+            }
+        }
+    }
+
+    /// The client a probe of `t` uses: its job's credentials and TLS when known.
+    async fn probe_client(
+        &self,
+        jobs: &HashMap<String, Arc<JobSettings>>,
+        t: &super::Target,
+    ) -> api::Client {
+        let https = t.url.scheme == crate::event::Scheme::Https;
+        let (auth, tls) = match jobs.get(&t.api.scrape_pool) {
+            Some(j) => (j.auth.clone(), j.tls.clone()),
+            None => Default::default(),
+        };
+        match api::Client::new(&auth, &tls, https) {
+            Ok(c) => c,
+            Err(e) => {
+                self.emit(
+                    Some(&t.tref),
+                    EventKind::Error {
+                        error: crate::redact::text(&format!(
+                            "probe of job {}: its TLS settings cannot be used: {e}",
+                            t.api.scrape_pool
+                        )),
+                    },
+                )
+                .await;
+                api::Client::new(&crate::engine::spec::Auth::None, &Default::default(), https)
+                    .unwrap_or_default()
+            }
+        }
+    }
+
     pub(super) fn selected(&self, sel: &Selector) -> Vec<TargetId> {
         self.targets
             .values()
@@ -36,13 +97,17 @@ impl Observer {
             Command::Probe(sel) => {
                 let ids = self.selected(&sel);
                 self.ack("probe", ids.len()).await;
+                let jobs = self.job_settings().await;
                 for id in ids {
                     let Some(t) = self.targets.get(&id) else {
                         continue;
                     };
+                    let client = self.probe_client(&jobs, t).await;
                     let job = ProbeJob {
                         tref: t.tref.clone(),
                         url: t.url.clone(),
+                        proxy: t.proxy.clone(),
+                        client,
                         timeout: t.timeout,
                         pooled_up: t.api.health == "up",
                         resolver: self.resolver.clone(),
@@ -153,6 +218,14 @@ impl Observer {
             };
             // Fall back to a duplicate of Prometheus's descriptor, shut down (ptrace rights).
             let fd = self.owned.get(&s.inode).copied().unwrap_or(-1);
+            if fd < 0 {
+                refused = Some(format!(
+                    "{why}; the fallback (pidfd_getfd + shutdown) needs Prometheus's descriptor \
+                     numbers, and /proc/{}/fd cannot be read without root",
+                    self.process.pid
+                ));
+                break;
+            }
             match proc::shutdown_socket(self.process.pid, fd, s.inode) {
                 Ok(()) => {
                     self.forced.insert(s.cookie);
@@ -234,6 +307,7 @@ impl Observer {
             &self.api.host,
             &path,
             Duration::from_secs(30),
+            &self.api.client,
         )
         .await;
         let error = match res {

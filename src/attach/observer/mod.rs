@@ -21,7 +21,7 @@ use super::api::{ApiTarget, UrlParts};
 use super::diag::{Diag, SockInfo};
 use super::proc::{self, Process};
 use super::resolve::Resolver;
-use crate::event::{CloseReason, Command, Event, EventKind, PoolKey, TargetId, TargetRef};
+use crate::event::{CloseReason, Command, Event, EventKind, Origin, PoolKey, TargetId, TargetRef};
 
 /// Where the observer reads Prometheus's API (from inside its namespace).
 #[derive(Debug, Clone)]
@@ -32,6 +32,10 @@ pub struct ApiAddr {
     pub host: String,
     /// Route prefix without a trailing slash (`""` for `/`).
     pub prefix: String,
+    /// Whether the API speaks https.
+    pub https: bool,
+    /// Credentials and TLS for it.
+    pub client: super::api::Client,
 }
 
 /// A target as Prometheus's API last showed it.
@@ -39,6 +43,8 @@ struct Target {
     tref: Arc<TargetRef>,
     pool: PoolKey,
     url: UrlParts,
+    /// Its job's proxy, when it has one.
+    proxy: Option<UrlParts>,
     api: ApiTarget,
     timeout: Duration,
 }
@@ -87,12 +93,25 @@ pub struct Observer {
     last_api_error: Option<String>,
     /// The process exited: waiting for a restart of the same executable in the same namespace.
     lost: bool,
-    /// How long the last socket dump took (the cadence adapts to it).
-    dump_cost: Duration,
+    /// How long the last scan took, dump and attribution (the scan cadence adapts to it).
+    scan_cost: Duration,
+    /// How long the last census took (its cadence adapts to it).
+    census_cost: Duration,
     /// Sockets to destroy once idle: (cookie, scans waited).
     pending_destroy: Vec<([u8; 8], u32)>,
     /// Targets whose last probe failed (written by the probe tasks).
     probe_failed: Arc<std::sync::Mutex<HashSet<TargetId>>>,
+    /// Said once at the start (settings read differently, permissions missing).
+    notices: Vec<String>,
+    /// Why Prometheus's configuration could not be read for the probes (said once).
+    config_unreadable: Option<String>,
+    /// Its descriptor table cannot be read (no root): sockets are matched by owner uid.
+    fds_unreadable: bool,
+    /// Each job's `proxy_url` (`None`: direct), from the running configuration: a proxied
+    /// job's pool is the proxy, since its sockets lead there.
+    proxies: HashMap<String, Option<UrlParts>>,
+    /// The targets read when checking the API at the start, for the first poll.
+    first_read: Option<Vec<ApiTarget>>,
 }
 
 /// No request in flight: nothing unacknowledged, and data was received after the last send
@@ -109,16 +128,48 @@ fn idle_facts(t: &super::diag::TcpFacts) -> bool {
         }
 }
 
+/// An event of the observer, saying where its fact came from: each kind has one origin here
+/// (the API's targets and scrapes, the kernel's sockets and descriptors, scrapetop's own
+/// lookups and probes); notices, errors and acknowledgements are scrapetop's own and carry none.
+fn stamped(target: Option<Arc<TargetRef>>, kind: EventKind) -> Event {
+    let origin = match &kind {
+        EventKind::TargetAdded { .. }
+        | EventKind::TargetRemoved {}
+        | EventKind::Scrape(_)
+        | EventKind::Reload { .. } => Some(Origin::Api),
+        EventKind::ConnOpened(_) | EventKind::ConnClosed { .. } | EventKind::Fds(_) => {
+            Some(Origin::Kernel)
+        }
+        EventKind::DnsResolved { .. }
+        | EventKind::DnsFailed { .. }
+        | EventKind::StalePeer { .. } => Some(Origin::Resolver),
+        EventKind::Probe(_) => Some(Origin::Probe),
+        _ => None,
+    };
+    let ev = Event::now(target, kind);
+    match origin {
+        Some(o) => ev.from_origin(o),
+        None => ev,
+    }
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
 impl Observer {
     /// Set up on the namespace thread. Fails when the namespace's socket table cannot be read.
-    pub fn new(process: Process, api: ApiAddr, tx: mpsc::Sender<Event>) -> std::io::Result<Self> {
+    pub fn new(
+        process: Process,
+        api: ApiAddr,
+        tx: mpsc::Sender<Event>,
+        notices: Vec<String>,
+    ) -> std::io::Result<Self> {
         let diag = Diag::open()?;
         let resolver = Arc::new(Resolver::for_pid(process.pid));
         let limits = proc::nofile_limits(process.pid).unwrap_or((0, 0));
+        let fds_unreadable = std::fs::read_dir(format!("/proc/{}/fd", process.pid))
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::PermissionDenied);
         Ok(Observer {
             process,
             api,
@@ -136,14 +187,20 @@ impl Observer {
             next_conn: 1,
             last_api_error: None,
             lost: false,
-            dump_cost: Duration::ZERO,
+            scan_cost: Duration::ZERO,
+            census_cost: Duration::ZERO,
             pending_destroy: Vec::new(),
             probe_failed: Arc::default(),
+            notices,
+            config_unreadable: None,
+            fds_unreadable,
+            proxies: HashMap::new(),
+            first_read: None,
         })
     }
 
     async fn emit(&self, target: Option<&Arc<TargetRef>>, kind: EventKind) {
-        let _ = self.tx.send(Event::now(target.cloned(), kind)).await;
+        let _ = self.tx.send(stamped(target.cloned(), kind)).await;
     }
 
     /// The API poll period: about the shortest scrape interval (so each scrape is seen), at
@@ -163,9 +220,15 @@ impl Observer {
             .min(Duration::from_secs(30))
     }
 
-    /// The socket scan period: 1 s, or 20× the last dump's cost (under 5 % of a core).
+    /// The socket scan period: 1 s, or 40× the last scan's cost (scans under 2.5 % of a core).
     fn scan_period(&self) -> Duration {
-        (self.dump_cost * 20).clamp(Duration::from_secs(1), Duration::from_secs(15))
+        (self.scan_cost * 40).clamp(Duration::from_secs(1), Duration::from_secs(15))
+    }
+
+    /// The census period: 5 s, or 100× the last census's cost (reading the descriptor table
+    /// of a 10,000-target Prometheus takes ~30–50 ms): under 1 % of a core.
+    fn census_period(&self) -> Duration {
+        (self.census_cost * 100).clamp(Duration::from_secs(5), Duration::from_secs(60))
     }
 
     /// Run until `quit` or until the command channel closes.
@@ -174,18 +237,27 @@ impl Observer {
             None,
             EventKind::Notice {
                 message: format!(
-                    "attached to Prometheus PID {} (netns net:[{}]), API http://{}{}",
-                    self.process.pid, self.process.netns, self.api.host, self.api.prefix
+                    "attached to Prometheus PID {} (netns net:[{}]), API {}://{}{}",
+                    self.process.pid,
+                    self.process.netns,
+                    if self.api.https { "https" } else { "http" },
+                    self.api.host,
+                    self.api.prefix
                 ),
             },
         )
         .await;
+        // What cannot be read, and what that costs: before anything else is shown.
+        let missing = self.process.missing.clone();
+        for message in missing.into_iter().chain(std::mem::take(&mut self.notices)) {
+            self.emit(None, EventKind::Notice { message }).await;
+        }
         self.poll_api().await;
         self.scan().await;
         self.census().await;
         let mut next_api = Instant::now() + self.api_period();
         let mut next_scan = Instant::now() + self.scan_period();
-        let mut next_census = Instant::now() + Duration::from_secs(5);
+        let mut next_census = Instant::now() + self.census_period();
         let mut next_dns = Instant::now() + Duration::from_secs(1);
         loop {
             let wake = next_api.min(next_scan).min(next_census).min(next_dns);
@@ -217,7 +289,7 @@ impl Observer {
                         if !self.lost {
                             self.census().await;
                         }
-                        next_census = Instant::now() + Duration::from_secs(5);
+                        next_census = Instant::now() + self.census_period();
                     }
                 }
             }
@@ -227,8 +299,7 @@ impl Observer {
     /// Notice an exit of the attached process, and re-attach to its restart (same
     /// executable, same network namespace) by itself.
     async fn check_process(&mut self) {
-        let alive = std::fs::read_link(format!("/proc/{}/exe", self.process.pid))
-            .is_ok_and(|e| e == self.process.exe);
+        let alive = proc::still_running(&self.process);
         if alive {
             return;
         }
@@ -272,12 +343,6 @@ impl Observer {
             )
             .await;
         }
-    }
-
-    fn pool_conns(&self, pool: &PoolKey) -> Vec<&Conn> {
-        let mut v: Vec<&Conn> = self.conns.values().filter(|c| &c.pool == pool).collect();
-        v.sort_by_key(|c| c.id);
-        v
     }
 
     fn first_target(&self, pool: &PoolKey) -> Option<Arc<TargetRef>> {

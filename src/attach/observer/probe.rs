@@ -17,6 +17,10 @@ use super::ms;
 pub(super) struct ProbeJob {
     pub(super) tref: Arc<TargetRef>,
     pub(super) url: UrlParts,
+    /// The job's proxy: the probe goes through it, as Prometheus's scrapes do.
+    pub(super) proxy: Option<UrlParts>,
+    /// The job's credentials and TLS, from Prometheus's own configuration when readable.
+    pub(super) client: api::Client,
     pub(super) timeout: Duration,
     pub(super) pooled_up: bool,
     pub(super) resolver: Arc<Resolver>,
@@ -36,7 +40,7 @@ impl ProbeJob {
         }
         let _ = self
             .tx
-            .send(Event::now(Some(self.tref.clone()), EventKind::Probe(r)))
+            .send(super::stamped(Some(self.tref.clone()), EventKind::Probe(r)))
             .await;
     }
 
@@ -54,7 +58,9 @@ impl ProbeJob {
             status: None,
             hidden_failure: false,
         };
-        let literal = self.url.host.parse::<IpAddr>().is_ok();
+        // Through the job's proxy when it has one: what is dialled and resolved is the proxy.
+        let dial = self.proxy.as_ref().unwrap_or(&self.url);
+        let literal = dial.host.parse::<IpAddr>().is_ok();
         let fail = |mut r: ProbeResult, kind: ProbeFailKind, e: String| {
             r.kind = Some(kind);
             r.error = Some(e);
@@ -62,16 +68,24 @@ impl ProbeJob {
             r.hidden_failure = self.pooled_up;
             r
         };
-        let addrs = match self.resolver.lookup(&self.url.host).await {
+        if self.proxy.is_some() && self.url.scheme == crate::event::Scheme::Https {
+            return fail(
+                r,
+                ProbeFailKind::Other,
+                "probing an https target through its proxy_url (CONNECT) is not supported yet"
+                    .to_owned(),
+            );
+        }
+        let addrs = match self.resolver.lookup(&dial.host).await {
             Ok(a) => {
                 if !literal {
                     r.resolve_ms = Some(ms(a.took));
                     let _ = self
                         .tx
-                        .send(Event::now(
+                        .send(super::stamped(
                             Some(self.tref.clone()),
                             EventKind::DnsResolved {
-                                host: self.url.host.clone(),
+                                host: dial.host.clone(),
                                 addrs: a.addrs.clone(),
                                 ttl_s: a.ttl.as_secs(),
                                 duration_ms: ms(a.took),
@@ -87,33 +101,23 @@ impl ProbeJob {
                 return fail(r, ProbeFailKind::Resolution, f.message);
             }
         };
-        if self.url.scheme == crate::event::Scheme::Https {
-            return fail(
-                r,
-                ProbeFailKind::Other,
-                "https probes are not supported in attach mode yet".to_owned(),
-            );
-        }
         let Some(ip) = addrs.first() else {
             return fail(r, ProbeFailKind::Resolution, "empty answer".to_owned());
         };
-        let peer = SocketAddr::new(*ip, self.url.port);
+        let peer = SocketAddr::new(*ip, dial.port);
         r.peer = Some(peer);
         let host = if self.url.host.contains(':') {
             format!("[{}]:{}", self.url.host, self.url.port)
         } else {
             format!("{}:{}", self.url.host, self.url.port)
         };
+        // A proxy is sent the absolute URL (as Go's transport does for http).
+        let target = match &self.proxy {
+            Some(_) => format!("http://{host}{}", self.url.path_and_query),
+            None => self.url.path_and_query.clone(),
+        };
         let left = self.timeout.saturating_sub(start.elapsed());
-        match api::request(
-            peer,
-            http::Method::GET,
-            &host,
-            &self.url.path_and_query,
-            left,
-        )
-        .await
-        {
+        match api::request(peer, http::Method::GET, &host, &target, left, &self.client).await {
             Ok(resp) => {
                 r.connect_ms = Some(ms(resp.connect));
                 r.first_byte_ms = Some(ms(resp.first_byte));
@@ -134,6 +138,7 @@ impl ProbeJob {
                 };
                 fail(r, kind, format!("connect {peer}: {err}"))
             }
+            Err(e @ api::HttpError::Tls(_)) => fail(r, ProbeFailKind::Tls, e.to_string()),
             Err(e @ api::HttpError::Timeout { .. }) => {
                 fail(r, ProbeFailKind::Timeout, e.to_string())
             }

@@ -42,7 +42,6 @@ impl Observer {
                 return;
             }
         };
-        self.dump_cost = start.elapsed();
         self.refresh_owned(&socks).await;
         let (present, opened) = self.attribute(&socks);
         for cookie in opened {
@@ -78,11 +77,23 @@ impl Observer {
             self.close(cookie, reason).await;
         }
         self.destroy_pending().await;
+        self.scan_cost = start.elapsed();
     }
 
     /// Rescan the fd table when sockets appear that are neither known to be the process's nor
     /// known to be someone else's.
     async fn refresh_owned(&mut self, socks: &[SockInfo]) {
+        if self.fds_unreadable {
+            // Without its descriptor table: its sockets are those of its uid (the notice at
+            // the start says so), with no fd numbers.
+            let uid = self.process.uid;
+            self.owned = socks
+                .iter()
+                .filter(|s| Some(s.uid) == uid)
+                .map(|s| (s.inode, -1))
+                .collect();
+            return;
+        }
         let unknown = socks
             .iter()
             .any(|s| !self.owned.contains_key(&s.inode) && !self.foreign.contains(&s.inode));
@@ -96,6 +107,20 @@ impl Observer {
                         .map(|s| s.inode)
                         .filter(|i| !self.owned.contains_key(i))
                         .collect();
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                    self.fds_unreadable = true;
+                    self.emit(
+                        None,
+                        EventKind::Notice {
+                            message: format!(
+                                "cannot read /proc/{}/fd ({e}): connections are matched by \
+                                 owner uid and peer address, without fd numbers; run as root",
+                                self.process.pid
+                            ),
+                        },
+                    )
+                    .await;
                 }
                 Err(e) => {
                     self.emit(
@@ -145,11 +170,14 @@ impl Observer {
             // one endpoint): each has its own connections, and nothing on the socket says
             // whose it is. Give it to the candidate holding the fewest, so each pool shows
             // its one keep-alive connection, even if two equal ones may be swapped.
-            let pool = pools
-                .iter()
-                .min_by_key(|p| self.conns.values().filter(|c| &c.pool == *p).count())
-                .unwrap_or(&pools[0])
-                .clone();
+            let pool = match &pools[..] {
+                [one] => one.clone(),
+                _ => pools
+                    .iter()
+                    .min_by_key(|p| self.conns.values().filter(|c| &c.pool == *p).count())
+                    .unwrap_or(&pools[0])
+                    .clone(),
+            };
             let fd = self.owned.get(&s.inode).copied().unwrap_or(-1);
             let id = self.next_conn;
             self.next_conn += 1;
@@ -188,9 +216,21 @@ impl Observer {
     }
 
     pub(super) async fn census(&mut self) {
-        // The census reads the whole table; the scan keeps only what changed.
-        if let Ok(t) = proc::fd_table(self.process.pid) {
-            self.fd_table = t;
+        // The census reads the whole table; the scan keeps only what changed. Without it
+        // there is no census (said once, at the start), rather than a census of zeros.
+        if self.fds_unreadable {
+            return;
+        }
+        let start = Instant::now();
+        let read = proc::fd_table(self.process.pid);
+        self.census_cost = start.elapsed();
+        match read {
+            Ok(t) => self.fd_table = t,
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                self.fds_unreadable = true;
+                return;
+            }
+            Err(_) => {}
         }
         let t = &self.fd_table;
         let c = FdCensus {

@@ -223,6 +223,7 @@ fn freeze_keeps_showing_the_frozen_copy() {
     app.apply([Event {
         ts: now(),
         target: Some(t),
+        source: None,
         kind: EventKind::TargetAdded {
             url: "http://x:1/metrics".into(),
             pool: "late/http://x:1".parse().expect("pool key"),
@@ -314,6 +315,7 @@ fn engine_answer_clears_pending() {
     app.apply([Event {
         ts: now(),
         target: Some(t),
+        source: None,
         kind: EventKind::ConnClosed {
             conn_id: 5,
             fd: 16,

@@ -64,6 +64,7 @@ impl Script {
         self.events.push(Event {
             ts: base() + Duration::from_secs_f64(secs),
             target: t.cloned(),
+            source: None,
             kind,
         });
     }
