@@ -126,7 +126,13 @@ impl Engine {
         match res {
             Ok(set) => {
                 for n in set.notices {
-                    self.ctx.emit.emit(None, EventKind::Notice { message: n });
+                    self.ctx.emit.emit(
+                        None,
+                        EventKind::Notice {
+                            message: n,
+                            limitation: false,
+                        },
+                    );
                 }
                 let policy = self.ctx.opts.reload_policy;
                 self.apply(set.targets, policy, true);

@@ -379,10 +379,32 @@ pub enum EventKind {
     Notice {
         /// The text.
         message: String,
+        /// `true` when the notice names something the source cannot read or do for as long
+        /// as it runs, and why (attach without root: no fd table, no CAP_NET_ADMIN). The
+        /// model keeps these and the TUI shows them as a banner on every screen; absent in
+        /// JSON when false.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        limitation: bool,
     },
 }
 
 impl EventKind {
+    /// A plain `notice`.
+    pub fn notice(message: impl Into<String>) -> Self {
+        EventKind::Notice {
+            message: message.into(),
+            limitation: false,
+        }
+    }
+
+    /// A `notice` naming a lasting limitation (shown as a banner).
+    pub fn limitation(message: impl Into<String>) -> Self {
+        EventKind::Notice {
+            message: message.into(),
+            limitation: true,
+        }
+    }
+
     /// The JSON `event` name.
     pub fn name(&self) -> &'static str {
         match self {

@@ -141,6 +141,7 @@ fn examples() -> Vec<EventKind> {
         },
         EventKind::Notice {
             message: "ignored: rule_files".into(),
+            limitation: false,
         },
     ];
     for k in &all {

@@ -76,9 +76,15 @@ pub struct Model {
     rates: PerMinute,
     /// Last error or notice to show the operator.
     pub last_message: Option<String>,
+    /// What the source cannot read or do for as long as it runs (`notice` with
+    /// `limitation`), oldest first, each once, at most [`MAX_LIMITATIONS`]: a banner.
+    pub limitations: Vec<String>,
     /// Whether the event log keeps scrape events (they dominate at scale).
     pub log_scrapes: bool,
 }
+
+/// Limitations kept for the banner; a source names a handful (fd table, namespace, config).
+pub const MAX_LIMITATIONS: usize = 8;
 
 impl Model {
     /// An empty model.
@@ -293,7 +299,18 @@ impl Model {
             EventKind::Dropped { count } => self.dropped += count,
             EventKind::Paused { paused } => self.paused = *paused,
             EventKind::Error { error } => self.last_message = Some(format!("error: {error}")),
-            EventKind::Notice { message } => self.last_message = Some(message.clone()),
+            EventKind::Notice {
+                message,
+                limitation,
+            } => {
+                if *limitation
+                    && self.limitations.len() < MAX_LIMITATIONS
+                    && !self.limitations.contains(message)
+                {
+                    self.limitations.push(message.clone());
+                }
+                self.last_message = Some(message.clone())
+            }
             EventKind::Reload { error: Some(e), .. } => {
                 self.last_message = Some(format!("reload failed: {e}"))
             }

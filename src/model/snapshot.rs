@@ -16,6 +16,10 @@ pub struct Snapshot<'a> {
     pub dropped: u64,
     /// Scraping paused.
     pub paused: bool,
+    /// What the source cannot read or do (attach without root), each with why; omitted
+    /// when empty.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub limitations: &'a [String],
     /// Open connections.
     pub conns: Vec<&'a OpenConn>,
     /// Every target with its histories (removed ones included, flagged).
@@ -32,6 +36,7 @@ impl Model {
             fds: self.fds,
             dropped: self.dropped,
             paused: self.paused,
+            limitations: &self.limitations,
             conns,
             targets: &self.targets,
         }

@@ -240,7 +240,19 @@ fn on_terminal_event(
         Some(Ok(TermEvent::Mouse(m))) if mouse => {
             let size = terminal.size().context("terminal size")?;
             let area = ratatui::layout::Rect::new(0, 0, size.width, size.height);
-            if app.on_mouse(m, render::table_top(area)) {
+            if app.on_mouse(
+                m,
+                render::table_top(
+                    area,
+                    render::banner_lines(
+                        app.frozen
+                            .as_deref()
+                            .unwrap_or(&app.model)
+                            .limitations
+                            .len(),
+                    ),
+                ),
+            ) {
                 frames.dirty = true;
             }
         }

@@ -34,8 +34,7 @@ impl Observer {
                     path.display()
                 );
                 if self.config_unreadable.as_deref() != Some(&e) {
-                    self.emit(None, EventKind::Notice { message: e.clone() })
-                        .await;
+                    self.emit(None, EventKind::limitation(e.clone())).await;
                     self.config_unreadable = Some(e);
                 }
                 HashMap::new()
@@ -176,6 +175,7 @@ impl Observer {
                          next dial may fail too and the target go down",
                         failed.join(", ")
                     ),
+                    limitation: false,
                 },
             )
             .await;
@@ -238,6 +238,7 @@ impl Observer {
                                     "reconnect: {why}; closed through a duplicate of \
                                      Prometheus's descriptor instead (pidfd_getfd + shutdown)"
                                 ),
+                                limitation: false,
                             },
                         )
                         .await;
@@ -326,6 +327,7 @@ impl Observer {
                     None,
                     EventKind::Notice {
                         message: "Prometheus reloaded its configuration".to_owned(),
+                        limitation: false,
                     },
                 )
                 .await;

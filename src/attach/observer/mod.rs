@@ -244,13 +244,17 @@ impl Observer {
                     self.api.host,
                     self.api.prefix
                 ),
+                limitation: false,
             },
         )
         .await;
         // What cannot be read, and what that costs: before anything else is shown.
-        let missing = self.process.missing.clone();
-        for message in missing.into_iter().chain(std::mem::take(&mut self.notices)) {
-            self.emit(None, EventKind::Notice { message }).await;
+        // What is missing lasts as long as this attach: kept as a banner, not only logged.
+        for message in self.process.missing.clone() {
+            self.emit(None, EventKind::limitation(message)).await;
+        }
+        for message in std::mem::take(&mut self.notices) {
+            self.emit(None, EventKind::notice(message)).await;
         }
         self.poll_api().await;
         self.scan().await;
@@ -339,6 +343,7 @@ impl Observer {
                         "Prometheus restarted: re-attached to PID {} (was {old})",
                         p.pid
                     ),
+                    limitation: false,
                 },
             )
             .await;

@@ -118,6 +118,7 @@ impl Observer {
                                     "job {job}: its proxy_url cannot be read; its targets are \
                                      shown as if scraped directly"
                                 ),
+                                limitation: false,
                             },
                         )
                         .await;
@@ -133,6 +134,7 @@ impl Observer {
                             "proxy_url of the jobs unknown ({e}): targets are shown as if \
                              scraped directly"
                         ),
+                        limitation: false,
                     },
                 )
                 .await;
@@ -198,6 +200,7 @@ impl Observer {
                             "target with an unreadable scrapeUrl {:?} skipped",
                             a.scrape_url
                         ),
+                        limitation: false,
                     },
                 )
                 .await;

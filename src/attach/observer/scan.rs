@@ -118,6 +118,7 @@ impl Observer {
                                  owner uid and peer address, without fd numbers; run as root",
                                 self.process.pid
                             ),
+                            limitation: true,
                         },
                     )
                     .await;

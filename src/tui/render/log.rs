@@ -148,7 +148,7 @@ pub fn summary(kind: &EventKind) -> String {
         },
         EventKind::Dropped { count } => format!("{count} events dropped"),
         EventKind::Error { error } => error.clone(),
-        EventKind::Notice { message } => message.clone(),
+        EventKind::Notice { message, .. } => message.clone(),
     }
 }
 

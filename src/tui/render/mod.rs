@@ -46,6 +46,8 @@ pub const HEADER_LINES: u16 = 5;
 pub struct Areas {
     /// Totals and gauges.
     pub header: Rect,
+    /// The source's lasting limitations (attach without root), when it has any.
+    pub banner: Rect,
     /// Screen tabs and the table's sort / filter summary.
     pub tabs: Rect,
     /// The current screen.
@@ -56,10 +58,17 @@ pub struct Areas {
     pub footer: Rect,
 }
 
-/// Split the frame into its regions.
-pub fn areas(area: Rect) -> Areas {
-    let [header, tabs, body, status, footer] = Layout::vertical([
+/// Lines of the limitations banner for `n` limitations: one each, at most two (the second
+/// then counts the rest).
+pub fn banner_lines(n: usize) -> u16 {
+    n.min(2) as u16
+}
+
+/// Split the frame into its regions; `banner` lines of limitations under the header.
+pub fn areas(area: Rect, banner: u16) -> Areas {
+    let [header, banner, tabs, body, status, footer] = Layout::vertical([
         Constraint::Length(HEADER_LINES),
+        Constraint::Length(banner),
         Constraint::Length(1),
         Constraint::Fill(1),
         Constraint::Length(1),
@@ -68,6 +77,7 @@ pub fn areas(area: Rect) -> Areas {
     .areas(area);
     Areas {
         header,
+        banner,
         tabs,
         body,
         status,
@@ -75,9 +85,10 @@ pub fn areas(area: Rect) -> Areas {
     }
 }
 
-/// The screen row of the first data row of the targets table (for mouse clicks).
-pub fn table_top(area: Rect) -> u16 {
-    areas(area).body.y + 1
+/// The screen row of the first data row of the targets table (for mouse clicks), with
+/// `banner` lines of limitations shown.
+pub fn table_top(area: Rect, banner: u16) -> u16 {
+    areas(area, banner).body.y + 1
 }
 
 /// Draw one frame of the app as of `now`.
@@ -99,7 +110,8 @@ pub fn draw(frame: &mut Frame, app: &mut App, now: SystemTime) {
         frame.render_widget(Paragraph::new(msg), area);
         return;
     }
-    let a = areas(area);
+    let shown = app.frozen.as_deref().unwrap_or(&app.model);
+    let a = areas(area, banner_lines(shown.limitations.len()));
     // Field-wise borrows: the shown model is read while each screen updates its own view.
     let window = app.timeline_window(now);
     let m = app.frozen.as_deref().unwrap_or(&app.model);
@@ -112,6 +124,7 @@ pub fn draw(frame: &mut Frame, app: &mut App, now: SystemTime) {
         engine_gone: app.engine_gone,
     };
     header::render(frame, a.header, &head, th, now);
+    render_banner(frame, a.banner, &m.limitations, th);
     render_tabs(
         frame,
         a.tabs,
@@ -155,6 +168,38 @@ pub fn draw(frame: &mut Frame, app: &mut App, now: SystemTime) {
     let message = app.status.as_deref().or(m.last_message.as_deref());
     footer::render_status(frame, a.status, app.prompt.as_ref(), message, th);
     footer::render_hints(frame, a.footer, &app.bindings, th);
+}
+
+/// What the source cannot read or do, on every screen until it quits: one line each, the
+/// second counting the rest (all of them are in the events screen and the `state` answer).
+fn render_banner(frame: &mut Frame, area: Rect, limitations: &[String], th: Theme) {
+    if area.height == 0 {
+        return;
+    }
+    let width = usize::from(area.width);
+    let lines: Vec<Line<'_>> = limitations
+        .iter()
+        .take(usize::from(area.height))
+        .enumerate()
+        .map(|(i, l)| {
+            let more = limitations.len().saturating_sub(2);
+            let tail = if i == 1 && more > 0 {
+                format!(" (+{more} more: events screen)")
+            } else {
+                String::new()
+            };
+            let room = width.saturating_sub(4 + tail.chars().count());
+            let text: String = if l.chars().count() > room {
+                let mut t: String = l.chars().take(room.saturating_sub(1)).collect();
+                t.push('…');
+                t
+            } else {
+                l.clone()
+            };
+            Line::from(Span::styled(format!(" ⚠ {text}{tail}"), th.warn()))
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(lines), area);
 }
 
 fn render_tabs(

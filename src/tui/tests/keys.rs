@@ -332,7 +332,7 @@ fn mouse_scroll_and_click() {
     use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
     let mut app = app_with(sample_model());
     let _ = screen(&mut app, 80, 24);
-    let top = render::table_top(ratatui::layout::Rect::new(0, 0, 80, 24));
+    let top = render::table_top(ratatui::layout::Rect::new(0, 0, 80, 24), 0);
     let click = MouseEvent {
         kind: MouseEventKind::Down(MouseButton::Left),
         column: 5,

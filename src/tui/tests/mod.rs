@@ -453,6 +453,7 @@ pub(super) fn sample_model() -> Model {
         None,
         EventKind::Notice {
             message: "ignored remote_write section".into(),
+            limitation: false,
         },
     );
 

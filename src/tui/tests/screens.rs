@@ -180,3 +180,47 @@ fn detail_shows_the_reconnect_history_and_why_each_ended_at_every_size() {
         insta::assert_snapshot!(format!("detail_reasons_{w}x{h}"), out);
     }
 }
+
+#[test]
+fn limitations_stay_as_a_banner_on_every_screen() {
+    let mut m = sample_model();
+    let limited = [
+        "cannot read /proc/4242/fd (Prometheus runs as uid 105, scrapetop as uid 1000): \
+         connections are matched by owner uid and peer address only; run as root",
+        "cannot read /proc/4242/ns/net: its namespace is assumed to be scrapetop's own",
+        "cannot read Prometheus's --config.file: probes without the job's auth",
+    ];
+    for l in limited {
+        m.apply(Event::now(None, EventKind::limitation(l)));
+        // Said twice (a re-attach): kept once.
+        m.apply(Event::now(None, EventKind::limitation(l)));
+    }
+    // A later plain notice replaces the status line, never the banner.
+    m.apply(Event::now(None, EventKind::notice("Prometheus reloaded")));
+    assert_eq!(m.limitations.len(), 3);
+    for key in ['1', '2', '3', '4', '5', '?'] {
+        let mut app = app_with(m.clone());
+        ch(&mut app, key);
+        let out = screen(&mut app, 80, 24);
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(
+            lines[5].contains("⚠ cannot read /proc/4242/fd (Prometheus runs as uid 105"),
+            "screen {key}: {out}"
+        );
+        assert!(lines[5].contains('…'), "cut to the width: {out}");
+        assert!(
+            lines[6].contains("⚠ cannot read /proc/4242/ns/net")
+                && lines[6].contains("(+1 more: events screen)"),
+            "screen {key}: {out}"
+        );
+    }
+    // Without limitations there is no banner: the tabs follow the header.
+    let mut app = app_with(sample_model());
+    let out = screen(&mut app, 80, 24);
+    assert!(!out.contains('⚠'), "{out}");
+    // The state answer (and export) lists them all.
+    let v = serde_json::to_value(m.snapshot()).expect("serialize");
+    assert_eq!(v["limitations"].as_array().map(Vec::len), Some(3));
+    let v = serde_json::to_value(sample_model().snapshot()).expect("serialize");
+    assert!(v.get("limitations").is_none(), "omitted when empty: {v}");
+}
