@@ -412,6 +412,11 @@ impl Model {
             at,
             result: r.clone(),
         };
+        if t.scrapes.capacity() == 0 {
+            // Every target scrapes its history full within SCRAPE_HISTORY intervals: reserve
+            // the bound at once rather than regrow through 4, 8 and 16 (each a freed hole).
+            t.scrapes.reserve_exact(SCRAPE_HISTORY);
+        }
         push_bounded(&mut t.scrapes, rec, SCRAPE_HISTORY);
         if old != new {
             self.targets_version += 1;

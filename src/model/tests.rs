@@ -354,3 +354,21 @@ fn running_totals_equal_a_recount_after_any_script() {
         }
     }
 }
+
+#[test]
+fn sparse_histories_grow_only_as_entries_arrive() {
+    let mut q = std::collections::VecDeque::new();
+    target::push_bounded(&mut q, 1u8, CONN_HISTORY);
+    assert!(q.capacity() < CONN_HISTORY, "one entry reserved {}", q.capacity());
+    for i in 0..100u8 {
+        target::push_bounded(&mut q, i, CONN_HISTORY);
+    }
+    assert_eq!(q.len(), CONN_HISTORY);
+    assert_eq!(q.capacity(), CONN_HISTORY, "grows to the bound exactly");
+    assert_eq!(q.back(), Some(&99));
+    let mut odd = std::collections::VecDeque::new();
+    for i in 0..10u8 {
+        target::push_bounded(&mut odd, i, 3);
+    }
+    assert_eq!(odd.iter().copied().collect::<Vec<_>>(), vec![7, 8, 9]);
+}
