@@ -356,6 +356,52 @@ fn running_totals_equal_a_recount_after_any_script() {
 }
 
 #[test]
+fn scrape_records_are_compact_and_serialize_as_the_payload_did() {
+    // 30 of these per target are the model's largest part at scale (issue 13).
+    assert!(std::mem::size_of::<ScrapeRecord>() <= 56);
+    let at = SystemTime::UNIX_EPOCH + Duration::from_nanos(1_764_421_200_123_456_789);
+    let r = ScrapeResult {
+        conn_id: Some(7),
+        reused: true,
+        status: Some(503),
+        duration_ms: 12.345,
+        bytes: 1 << 40,
+        samples: 20,
+        up: false,
+        error: Some("server returned HTTP status 503 Service Unavailable".into()),
+    };
+    let a = ScrapeRecord::new(at, &r, None);
+    assert_eq!(a.at(), at);
+    assert_eq!(a.result(), r);
+    // The old form: the time, then the payload's fields flattened, in order.
+    let want = format!(
+        "{{\"at\":\"2025-11-29T13:00:00.123Z\",{}",
+        &serde_json::to_string(&r).unwrap()[1..]
+    );
+    assert_eq!(serde_json::to_string(&a).unwrap(), want);
+    // The same failure again shares the message; another one does not.
+    let b = ScrapeRecord::new(at, &r, Some(&a));
+    assert!(std::ptr::eq(a.error().unwrap(), b.error().unwrap()));
+    let other = ScrapeResult {
+        error: Some("other".into()),
+        ..r.clone()
+    };
+    let c = ScrapeRecord::new(at, &other, Some(&b));
+    assert_eq!(c.error(), Some("other"));
+    let none = ScrapeResult {
+        conn_id: None,
+        status: None,
+        error: None,
+        up: true,
+        reused: false,
+        ..r
+    };
+    let d = ScrapeRecord::new(at, &none, Some(&c));
+    assert_eq!(d.result(), none);
+    assert!(serde_json::to_string(&d).unwrap().contains(r#""conn_id":null,"reused":false,"status":null"#));
+}
+
+#[test]
 fn sparse_histories_grow_only_as_entries_arrive() {
     let mut q = std::collections::VecDeque::new();
     target::push_bounded(&mut q, 1u8, CONN_HISTORY);
