@@ -308,9 +308,10 @@ pub struct TargetState {
     /// Instance (not unique: see [`TargetState::labels`] and `url` for what tells apart
     /// targets sharing it).
     pub instance: Arc<str>,
-    /// Final labels, from `target_added`.
+    /// Final labels, from `target_added`, sorted by name: a boxed slice rather than the
+    /// event's `BTreeMap`, whose first node alone is 544 bytes (5 MB at 10,000 targets).
     #[serde(skip)]
-    pub labels: BTreeMap<String, String>,
+    pub labels: Box<[(Box<str>, Box<str>)]>,
     /// Scrape URL.
     pub url: String,
     /// The pool its connections come from.
@@ -370,7 +371,11 @@ impl TargetState {
             job: target.job.clone(),
             instance: target.instance.clone(),
             target,
-            labels: a.labels.clone(),
+            labels: a
+                .labels
+                .iter()
+                .map(|(k, v)| (Box::from(k.as_str()), Box::from(v.as_str())))
+                .collect(),
             url: a.url.to_owned(),
             pool: a.pool.clone(),
             interval_s: a.interval_s,
@@ -408,6 +413,14 @@ impl TargetState {
     pub fn open_conn(&self) -> Option<&ConnRecord> {
         let id = self.conn_id?;
         self.conns.iter().rev().find(|c| c.conn_id == id)
+    }
+
+    /// The value of label `name`.
+    pub fn label(&self, name: &str) -> Option<&str> {
+        self.labels
+            .binary_search_by(|(k, _)| (**k).cmp(name))
+            .ok()
+            .map(|i| &*self.labels[i].1)
     }
 
     /// The latest scrape.
@@ -481,9 +494,9 @@ pub fn distinguishing<'a>(
         .labels
         .iter()
         .filter(|(k, v)| {
-            k.as_str() != "job"
-                && k.as_str() != "instance"
-                && others.iter().any(|o| o.labels.get(*k) != Some(*v))
+            &**k != "job"
+                && &**k != "instance"
+                && others.iter().any(|o| o.label(k) != Some(&**v))
         })
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
