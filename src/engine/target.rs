@@ -46,7 +46,10 @@ fn headers(spec: &TargetSpec) -> Vec<(&'static str, String)> {
     };
     // The Accept of the Prometheus version behaved as (`--compat`).
     let mut headers = vec![
-        ("Accept", crate::expo::accept_header(spec.job.compat).to_owned()),
+        (
+            "Accept",
+            crate::expo::accept_header(spec.job.compat).to_owned(),
+        ),
         ("Accept-Encoding", "gzip".to_owned()),
         (
             "User-Agent",

@@ -185,10 +185,13 @@ impl ScrapeRecord {
     /// The record of `r`, finished `at`; its error shares `prev`'s string when equal (a target
     /// failing the same way scrape after scrape keeps one copy of the message).
     pub fn new(at: SystemTime, r: &ScrapeResult, prev: Option<&ScrapeRecord>) -> Self {
-        let error = r.error.as_ref().map(|e| match prev.and_then(|p| p.error.as_ref()) {
-            Some(p) if **p == *e => p.clone(),
-            _ => Arc::new(e.clone()),
-        });
+        let error = r
+            .error
+            .as_ref()
+            .map(|e| match prev.and_then(|p| p.error.as_ref()) {
+                Some(p) if **p == *e => p.clone(),
+                _ => Arc::new(e.clone()),
+            });
         let at_ns = at
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
@@ -494,9 +497,7 @@ pub fn distinguishing<'a>(
         .labels
         .iter()
         .filter(|(k, v)| {
-            &**k != "job"
-                && &**k != "instance"
-                && others.iter().any(|o| o.label(k) != Some(&**v))
+            &**k != "job" && &**k != "instance" && others.iter().any(|o| o.label(k) != Some(&**v))
         })
         .map(|(k, v)| format!("{k}={v}"))
         .collect();

@@ -398,14 +398,22 @@ fn scrape_records_are_compact_and_serialize_as_the_payload_did() {
     };
     let d = ScrapeRecord::new(at, &none, Some(&c));
     assert_eq!(d.result(), none);
-    assert!(serde_json::to_string(&d).unwrap().contains(r#""conn_id":null,"reused":false,"status":null"#));
+    assert!(
+        serde_json::to_string(&d)
+            .unwrap()
+            .contains(r#""conn_id":null,"reused":false,"status":null"#)
+    );
 }
 
 #[test]
 fn sparse_histories_grow_only_as_entries_arrive() {
     let mut q = std::collections::VecDeque::new();
     target::push_bounded(&mut q, 1u8, CONN_HISTORY);
-    assert!(q.capacity() < CONN_HISTORY, "one entry reserved {}", q.capacity());
+    assert!(
+        q.capacity() < CONN_HISTORY,
+        "one entry reserved {}",
+        q.capacity()
+    );
     for i in 0..100u8 {
         target::push_bounded(&mut q, i, CONN_HISTORY);
     }

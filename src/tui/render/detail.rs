@@ -406,9 +406,7 @@ fn render_scrapes(frame: &mut Frame, area: Rect, t: &TargetState, th: Theme) {
                 s.bytes(),
                 s.samples(),
                 if s.reused() { " reused" } else { " new" },
-                s.error()
-                    .map(|e| format!(" {e}"))
-                    .unwrap_or_default()
+                s.error().map(|e| format!(" {e}")).unwrap_or_default()
             );
             Line::styled(
                 fit(&text, w),
