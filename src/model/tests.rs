@@ -426,3 +426,38 @@ fn sparse_histories_grow_only_as_entries_arrive() {
     }
     assert_eq!(odd.iter().copied().collect::<Vec<_>>(), vec![7, 8, 9]);
 }
+
+#[test]
+fn a_steady_target_holds_its_bounded_histories_and_little_else() {
+    // What one healthy target costs the model (issue 13: 10,000 of them in 100 MB with the
+    // engine): one connection, a full scrape history, nothing reserved beyond what arrived.
+    let t = tref(1, "a:9100");
+    let mut s = Script::new();
+    s.add(
+        &t,
+        "http://a:9100/metrics",
+        &[("job", "node"), ("instance", "a:9100")],
+    )
+    .open(&t, 1);
+    for _ in 0..2 * SCRAPE_HISTORY {
+        s.scrape(&t, Some(1), true);
+    }
+    let st = &s.m.targets[0];
+    assert_eq!(st.scrapes.len(), SCRAPE_HISTORY);
+    assert_eq!(
+        st.scrapes.capacity(),
+        SCRAPE_HISTORY,
+        "reserved once, exactly"
+    );
+    assert!(st.conns.capacity() <= 4, "conns {}", st.conns.capacity());
+    assert_eq!(st.reconnect_times.capacity(), 0);
+    assert_eq!(st.dns.capacity(), 0);
+    assert_eq!(st.labels.len(), 2);
+    assert_eq!(st.label("job"), Some("node"));
+    assert_eq!(st.label("le"), None);
+    let histories = st.scrapes.capacity() * std::mem::size_of::<ScrapeRecord>()
+        + st.conns.capacity() * std::mem::size_of::<ConnRecord>();
+    // 30 × 56 + 4 × 136: was 30 × 88 + 32 × 136 (7 KB) before.
+    assert!(histories <= 2300, "{histories} bytes of history");
+    assert!(std::mem::size_of::<TargetState>() <= 512);
+}
