@@ -332,7 +332,9 @@ class Headless(Client):
             with open(self.out, "rb") as f:
                 f.seek(max(0, pos - (1 << 20)))
                 for line in f:
-                    if b'"event":"state"' in line:
+                    # The answer is one line of tens of MB above 10,000 targets: parse it only
+                    # once its newline is written (a half-written one failed at 12,000).
+                    if b'"event":"state"' in line and line.endswith(b"\n"):
                         st = json.loads(line)
                         self.state_totals = st.get("totals")
                         return st["totals"]["up"]

@@ -334,7 +334,7 @@ pub(super) async fn request(
 ) -> Result<Exchange, Failed> {
     let mut req = hyper::Request::get(url);
     for (name, value) in t.headers() {
-        req = req.header(*name, value.as_str());
+        req = req.header(name, value.as_str());
     }
     let req = req
         .body(Empty::new())
@@ -506,7 +506,7 @@ pub(super) async fn get_once(
         let mut conn = std::pin::pin!(conn);
         let mut req = hyper::Request::get(&url);
         for (name, value) in t.headers() {
-            req = req.header(*name, value.as_str());
+            req = req.header(name, value.as_str());
         }
         let req = req
             .body(Empty::new())

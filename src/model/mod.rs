@@ -425,10 +425,12 @@ impl Model {
         if let Some(c) = r.conn_id.and_then(|c| t.conn_mut(c)) {
             c.requests += 1;
         }
-        let rec = ScrapeRecord {
-            at,
-            result: r.clone(),
-        };
+        let rec = ScrapeRecord::new(at, r, t.scrapes.back());
+        if t.scrapes.capacity() == 0 {
+            // Every target scrapes its history full within SCRAPE_HISTORY intervals: reserve
+            // the bound at once rather than regrow through 4, 8 and 16 (each a freed hole).
+            t.scrapes.reserve_exact(SCRAPE_HISTORY);
+        }
         push_bounded(&mut t.scrapes, rec, SCRAPE_HISTORY);
         if old != new {
             self.targets_version += 1;

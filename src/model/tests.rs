@@ -355,3 +355,110 @@ fn running_totals_equal_a_recount_after_any_script() {
         }
     }
 }
+
+#[test]
+fn scrape_records_are_compact_and_serialize_as_the_payload_did() {
+    // 30 of these per target are the model's largest part at scale (issue 13).
+    assert!(std::mem::size_of::<ScrapeRecord>() <= 56);
+    let at = SystemTime::UNIX_EPOCH + Duration::from_nanos(1_764_421_200_123_456_789);
+    let r = ScrapeResult {
+        conn_id: Some(7),
+        reused: true,
+        status: Some(503),
+        duration_ms: 12.345,
+        bytes: 1 << 40,
+        samples: 20,
+        up: false,
+        error: Some("server returned HTTP status 503 Service Unavailable".into()),
+    };
+    let a = ScrapeRecord::new(at, &r, None);
+    assert_eq!(a.at(), at);
+    assert_eq!(a.result(), r);
+    // The old form: the time, then the payload's fields flattened, in order.
+    let want = format!(
+        "{{\"at\":\"2025-11-29T13:00:00.123Z\",{}",
+        &serde_json::to_string(&r).unwrap()[1..]
+    );
+    assert_eq!(serde_json::to_string(&a).unwrap(), want);
+    // The same failure again shares the message; another one does not.
+    let b = ScrapeRecord::new(at, &r, Some(&a));
+    assert!(std::ptr::eq(a.error().unwrap(), b.error().unwrap()));
+    let other = ScrapeResult {
+        error: Some("other".into()),
+        ..r.clone()
+    };
+    let c = ScrapeRecord::new(at, &other, Some(&b));
+    assert_eq!(c.error(), Some("other"));
+    let none = ScrapeResult {
+        conn_id: None,
+        status: None,
+        error: None,
+        up: true,
+        reused: false,
+        ..r
+    };
+    let d = ScrapeRecord::new(at, &none, Some(&c));
+    assert_eq!(d.result(), none);
+    assert!(
+        serde_json::to_string(&d)
+            .unwrap()
+            .contains(r#""conn_id":null,"reused":false,"status":null"#)
+    );
+}
+
+#[test]
+fn sparse_histories_grow_only_as_entries_arrive() {
+    let mut q = std::collections::VecDeque::new();
+    target::push_bounded(&mut q, 1u8, CONN_HISTORY);
+    assert!(
+        q.capacity() < CONN_HISTORY,
+        "one entry reserved {}",
+        q.capacity()
+    );
+    for i in 0..100u8 {
+        target::push_bounded(&mut q, i, CONN_HISTORY);
+    }
+    assert_eq!(q.len(), CONN_HISTORY);
+    assert_eq!(q.capacity(), CONN_HISTORY, "grows to the bound exactly");
+    assert_eq!(q.back(), Some(&99));
+    let mut odd = std::collections::VecDeque::new();
+    for i in 0..10u8 {
+        target::push_bounded(&mut odd, i, 3);
+    }
+    assert_eq!(odd.iter().copied().collect::<Vec<_>>(), vec![7, 8, 9]);
+}
+
+#[test]
+fn a_steady_target_holds_its_bounded_histories_and_little_else() {
+    // What one healthy target costs the model (issue 13: 10,000 of them in 100 MB with the
+    // engine): one connection, a full scrape history, nothing reserved beyond what arrived.
+    let t = tref(1, "a:9100");
+    let mut s = Script::new();
+    s.add(
+        &t,
+        "http://a:9100/metrics",
+        &[("job", "node"), ("instance", "a:9100")],
+    )
+    .open(&t, 1);
+    for _ in 0..2 * SCRAPE_HISTORY {
+        s.scrape(&t, Some(1), true);
+    }
+    let st = &s.m.targets[0];
+    assert_eq!(st.scrapes.len(), SCRAPE_HISTORY);
+    assert_eq!(
+        st.scrapes.capacity(),
+        SCRAPE_HISTORY,
+        "reserved once, exactly"
+    );
+    assert!(st.conns.capacity() <= 4, "conns {}", st.conns.capacity());
+    assert_eq!(st.reconnect_times.capacity(), 0);
+    assert_eq!(st.dns.capacity(), 0);
+    assert_eq!(st.labels.len(), 2);
+    assert_eq!(st.label("job"), Some("node"));
+    assert_eq!(st.label("le"), None);
+    let histories = st.scrapes.capacity() * std::mem::size_of::<ScrapeRecord>()
+        + st.conns.capacity() * std::mem::size_of::<ConnRecord>();
+    // 30 × 56 + 4 × 136: was 30 × 88 + 32 × 136 (7 KB) before.
+    assert!(histories <= 2300, "{histories} bytes of history");
+    assert!(std::mem::size_of::<TargetState>() <= 512);
+}

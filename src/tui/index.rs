@@ -149,7 +149,7 @@ impl TextFilter {
                     || t.open_conn()
                         .is_some_and(|c| contains_ci(&c.peer.to_string(), v))
                     || t.last_scrape()
-                        .and_then(|s| s.error.as_deref())
+                        .and_then(|s| s.error())
                         .is_some_and(|e| contains_ci(e, v))
                     || t.last_conn_error
                         .as_ref()
@@ -255,8 +255,8 @@ fn compare(col: Column, a: &TargetState, b: &TargetState, now: SystemTime) -> Or
         Column::Dns => a.last_dns().map(|d| d.at).cmp(&b.last_dns().map(|d| d.at)),
         Column::Flags => flag_bits(a).cmp(&flag_bits(b)),
         Column::Scrape => f(
-            a.last_scrape().map(|s| s.duration_ms),
-            b.last_scrape().map(|s| s.duration_ms),
+            a.last_scrape().map(|s| s.duration_ms()),
+            b.last_scrape().map(|s| s.duration_ms()),
         ),
         Column::Error => error_of(a).cmp(&error_of(b)),
     };
@@ -274,7 +274,7 @@ fn flag_bits(t: &TargetState) -> u8 {
 /// The error a row shows: the last scrape's, else the last dial failure.
 pub fn error_of(t: &TargetState) -> Option<&str> {
     t.last_scrape()
-        .and_then(|s| s.error.as_deref())
+        .and_then(|s| s.error())
         .or_else(|| t.last_conn_error.as_ref().map(|(_, e)| e.as_str()))
 }
 

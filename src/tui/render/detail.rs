@@ -385,7 +385,7 @@ fn render_scrapes(frame: &mut Frame, area: Rect, t: &TargetState, th: Theme) {
         .iter()
         .rev()
         .take(usize::from(spark.width))
-        .map(|s| (s.duration_ms * 10.0) as u64)
+        .map(|s| (s.duration_ms() * 10.0) as u64)
         .collect::<Vec<_>>()
         .into_iter()
         .rev()
@@ -400,20 +400,17 @@ fn render_scrapes(frame: &mut Frame, area: Rect, t: &TargetState, th: Theme) {
         .map(|s| {
             let text = format!(
                 "{} {:>7} {} {:>6}B {:>4} samples{}{}",
-                clock(s.at),
-                ms(s.duration_ms),
-                s.status.map_or("---".to_string(), |c| c.to_string()),
-                s.bytes,
-                s.samples,
-                if s.reused { " reused" } else { " new" },
-                s.error
-                    .as_deref()
-                    .map(|e| format!(" {e}"))
-                    .unwrap_or_default()
+                clock(s.at()),
+                ms(s.duration_ms()),
+                s.status().map_or("---".to_string(), |c| c.to_string()),
+                s.bytes(),
+                s.samples(),
+                if s.reused() { " reused" } else { " new" },
+                s.error().map(|e| format!(" {e}")).unwrap_or_default()
             );
             Line::styled(
                 fit(&text, w),
-                if s.up { Default::default() } else { th.bad() },
+                if s.up() { Default::default() } else { th.bad() },
             )
         })
         .collect();

@@ -209,7 +209,7 @@ fn cell(
         }
         Column::Scrape => t
             .last_scrape()
-            .map_or_else(dash, |s| Cell::from(ms(s.duration_ms))),
+            .map_or_else(dash, |s| Cell::from(ms(s.duration_ms()))),
         Column::Error => match error_of(t) {
             Some(e) => Cell::from(Span::styled(e.to_string(), th.bad())),
             None => Cell::from(""),
