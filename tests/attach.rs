@@ -1168,8 +1168,11 @@ fn attach_with_credentials_tls_and_without_root() {
         "{note}"
     );
     assert!(note.contains("run as root"), "{note}");
+    // A lasting limitation, kept as the TUI's banner and in `state`.
+    assert_eq!(evs.last().expect("notice")["limitation"], true, "{evs:?}");
     assert!(
         evs.iter().any(|e| is(e, "notice")
+            && e["limitation"] == true
             && e["message"]
                 .as_str()
                 .is_some_and(|m| m.contains(&format!("/proc/{pid}/ns/net")))),

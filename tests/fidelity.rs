@@ -773,7 +773,7 @@ fn fidelity_side_by_side_with_prometheus() {
             t.samples = Some(s.samples);
             t.unanimous = n == scrapes.len();
         }
-        (p.fate, p.fate_detail) = fate_of(
+        (t.fate, t.fate_detail) = fate_of(
             &fates,
             &ports,
             Client::Scrapetop,
