@@ -333,6 +333,9 @@ struct Fate {
     protos: std::collections::BTreeSet<&'static str>,
     /// Requests that carried an `Authorization` header.
     authed: usize,
+    /// Some connection carried both a redirect's hop (`?via=redirect`) and a direct request:
+    /// the redirect used the other target's connection (its pool), not one of its own.
+    shared: bool,
 }
 
 impl Fate {
@@ -362,6 +365,8 @@ enum Client {
 fn fates(log: &str) -> HashMap<(u16, Client), Fate> {
     let mut conn_port: HashMap<u64, u16> = HashMap::new();
     let mut conn_client: HashMap<u64, Client> = HashMap::new();
+    // Per connection: (carried a redirect's hop, carried a direct request).
+    let mut conn_kinds: HashMap<u64, (bool, bool)> = HashMap::new();
     let mut out: HashMap<(u16, Client), Fate> = HashMap::new();
     for line in log.lines() {
         let Ok(v) = serde_json::from_str::<Value>(line) else {
@@ -398,6 +403,18 @@ fn fates(log: &str) -> HashMap<(u16, Client), Fate> {
                     _ => {}
                 }
                 f.authed += usize::from(v["auth"] == true);
+                let kinds = conn_kinds.entry(conn).or_default();
+                if v["path"]
+                    .as_str()
+                    .is_some_and(|p| p.contains("via=redirect"))
+                {
+                    kinds.0 = true;
+                } else {
+                    kinds.1 = true;
+                }
+                if *kinds == (true, true) {
+                    f.shared = true;
+                }
                 if conn_client.insert(conn, client).is_none() {
                     f.conns += 1;
                 }
@@ -510,9 +527,9 @@ fn mode<T, K: Eq + std::hash::Hash>(items: &[T], key: impl Fn(&T) -> K) -> Optio
 }
 
 /// The fate on `ports` (class, detail). A fronted case's class carries the protocol, and with
-/// `replicas` targets on one host:port the number of connections (Go shares one over h2); so
-/// does `exact` (a case about sharing a connection, where one connection or two is the
-/// difference).
+/// `replicas` targets on one host:port the number of connections (Go shares one over h2);
+/// with `exact` (a redirect to another target of the job) whether one connection carried both
+/// the redirect's hop and that target's own scrapes.
 fn fate_of(
     fates: &HashMap<(u16, Client), Fate>,
     ports: &[u16],
@@ -535,7 +552,10 @@ fn fate_of(
         .map(|f| {
             let mut s = f.class().to_owned();
             if exact {
-                let _ = write!(s, "={}c", f.conns);
+                // Whether the redirect rode the other target's connection: the count of
+                // connections is timing (a hop overlapping that target's own scrape makes Go
+                // dial a second one), sharing is not.
+                s.push_str(if f.shared { "=shared" } else { "=own" });
             }
             for p in &f.protos {
                 s.push(' ');

@@ -374,13 +374,20 @@ def cases(ip, base):
     )
     add("redirect_auth_port", {}, aux={"/metrics": Resp(http(VALID))})
     # The aux port is also a target of the same job (tests/fidelity/cases.rs ALSO_SCRAPE_AUX).
-    add("redirect_to_target", {}, aux={"/metrics": Resp(http(VALID))})
+    # The redirect's hop asks for /metrics?via=redirect, the aux target's own scrapes for
+    # /metrics: a connection that carried both was shared (tests/fidelity.rs, `shared`).
+    add(
+        "redirect_to_target",
+        {},
+        aux={"/metrics": Resp(http(VALID)), "/metrics?via=redirect": Resp(http(VALID))},
+    )
 
     # The redirects to another port: main port redirects to the aux port of the same case.
     for name in ("redirect_port", "redirect_auth_port", "redirect_to_target"):
         i = [c[0] for c in out].index(name)
         aux_port = base + 100 + i
-        loc = b"Location: http://%s:%d/metrics" % (ip.encode(), aux_port)
+        via = b"?via=redirect" if name == "redirect_to_target" else b""
+        loc = b"Location: http://%s:%d/metrics%s" % (ip.encode(), aux_port, via)
         out[i][2]["/metrics"] = Resp(http(b"over there\n", status=b"302 Found", headers=[loc]))
     return out
 
