@@ -31,7 +31,7 @@ use tokio_rustls::client::TlsStream;
 
 use crate::event::{CloseReason, ConnFailKind, TargetRef, TlsInfo};
 
-use super::body::{BodyOptions, BodyReader, BodySummary};
+use super::body::{BodyOptions, BodyReader};
 use super::conn::{ConnShared, DialError, SockInfo};
 use super::ctx::Ctx;
 use super::pool::{self, Pool};
@@ -455,27 +455,8 @@ pub(super) async fn read_response(
         }
         Ok(End::Refused(message)) => return fail(ScrapeError::Read(message)),
     }
-    match reader.map(BodyReader::finish) {
-        None => fail(ScrapeError::Status(status)),
-        Some(Ok(BodySummary {
-            bytes,
-            wire_bytes,
-            samples,
-            ..
-        })) => {
-            t.last_bytes.store(wire_bytes, Ordering::Relaxed);
-            Counted {
-                bytes,
-                samples,
-                error: None,
-            }
-        }
-        Some(Err(e)) => Counted {
-            bytes: e.bytes,
-            samples: e.samples,
-            error: Some(ScrapeError::Read(e.message)),
-        },
-    }
+    // Over HTTP/2 a failed body costs only its stream: the connection is kept either way.
+    Counted::of(t, reader.map(BodyReader::finish), status).0
 }
 
 /// Why [`get_once`] failed.

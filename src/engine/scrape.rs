@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use crate::event::{CloseReason, EventKind, ScrapeResult};
 
-use super::body::{BodyOptions, BodyReader, BodySummary};
+use super::body::{BodyError, BodyOptions, BodyReader, BodySummary};
 use super::conn;
 use super::conn::DialError;
 use super::ctx::Ctx;
@@ -517,6 +517,54 @@ pub(super) struct Counted {
     pub(super) error: Option<ScrapeError>,
 }
 
+impl Counted {
+    /// What a response counts once its body is finished (`None`: a non-200, not read as a
+    /// page), and whether its connection can carry the next request. Records the wire bytes on
+    /// `t` for a page read whole. Shared by HTTP/1.1 and HTTP/2.
+    pub(super) fn of(
+        t: &TargetShared,
+        finished: Option<Result<BodySummary, BodyError>>,
+        status: u16,
+    ) -> (Counted, bool) {
+        match finished {
+            None => (
+                Counted {
+                    error: Some(ScrapeError::Status(status)),
+                    ..Counted::default()
+                },
+                true,
+            ),
+            Some(Ok(BodySummary {
+                bytes,
+                wire_bytes,
+                samples,
+                ..
+            })) => {
+                t.last_bytes.store(wire_bytes, Ordering::Relaxed);
+                (
+                    Counted {
+                        bytes,
+                        samples,
+                        error: None,
+                    },
+                    true,
+                )
+            }
+            Some(Err(e)) => {
+                let keep = e.keeps_connection();
+                (
+                    Counted {
+                        bytes: e.bytes,
+                        samples: e.samples,
+                        error: Some(ScrapeError::Read(e.message)),
+                    },
+                    keep,
+                )
+            }
+        }
+    }
+}
+
 /// Read (or, for a non-200, drain) the whole body so the connection stays reusable, then give
 /// the connection back (or close it), and judge the scrape. A 200 body goes through
 /// [`BodyReader`] (gzip, `body_size_limit`, the exposition parser and its sample and label
@@ -594,42 +642,7 @@ async fn read_response(
             return fail(ScrapeError::Read(message));
         }
     }
-    let (counted, keep) = match reader.map(BodyReader::finish) {
-        None => (
-            Counted {
-                error: Some(ScrapeError::Status(status)),
-                ..Counted::default()
-            },
-            true,
-        ),
-        Some(Ok(BodySummary {
-            bytes,
-            wire_bytes,
-            samples,
-            ..
-        })) => {
-            t.last_bytes.store(wire_bytes, Ordering::Relaxed);
-            (
-                Counted {
-                    bytes,
-                    samples,
-                    error: None,
-                },
-                true,
-            )
-        }
-        Some(Err(e)) => {
-            let keep = e.keeps_connection();
-            (
-                Counted {
-                    bytes: e.bytes,
-                    samples: e.samples,
-                    error: Some(ScrapeError::Read(e.message)),
-                },
-                keep,
-            )
-        }
-    };
+    let (counted, keep) = Counted::of(t, reader.map(BodyReader::finish), status);
     if !keep {
         guard.close(CloseReason::Error);
     } else {
