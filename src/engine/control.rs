@@ -126,13 +126,7 @@ impl Engine {
         match res {
             Ok(set) => {
                 for n in set.notices {
-                    self.ctx.emit.emit(
-                        None,
-                        EventKind::Notice {
-                            message: n,
-                            limitation: false,
-                        },
-                    );
+                    self.ctx.emit.emit(None, EventKind::notice(n));
                 }
                 let policy = self.ctx.opts.reload_policy;
                 self.apply(set.targets, policy, true);

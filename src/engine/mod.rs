@@ -138,13 +138,7 @@ fn spawn(
         fd_ceiling: fds::limits().0.saturating_sub(FD_RESERVE),
     });
     for n in initial.notices {
-        ctx.emit.emit(
-            None,
-            EventKind::Notice {
-                message: n,
-                limitation: false,
-            },
-        );
+        ctx.emit.emit(None, EventKind::notice(n));
     }
     let mut engine = Engine::new(ctx, paused_tx, sources);
     let done = tokio::spawn(async move {

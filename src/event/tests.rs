@@ -139,10 +139,7 @@ fn examples() -> Vec<EventKind> {
         EventKind::Error {
             error: "bad command".into(),
         },
-        EventKind::Notice {
-            message: "ignored: rule_files".into(),
-            limitation: false,
-        },
+        EventKind::notice("ignored: rule_files"),
     ];
     for k in &all {
         // Exhaustive on purpose: a new variant breaks this until it has an example above.

@@ -169,14 +169,11 @@ impl Observer {
         if !failed.is_empty() {
             self.emit(
                 None,
-                EventKind::Notice {
-                    message: format!(
-                        "reconnect: the last fresh-connection probe of {} failed; Prometheus's \
+                EventKind::notice(format!(
+                    "reconnect: the last fresh-connection probe of {} failed; Prometheus's \
                          next dial may fail too and the target go down",
-                        failed.join(", ")
-                    ),
-                    limitation: false,
-                },
+                    failed.join(", ")
+                )),
             )
             .await;
         }
@@ -233,13 +230,10 @@ impl Observer {
                     if fallback_used == 1 {
                         self.emit(
                             None,
-                            EventKind::Notice {
-                                message: format!(
-                                    "reconnect: {why}; closed through a duplicate of \
+                            EventKind::notice(format!(
+                                "reconnect: {why}; closed through a duplicate of \
                                      Prometheus's descriptor instead (pidfd_getfd + shutdown)"
-                                ),
-                                limitation: false,
-                            },
+                            )),
                         )
                         .await;
                     }
@@ -301,16 +295,10 @@ impl Observer {
             .await;
             return;
         }
-        let path = format!("{}/-/reload", self.api.prefix);
-        let res = api::request(
-            self.api.addr,
-            http::Method::POST,
-            &self.api.host,
-            &path,
-            Duration::from_secs(30),
-            &self.api.client,
-        )
-        .await;
+        let res = self
+            .api
+            .call(http::Method::POST, "/-/reload", Duration::from_secs(30))
+            .await;
         let error = match res {
             Ok(r) if r.status == 200 => None,
             Ok(r) => Some(format!(
@@ -325,10 +313,7 @@ impl Observer {
             None => {
                 self.emit(
                     None,
-                    EventKind::Notice {
-                        message: "Prometheus reloaded its configuration".to_owned(),
-                        limitation: false,
-                    },
+                    EventKind::notice("Prometheus reloaded its configuration"),
                 )
                 .await;
                 self.poll_api().await;

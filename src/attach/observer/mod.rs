@@ -38,6 +38,19 @@ pub struct ApiAddr {
     pub client: super::api::Client,
 }
 
+impl ApiAddr {
+    /// `method` on `path` below the route prefix (`/api/v1/targets?…`, `/-/reload`).
+    pub async fn call(
+        &self,
+        method: http::Method,
+        path: &str,
+        timeout: std::time::Duration,
+    ) -> Result<super::api::Response, super::api::HttpError> {
+        let path = format!("{}{path}", self.prefix);
+        super::api::request(self.addr, method, &self.host, &path, timeout, &self.client).await
+    }
+}
+
 /// A target as Prometheus's API last showed it.
 struct Target {
     tref: Arc<TargetRef>,
@@ -235,17 +248,14 @@ impl Observer {
     pub async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
         self.emit(
             None,
-            EventKind::Notice {
-                message: format!(
-                    "attached to Prometheus PID {} (netns net:[{}]), API {}://{}{}",
-                    self.process.pid,
-                    self.process.netns,
-                    if self.api.https { "https" } else { "http" },
-                    self.api.host,
-                    self.api.prefix
-                ),
-                limitation: false,
-            },
+            EventKind::notice(format!(
+                "attached to Prometheus PID {} (netns net:[{}]), API {}://{}{}",
+                self.process.pid,
+                self.process.netns,
+                if self.api.https { "https" } else { "http" },
+                self.api.host,
+                self.api.prefix
+            )),
         )
         .await;
         // What cannot be read, and what that costs: before anything else is shown.
@@ -338,13 +348,10 @@ impl Observer {
             self.lost = false;
             self.emit(
                 None,
-                EventKind::Notice {
-                    message: format!(
-                        "Prometheus restarted: re-attached to PID {} (was {old})",
-                        p.pid
-                    ),
-                    limitation: false,
-                },
+                EventKind::notice(format!(
+                    "Prometheus restarted: re-attached to PID {} (was {old})",
+                    p.pid
+                )),
             )
             .await;
         }

@@ -15,15 +15,14 @@ impl Observer {
     async fn fetch_targets(&self) -> Result<Vec<ApiTarget>, (bool, String)> {
         let path = format!("{}/api/v1/targets?state=active", self.api.prefix);
         let scheme = if self.api.https { "https" } else { "http" };
-        let res = api::request(
-            self.api.addr,
-            http::Method::GET,
-            &self.api.host,
-            &path,
-            Duration::from_secs(10),
-            &self.api.client,
-        )
-        .await;
+        let res = self
+            .api
+            .call(
+                http::Method::GET,
+                "/api/v1/targets?state=active",
+                Duration::from_secs(10),
+            )
+            .await;
         match res {
             Ok(r) if r.status == 200 => api::parse_targets(&r.body).map_err(|e| (false, e)),
             Ok(r) if r.status == 401 || r.status == 403 => Err((
@@ -92,15 +91,14 @@ impl Observer {
             return;
         }
         let path = format!("{}/api/v1/status/config", self.api.prefix);
-        let res = api::request(
-            self.api.addr,
-            http::Method::GET,
-            &self.api.host,
-            &path,
-            Duration::from_secs(10),
-            &self.api.client,
-        )
-        .await;
+        let res = self
+            .api
+            .call(
+                http::Method::GET,
+                "/api/v1/status/config",
+                Duration::from_secs(10),
+            )
+            .await;
         let parsed = match res {
             Ok(r) if r.status == 200 => api::parse_config_proxies(&r.body),
             Ok(r) => Err(format!("{path}: HTTP {}", r.status)),
@@ -113,13 +111,10 @@ impl Observer {
                     if proxy.is_some() && parts.is_none() {
                         self.emit(
                             None,
-                            EventKind::Notice {
-                                message: format!(
-                                    "job {job}: its proxy_url cannot be read; its targets are \
+                            EventKind::notice(format!(
+                                "job {job}: its proxy_url cannot be read; its targets are \
                                      shown as if scraped directly"
-                                ),
-                                limitation: false,
-                            },
+                            )),
                         )
                         .await;
                     }
@@ -129,13 +124,10 @@ impl Observer {
             Err(e) => {
                 self.emit(
                     None,
-                    EventKind::Notice {
-                        message: format!(
-                            "proxy_url of the jobs unknown ({e}): targets are shown as if \
+                    EventKind::notice(format!(
+                        "proxy_url of the jobs unknown ({e}): targets are shown as if \
                              scraped directly"
-                        ),
-                        limitation: false,
-                    },
+                    )),
                 )
                 .await;
             }
@@ -195,13 +187,10 @@ impl Observer {
             let Some(url) = api::split_url(&a.scrape_url) else {
                 self.emit(
                     None,
-                    EventKind::Notice {
-                        message: format!(
-                            "target with an unreadable scrapeUrl {:?} skipped",
-                            a.scrape_url
-                        ),
-                        limitation: false,
-                    },
+                    EventKind::notice(format!(
+                        "target with an unreadable scrapeUrl {:?} skipped",
+                        a.scrape_url
+                    )),
                 )
                 .await;
                 continue;

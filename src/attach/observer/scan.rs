@@ -112,14 +112,11 @@ impl Observer {
                     self.fds_unreadable = true;
                     self.emit(
                         None,
-                        EventKind::Notice {
-                            message: format!(
-                                "cannot read /proc/{}/fd ({e}): connections are matched by \
+                        EventKind::limitation(format!(
+                            "cannot read /proc/{}/fd ({e}): connections are matched by \
                                  owner uid and peer address, without fd numbers; run as root",
-                                self.process.pid
-                            ),
-                            limitation: true,
-                        },
+                            self.process.pid
+                        )),
                     )
                     .await;
                 }

@@ -451,10 +451,7 @@ pub(super) fn sample_model() -> Model {
     s.at(
         599.6,
         None,
-        EventKind::Notice {
-            message: "ignored remote_write section".into(),
-            limitation: false,
-        },
+        EventKind::notice("ignored remote_write section"),
     );
 
     let mut m = Model::new();
