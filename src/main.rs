@@ -82,17 +82,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     {
         return Ok(usage_error(format!("{e:#}")));
     }
-    // A bad or busy --web.listen-address is a user error, reported before the terminal is touched.
-    let metrics_listener = match cli.web_listen_address.as_deref().map(metrics::bind) {
-        Some(Err(e)) => return Ok(usage_error(e)),
-        Some(Ok(l)) => Some(l),
-        None => None,
+    let Prepared {
+        listener: metrics_listener,
+        publisher,
+        rt,
+    } = match prepare(&cli, &mut tui_opts)? {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
     };
-    let publisher = metrics_listener.as_ref().map(|_| metrics::Publisher::new());
-    tui_opts.metrics = publisher.clone();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
 
     // Read every source before anything else, so a bad file is reported (exit 2) before the
     // terminal is taken over.
@@ -191,6 +188,34 @@ async fn run_front(
 }
 
 /// The sources named on the command line.
+/// What the engine and attach both set up before starting: `/metrics`' listener and its
+/// publisher (also handed to the TUI), and the runtime.
+struct Prepared {
+    listener: Option<std::net::TcpListener>,
+    publisher: Option<metrics::Publisher>,
+    rt: tokio::runtime::Runtime,
+}
+
+/// Bind `/metrics` now: a bad or busy `--web.listen-address` is a user error (the inner
+/// `Err`, exit 2), reported before the terminal is touched.
+fn prepare(cli: &Cli, tui_opts: &mut TuiOptions) -> anyhow::Result<Result<Prepared, ExitCode>> {
+    let listener = match cli.web_listen_address.as_deref().map(metrics::bind) {
+        Some(Err(e)) => return Ok(Err(usage_error(e))),
+        Some(Ok(l)) => Some(l),
+        None => None,
+    };
+    let publisher = listener.as_ref().map(|_| metrics::Publisher::new());
+    tui_opts.metrics = publisher.clone();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    Ok(Ok(Prepared {
+        listener,
+        publisher,
+        rt,
+    }))
+}
+
 fn source_args(cli: &Cli) -> SourceArgs {
     SourceArgs {
         config: cli.config.clone(),
@@ -269,16 +294,14 @@ fn run_attach(cli: &Cli, pid: Option<i32>) -> anyhow::Result<ExitCode> {
         return Ok(usage_error(format!("{e:#}")));
     }
     // /metrics works the same in attach mode: what the observer sees, for the user's Prometheus.
-    let metrics_listener = match cli.web_listen_address.as_deref().map(metrics::bind) {
-        Some(Err(e)) => return Ok(usage_error(e)),
-        Some(Ok(l)) => Some(l),
-        None => None,
+    let Prepared {
+        listener: metrics_listener,
+        publisher,
+        rt,
+    } = match prepare(cli, &mut tui_opts)? {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
     };
-    let publisher = metrics_listener.as_ref().map(|_| metrics::Publisher::new());
-    tui_opts.metrics = publisher.clone();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
     let _log_guard = init_logging(cli, &tui_opts.log_file);
     let result = rt.block_on(async move {
         let handle = match source.start() {
