@@ -33,9 +33,13 @@ use crate::event::{Command, Event, EventKind};
 use crate::model::Model;
 use crate::source::{Capabilities, SourceHandle};
 
-/// How long the writer lets events gather after a partial batch: bounds its wake-ups to
-/// about 100 a second while adding at most this much delay to an event.
-const BATCH_PAUSE: Duration = Duration::from_millis(10);
+/// How long the writer lets events gather after a partial batch: bounds its wake-ups (and
+/// the stdout thread's) to about 40 a second while adding at most this much delay to an
+/// event. 10 ms cost 2 % more CPU per scrape at 2,000 targets.
+const BATCH_PAUSE: Duration = Duration::from_millis(25);
+
+/// Most events taken from the source in one turn.
+const BATCH: usize = 1024;
 
 /// The longest command line read; the rest of a longer line is discarded unread into memory.
 /// Commands are a few dozen bytes: 1 MiB leaves room for any path while bounding memory.
@@ -458,13 +462,13 @@ pub async fn run(
         outbox.send(&commands, c);
     };
 
-    let mut batch = Vec::with_capacity(256);
+    let mut batch = Vec::with_capacity(BATCH);
     let mut model = Model::new();
     model.log_scrapes = false;
     loop {
         let quit_deadline = quit_by.unwrap_or_else(tokio::time::Instant::now);
         tokio::select! {
-            n = events.recv_many(&mut batch, 256) => {
+            n = events.recv_many(&mut batch, BATCH) => {
                 if n == 0 {
                     break;
                 }
@@ -475,7 +479,7 @@ pub async fn run(
                 if let Some(m) = &metrics {
                     m.publish(&model);
                 }
-                if n < 256 {
+                if n < BATCH {
                     // A partial batch: let events gather for a moment rather than waking up
                     // for each one (at 10,000 targets every scrape would wake this thread).
                     out.hand_over();

@@ -149,7 +149,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         if let (Some(l), Some(p)) = (metrics_listener, &publisher) {
             metrics::serve(l, p)?;
         }
-        let handle = engine::start(opts, initial, sources).map_err(anyhow::Error::msg)?;
+        let engine = engine::EngineSource {
+            opts,
+            initial,
+            sources,
+        };
+        let handle = scrapetop::source::start_on_own_thread(engine, "scrapetop-engine")
+            .map_err(anyhow::Error::msg)?;
         spawn_reload_triggers(handle.commands.clone(), watch, refresh);
         let res = run_front(&cli, handle, publisher, tui_opts).await;
         if let Some(d) = fleet {
@@ -206,7 +212,9 @@ fn prepare(cli: &Cli, tui_opts: &mut TuiOptions) -> anyhow::Result<Result<Prepar
     };
     let publisher = listener.as_ref().map(|_| metrics::Publisher::new());
     tui_opts.metrics = publisher.clone();
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    // The front end's runtime (the terminal or the JSON lines, /metrics, the demo fleet): one
+    // thread. Sources start on threads of their own (`start_on_own_thread`).
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     Ok(Ok(Prepared {
@@ -266,7 +274,6 @@ async fn read_first(
 /// `scrapetop attach`: the observer of a running Prometheus as the source, shown the same way.
 fn run_attach(cli: &Cli, pid: Option<i32>) -> anyhow::Result<ExitCode> {
     use scrapetop::attach::{AttachOptions, AttachSource};
-    use scrapetop::source::Source;
     let opts = AttachOptions {
         pid,
         api_url: cli.prometheus.clone(),
@@ -304,12 +311,14 @@ fn run_attach(cli: &Cli, pid: Option<i32>) -> anyhow::Result<ExitCode> {
     };
     let _log_guard = init_logging(cli, &tui_opts.log_file);
     let result = rt.block_on(async move {
-        let handle = match source.start() {
+        use scrapetop::source::{OwnThreadError, start_on_own_thread};
+        let handle = match start_on_own_thread(source, "scrapetop-attach") {
             Ok(h) => h,
-            Err(e) => {
+            Err(OwnThreadError::Source(e)) => {
                 eprintln!("scrapetop attach: {e}");
                 return Ok(Some(e.exit_code()));
             }
+            Err(e) => return Err(e.into()),
         };
         if let (Some(l), Some(p)) = (metrics_listener, &publisher) {
             metrics::serve(l, p)?;

@@ -67,6 +67,9 @@ pub struct Scanner {
     runs: u64,
 }
 
+/// At most this many periodic censuses in a row reuse the last listing (see `census_loop`).
+const QUICK_RUNS: u32 = 4;
+
 /// Every this many censuses, every descriptor is classified afresh.
 const FULL_PASS_EVERY: u64 = 10;
 
@@ -87,6 +90,15 @@ impl Scanner {
             known: std::collections::HashMap::new(),
             runs: 0,
         })
+    }
+
+    /// How many descriptors are open, the scanner's own handle included, from the size that
+    /// Linux (6.2 and later) gives the fd directory: one `fstat` instead of reading a
+    /// directory entry per descriptor. `None` where the kernel says 0 (older kernels).
+    pub fn open_count(&self) -> Option<u64> {
+        let fd = self.dir.fd().ok()?;
+        let size = rustix::fs::fstat(fd).ok()?.st_size;
+        u64::try_from(size).ok().filter(|n| *n > 0)
     }
 
     /// Count descriptors by kind. The scanner's own handle is not counted.
@@ -166,6 +178,7 @@ pub(super) async fn census_loop(ctx: Arc<Ctx>) {
             None
         }
     };
+    let (mut listed_at, mut quick) = (None, 0);
     let mut tick = tokio::time::interval(ctx.opts.census_every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -182,6 +195,23 @@ pub(super) async fn census_loop(ctx: Arc<Ctx>) {
         let Some(mut sc) = scanner.take() else {
             continue;
         };
+        // A periodic census with as many descriptors open as the last one found, no
+        // connection opened or closed since (that pokes), and a full listing within the last
+        // QUICK_RUNS ticks: the same census again, for one fstat instead of a directory read
+        // (the listing was 3-5 % of the CPU at 2,000 targets).
+        let count = sc.open_count();
+        if periodic
+            && let Some(c) = last
+            && count.is_some()
+            && count == listed_at
+            && quick < QUICK_RUNS
+        {
+            quick += 1;
+            scanner = Some(sc);
+            ctx.emit.emit(None, EventKind::Fds(c));
+            continue;
+        }
+        quick = 0;
         let Ok((sc, c)) = tokio::task::spawn_blocking(move || {
             let c = sc.census();
             (sc, c)
@@ -190,6 +220,9 @@ pub(super) async fn census_loop(ctx: Arc<Ctx>) {
         else {
             continue;
         };
+        // What the directory held when listed (the listing may see a descriptor come or go:
+        // then the next tick lists again).
+        listed_at = sc.open_count().filter(|n| Some(*n) == count);
         scanner = Some(sc);
         let Ok(c) = c else { continue };
         if periodic || last != Some(c) {

@@ -58,9 +58,19 @@ pub async fn run(ctx: Arc<Ctx>, t: Arc<TargetShared>) {
         // close is reported at once and the idle timeout applies, without a task per
         // connection.
         loop {
-            let expiry = t.pool.idle_expiry(ctx.epoch, idle_timeout);
-            let far = Instant::now() + Duration::from_secs(3600);
-            let expire = tokio::time::sleep_until(expiry.unwrap_or(far).into());
+            // A timer only for an expiry due before the next tick can come (the tick is at most
+            // an interval away, and the loop looks again after it): with the usual idle
+            // timeout (90 s) longer than the interval, a scrape then costs one timer, not two.
+            let expiry = t
+                .pool
+                .idle_expiry(ctx.epoch, idle_timeout)
+                .filter(|e| *e <= Instant::now() + interval);
+            let expire = async {
+                match expiry {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 biased;
                 _ = tick.tick() => break,

@@ -122,7 +122,7 @@ pub async fn scrape(ctx: &Arc<Ctx>, t: &Arc<TargetShared>) {
     } else {
         let mut hop = Hop {
             pool: t.pool.clone(),
-            url: t.spec.url(),
+            url: t.url.clone(),
             req: None,
         };
         let mut redirects = 0u32;
@@ -188,8 +188,8 @@ pub async fn scrape(ctx: &Arc<Ctx>, t: &Arc<TargetShared>) {
 /// of the same job, as Prometheus's client keeps one connection per host:port).
 struct Hop {
     pool: Arc<Pool>,
-    /// The URL, for error messages.
-    url: String,
+    /// The URL, for error messages (the target's own is built once, not per scrape).
+    url: Arc<str>,
     /// The request; `None`: the target's own.
     req: Option<http1::Request>,
 }
@@ -220,14 +220,14 @@ async fn redirect(
     };
     let Some(http) = guard.http() else {
         return Err(ScrapeError::Deadline {
-            url: hop.url.clone(),
+            url: hop.url.to_string(),
         });
     };
     match tokio::time::timeout_at(deadline, http.drain_limit(REDIRECT_SLURP)).await {
         // Dropping the guard mid-body closes the connection (reason: timeout).
         Err(_) => {
             return Err(ScrapeError::Deadline {
-                url: hop.url.clone(),
+                url: hop.url.to_string(),
             });
         }
         Ok(Ok(true)) => guard.finish(&hop.pool, ctx.epoch, ctx.opts.max_conn_age),
@@ -247,7 +247,7 @@ fn next_hop(t: &TargetShared, hop: &Hop, loc: String, n: u32) -> Result<Hop, Scr
     }
     let (scheme, host, port, path) =
         resolve_location(&hop.url, &loc).ok_or_else(|| ScrapeError::Redirect {
-            url: hop.url.clone(),
+            url: hop.url.to_string(),
             message: format!("failed to parse Location header {loc:?}"),
         })?;
     let hp = host_port(&host, port);
@@ -255,7 +255,7 @@ fn next_hop(t: &TargetShared, hop: &Hop, loc: String, n: u32) -> Result<Hop, Scr
     let url = format!("{}://{hp}{path}", scheme.as_str());
     Ok(Hop {
         pool: t.pool.redirect_pool(scheme, &host, port),
-        url,
+        url: url.into(),
         req: Some(req),
     })
 }
@@ -394,7 +394,7 @@ async fn exchange(
     hop: &Hop,
     deadline: tokio::time::Instant,
 ) -> Result<Reply, (ConnUsed, ScrapeError)> {
-    let url = || hop.url.clone();
+    let url = || hop.url.to_string();
     let dial_err = |e: DialError| ScrapeError::Dial {
         url: url(),
         message: e.message,
@@ -460,7 +460,7 @@ async fn exchange_h1(
     may_retry: bool,
     deadline: tokio::time::Instant,
 ) -> H1 {
-    let url = || hop.url.clone();
+    let url = || hop.url.to_string();
     let conn_id = guard.shared().map(|s| s.id);
     let used = (conn_id, reused);
     if t.removed.load(Ordering::Acquire) {

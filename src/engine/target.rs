@@ -16,6 +16,8 @@ pub struct TargetShared {
     pub tref: Arc<TargetRef>,
     /// What to scrape.
     pub spec: TargetSpec,
+    /// Its URL (`spec.url()`), built once: error messages name it.
+    pub url: Arc<str>,
     /// Its pool.
     pub pool: Arc<Pool>,
     /// Last scrape succeeded.
@@ -85,6 +87,7 @@ impl TargetShared {
             .count() as u64;
         Arc::new(TargetShared {
             tref,
+            url: spec.url().into(),
             spec,
             pool,
             last_up: AtomicBool::new(false),

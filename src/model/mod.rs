@@ -37,6 +37,11 @@ pub use crate::event::FdCensus;
 use self::target::{Added, push_bounded};
 use self::totals::{Flag, PerMinute};
 
+/// The model's maps: looked up several times per event, keyed by ids that no outsider
+/// chooses, so foldhash's fast hasher (already in the build through hashbrown) rather than
+/// SipHash.
+pub type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// How many connections of a target's history are kept.
 pub const CONN_HISTORY: usize = 32;
 /// How many DNS outcomes per target are kept.
@@ -54,11 +59,11 @@ pub struct Model {
     /// Targets in order of appearance; removed ones stay (flagged) so history is not lost.
     pub targets: Vec<TargetState>,
     /// Slot of each target by id.
-    index: HashMap<TargetId, usize>,
+    index: FastMap<TargetId, usize>,
     /// Slots of the targets sharing a job and instance (usually one).
-    by_instance: HashMap<(Arc<str>, Arc<str>), Vec<usize>>,
+    by_instance: FastMap<(Arc<str>, Arc<str>), Vec<usize>>,
     /// Open connections by id.
-    pub conns: HashMap<u64, OpenConn>,
+    pub conns: FastMap<u64, OpenConn>,
     /// The latest descriptor census.
     pub fds: Option<FdCensus>,
     /// Recent events, oldest first.
