@@ -185,27 +185,45 @@ pub fn start_on_own_thread<S: Source>(
     source: S,
     name: &str,
 ) -> Result<SourceHandle, OwnThreadError<S::Error>> {
+    // The thread first: it is handed the runtime once the source has started. A runtime must
+    // not be dropped inside the caller's (async) context, so every way out below that keeps
+    // it shuts it down in the background instead.
+    type Started = (tokio::runtime::Runtime, JoinHandle<()>);
+    let (start_tx, start_rx) = std::sync::mpsc::channel::<Started>();
+    let (ended_tx, ended_rx) = tokio::sync::oneshot::channel::<()>();
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || {
+            // Nothing arrives when the source refused to start.
+            if let Ok((rt, done)) = start_rx.recv() {
+                let _ = rt.block_on(done);
+                rt.shutdown_timeout(std::time::Duration::from_millis(200));
+                let _ = ended_tx.send(());
+            }
+        })?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let handle = {
+    let started = {
         let _in = rt.enter();
-        source.start().map_err(OwnThreadError::Source)?
+        source.start()
     };
     let SourceHandle {
         commands,
         events,
         done,
         capabilities,
-    } = handle;
-    let (ended_tx, ended_rx) = tokio::sync::oneshot::channel::<()>();
-    std::thread::Builder::new()
-        .name(name.to_owned())
-        .spawn(move || {
-            let _ = rt.block_on(done);
-            rt.shutdown_timeout(std::time::Duration::from_millis(200));
-            let _ = ended_tx.send(());
-        })?;
+    } = match started {
+        Ok(h) => h,
+        Err(e) => {
+            rt.shutdown_background();
+            return Err(OwnThreadError::Source(e));
+        }
+    };
+    if let Err(std::sync::mpsc::SendError((rt, _))) = start_tx.send((rt, done)) {
+        rt.shutdown_background();
+        return Err(std::io::Error::other("the source's thread ended before it started").into());
+    }
     // Resolves when the thread says so, or when it is gone without saying (a panic).
     let done = tokio::spawn(async move {
         let _ = ended_rx.await;

@@ -57,6 +57,9 @@ pub(super) struct Engine {
     /// as in Prometheus.
     targets: HashMap<TargetId, Running>,
     pools: HashMap<PoolKey, Arc<Pool>>,
+    /// A pool may have lost its last target (set by a removal, cleared by a sweep that finds
+    /// none): the once-a-second sweep skips its walk over every target otherwise.
+    orphans: bool,
     /// The same pools, weakly, for redirects between targets of a job.
     registry: super::pool::PoolRegistry,
     sources: Arc<dyn Sources>,
@@ -73,6 +76,7 @@ impl Engine {
             paused_tx,
             targets: HashMap::new(),
             pools: HashMap::new(),
+            orphans: false,
             registry: Default::default(),
             sources,
         }
@@ -253,6 +257,7 @@ impl Engine {
 
     fn remove(&mut self, id: &TargetId) {
         if let Some(r) = self.targets.remove(id) {
+            self.orphans = true;
             r.shared.removed.store(true, Ordering::Release);
             r.task.abort();
             self.ctx
@@ -341,6 +346,9 @@ impl Engine {
     /// Close the ended and idled-out connections of pools no running target uses, and forget
     /// such pools once empty.
     fn sweep_orphans(&mut self) {
+        if !self.orphans {
+            return;
+        }
         let used: HashSet<*const Pool> = self
             .targets
             .values()
@@ -354,6 +362,7 @@ impl Engine {
             p.sweep(epoch, idle);
             p.live_count() > 0
         });
+        self.orphans = self.pools.values().any(|p| !used.contains(&Arc::as_ptr(p)));
     }
 
     async fn shutdown(&mut self) {

@@ -4,6 +4,26 @@
 use super::gofmt::quote;
 use super::{Compat, ErrorKind, ExpoError, Format};
 
+/// Content-Types as client libraries and servers send them, and the format each means.
+const COMMON: [(&str, Format); 7] = [
+    ("text/plain; version=0.0.4; charset=utf-8", Format::Text),
+    ("text/plain; version=0.0.4", Format::Text),
+    ("text/plain; charset=utf-8", Format::Text),
+    ("text/plain", Format::Text),
+    (
+        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        Format::OpenMetrics,
+    ),
+    (
+        "application/openmetrics-text; version=0.0.1; charset=utf-8",
+        Format::OpenMetrics,
+    ),
+    (
+        "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited",
+        Format::Protobuf,
+    ),
+];
+
 /// Picks the parser for a response, as the emulated Prometheus does.
 ///
 /// Prometheus 3: `text/plain`, `application/openmetrics-text` and the protobuf type are
@@ -15,6 +35,20 @@ pub fn negotiate(
     fallback: Option<Format>,
 ) -> Result<Format, ExpoError> {
     let ct = content_type.unwrap_or("");
+    // What exporters send, spelt exactly as they send it: well-formed, so every Prometheus
+    // version reads it the same way, without parsing (parsing allocated per scrape).
+    if let Some((_, f)) = COMMON.iter().find(|(c, _)| *c == ct) {
+        return Ok(*f);
+    }
+    negotiate_parsed(ct, compat, fallback)
+}
+
+/// [`negotiate`] by parsing the media type.
+fn negotiate_parsed(
+    ct: &str,
+    compat: Compat,
+    fallback: Option<Format>,
+) -> Result<Format, ExpoError> {
     let media = media_type(ct);
     if compat == Compat::V2 {
         return Ok(match media.as_deref().ok() {
@@ -154,4 +188,22 @@ fn media_type(ct: &str) -> Result<String, &'static str> {
         }
     }
     Ok(head.to_ascii_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_common_content_types_read_as_parsing_them_does() {
+        for (ct, f) in COMMON {
+            for compat in [Compat::V2, Compat::V3] {
+                for fallback in [None, Some(Format::Text), Some(Format::Protobuf)] {
+                    let parsed = negotiate_parsed(ct, compat, fallback).map_err(|e| e.message);
+                    assert_eq!(parsed, Ok(f), "{ct} {compat:?} {fallback:?}");
+                    assert_eq!(negotiate(Some(ct), compat, fallback).ok(), Some(f));
+                }
+            }
+        }
+    }
 }

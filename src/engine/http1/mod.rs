@@ -53,6 +53,47 @@ const MAX_READ: usize = 64 * 1024;
 /// Read buffer of a connection's first response (nothing is known about the target yet).
 const FIRST_READ: usize = 4096;
 
+/// Read buffers between responses: a finished response's buffer waits here, per thread, for
+/// the next request of the same size, instead of being freed and a zeroed one allocated
+/// (`calloc` and its memset were 2 % of the CPU per scrape at 2,000 targets). Bounded in
+/// count and bytes, so memory stays what the connections in flight need.
+mod spare {
+    use std::cell::RefCell;
+
+    /// Most buffers kept per thread.
+    const MAX_KEPT: usize = 64;
+    /// Most bytes kept per thread.
+    const MAX_BYTES: usize = 512 * 1024;
+
+    thread_local! {
+        static KEPT: RefCell<(Vec<Vec<u8>>, usize)> = const { RefCell::new((Vec::new(), 0)) };
+    }
+
+    /// A buffer of `len` initialised bytes (contents unspecified).
+    pub(super) fn take(len: usize) -> Vec<u8> {
+        KEPT.with_borrow_mut(|(kept, bytes)| {
+            let i = kept.iter().rposition(|b| b.len() == len)?;
+            *bytes -= len;
+            Some(kept.swap_remove(i))
+        })
+        .unwrap_or_else(|| vec![0; len])
+    }
+
+    /// Keep `buf` for a later [`take`], or free it.
+    pub(super) fn give(buf: Vec<u8>) {
+        let len = buf.len();
+        if len == 0 || len > super::MAX_READ {
+            return;
+        }
+        KEPT.with_borrow_mut(|(kept, bytes)| {
+            if kept.len() < MAX_KEPT && *bytes + len <= MAX_BYTES {
+                *bytes += len;
+                kept.push(buf);
+            }
+        });
+    }
+}
+
 /// Where the body reader stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum BodyState {
@@ -239,7 +280,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             return Err(io_err("write", e));
         }
         self.state = State::Head;
-        self.buf = vec![0; self.next_buf as usize];
+        self.buf = spare::take(self.next_buf as usize);
         self.start = 0;
         self.end = 0;
         self.scan = 0;
@@ -332,7 +373,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     }
 
     fn release_buf(&mut self) {
-        self.buf = Vec::new();
+        spare::give(std::mem::take(&mut self.buf));
         self.start = 0;
         self.end = 0;
         self.scan = 0;
