@@ -475,7 +475,7 @@ pub(super) async fn get_once(
     deadline: tokio::time::Instant,
     on_head: impl FnOnce(),
 ) -> Result<u16, OnceError> {
-    let url = t.spec.url();
+    let url = &t.url;
     let run = async {
         let (mut send, conn) = Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
@@ -485,7 +485,7 @@ pub(super) async fn get_once(
             .map_err(|e| OnceError::Failed(format!("http2: {}", describe(&e))))?;
         // Driven beside the request; dropped (the socket closed) with this future.
         let mut conn = std::pin::pin!(conn);
-        let mut req = hyper::Request::get(&url);
+        let mut req = hyper::Request::get(&**url);
         for (name, value) in t.headers() {
             req = req.header(name, value.as_str());
         }

@@ -75,10 +75,7 @@ pub async fn probe(ctx: &Arc<Ctx>, t: &Arc<TargetShared>) {
         let head = match tokio::time::timeout_at(deadline, http.send(req)).await {
             Err(_) => return Err((ProbeFailKind::Timeout, deadline_msg(t))),
             Ok(Err(e)) => {
-                return Err((
-                    ProbeFailKind::Other,
-                    format!("Get \"{}\": {e}", t.spec.url()),
-                ));
+                return Err((ProbeFailKind::Other, format!("Get \"{}\": {e}", t.url)));
             }
             Ok(Ok(h)) => h,
         };
@@ -126,5 +123,8 @@ pub async fn probe(ctx: &Arc<Ctx>, t: &Arc<TargetShared>) {
 }
 
 fn deadline_msg(t: &TargetShared) -> String {
-    ScrapeError::Deadline { url: t.spec.url() }.to_string()
+    ScrapeError::Deadline {
+        url: t.url.to_string(),
+    }
+    .to_string()
 }

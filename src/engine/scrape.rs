@@ -595,7 +595,9 @@ async fn read_response(
         )
     });
     let Some(http) = guard.http() else {
-        return fail(ScrapeError::Deadline { url: t.spec.url() });
+        return fail(ScrapeError::Deadline {
+            url: t.url.to_string(),
+        });
     };
     enum BodyEnd {
         Done,
@@ -630,14 +632,16 @@ async fn read_response(
         Err(_) => {
             let error = match &reader {
                 Some(r) => ScrapeError::Read(r.deadline_error().message),
-                None => ScrapeError::Deadline { url: t.spec.url() },
+                None => ScrapeError::Deadline {
+                    url: t.url.to_string(),
+                },
             };
             return fail(error);
         }
         Ok(BodyEnd::Done) => {}
         Ok(BodyEnd::Broken(e)) => {
             guard.close(conn::classify(&e));
-            let url = t.spec.url();
+            let url = t.url.to_string();
             return fail(ScrapeError::Body { url, source: e });
         }
         Ok(BodyEnd::Refused(message)) => {

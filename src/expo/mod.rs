@@ -577,6 +577,20 @@ fn unescape(raw: &[u8]) -> std::borrow::Cow<'_, [u8]> {
 #[cfg(test)]
 mod tests;
 
+/// What `p` makes of a body fed in `chunks` (stopping at the first refusal): the outcome and
+/// the samples counted. For the invariant checks below.
+fn outcome(mut p: Parser, chunks: &[&[u8]]) -> (Result<u64, ExpoError>, u64) {
+    let mut fed = Ok(());
+    for c in chunks {
+        fed = p.feed(c);
+        if fed.is_err() {
+            break;
+        }
+    }
+    let res = fed.and_then(|_| p.finish());
+    (res, p.samples())
+}
+
 /// Fuzzing and property tests: parses `data` (its first byte picks format, version and two
 /// split points) whole and in three chunks, and panics if the outcomes differ or the count
 /// is impossible. Never panics otherwise, whatever the input.
@@ -597,18 +611,7 @@ pub fn check_invariants(data: &[u8]) {
         label_value_length_limit: if sel & 8 != 0 { 3 } else { 0 },
         ..Limits::default()
     };
-    let run = |chunks: &[&[u8]]| {
-        let mut p = Parser::new(format, compat, limits);
-        let mut fed = Ok(());
-        for c in chunks {
-            fed = p.feed(c);
-            if fed.is_err() {
-                break;
-            }
-        }
-        let res = fed.and_then(|_| p.finish());
-        (res, p.samples())
-    };
+    let run = |chunks: &[&[u8]]| outcome(Parser::new(format, compat, limits), chunks);
     let whole = run(&[body]);
     let a = (usize::from(sel >> 4) * 7) % (body.len() + 1);
     let b = (a + usize::from(sel) * 13) % (body.len() + 1);
@@ -642,16 +645,8 @@ pub fn check_proto_invariants(data: &[u8]) {
         ..Limits::default()
     };
     let run = |chunks: &[&[u8]]| {
-        let mut p = Parser::new(Format::Protobuf, compat, limits).with_histograms(histograms);
-        let mut fed = Ok(());
-        for c in chunks {
-            fed = p.feed(c);
-            if fed.is_err() {
-                break;
-            }
-        }
-        let res = fed.and_then(|_| p.finish());
-        (res, p.samples())
+        let p = Parser::new(Format::Protobuf, compat, limits).with_histograms(histograms);
+        outcome(p, chunks)
     };
     let whole = run(&[body]);
     let a = (usize::from(sel >> 5) * 7 + body.len() / 3) % (body.len() + 1);
